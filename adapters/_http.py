@@ -1,0 +1,170 @@
+"""The outbound HTTP edge: one object per agency that sends ``httpx.Request`` values through a shared transport.
+
+The transport (``httpx-aiohttp``'s, built once at the composition root) is called directly with
+``handle_async_request``: ``httpx.AsyncClient``'s per-request machinery costs about twice the CPU and is kept off
+the hot path. Tests inject ``httpx.MockTransport(respx_router.async_handler)`` instead.
+
+Every failure of the layer below is translated here, in one place, into a :class:`TransientAgencyError` that
+says whether the request may have reached the agency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import email.utils
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import aiohttp
+import httpx
+import orjson
+
+from ._errors import TransientAgencyError
+
+__all__ = ["AgencyHttp", "AgencyResponse", "parse_retry_after"]
+
+DEFAULT_MAX_BODY = 2 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AgencyResponse:
+    """A fully read agency response."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    elapsed: float
+
+    @property
+    def content_type(self) -> str:
+        """The media type, lower-cased, without parameters."""
+        return str(self.headers.get("content-type", "")).split(";", 1)[0].strip().lower()
+
+    def json(self) -> Any:
+        """Decode the body as JSON; raises ``orjson.JSONDecodeError`` (a ``ValueError``) on bad input."""
+        return orjson.loads(self.content)
+
+    def looks_like_html(self) -> bool:
+        """True for an HTML error page, whatever content type it claims."""
+        head = self.content[:256].lstrip().lower()
+        return self.content_type == "text/html" or head.startswith((b"<!doctype html", b"<html"))
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _was_sent(exc: BaseException) -> bool:
+    """Whether the request may have reached the agency before ``exc``: only a failed connect proves it did not."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
+        # httpx-aiohttp maps every aiohttp connection error, disconnects included, to an httpx connect error:
+        # the aiohttp error underneath is the truth.
+        return not isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+@contextlib.contextmanager
+def _translate(agency: str) -> Iterator[None]:
+    try:
+        yield
+    except TimeoutError as exc:
+        raise TransientAgencyError(f"{agency} did not answer in time", agency=agency, sent=True) from exc
+    except httpx.TimeoutException as exc:
+        sent = _was_sent(exc)
+        what = "did not answer in time" if sent else "could not be reached in time"
+        raise TransientAgencyError(f"{agency} {what}", agency=agency, sent=sent) from exc
+    except httpx.TransportError as exc:
+        sent = _was_sent(exc)
+        what = "connection broke" if sent else "connection refused or unreachable"
+        raise TransientAgencyError(f"{agency} {what}", agency=agency, sent=sent) from exc
+    except OSError as exc:
+        raise TransientAgencyError(f"{agency} connection error", agency=agency, sent=True) from exc
+
+
+class AgencyHttp:
+    """Sends requests to one agency: base URL, extra headers (an API manager's key or bearer token), limits."""
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        *,
+        agency: str,
+        base_url: str,
+        timeout: float = 10.0,
+        extra_headers: Mapping[str, str] | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.agency = agency
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_body = max_body
+        self._transport = transport
+        self._extra = dict(extra_headers or {})
+
+    def url(self, path: str) -> str:
+        """The absolute URL of ``path`` under the agency's base URL."""
+        return self.base_url + "/" + path.lstrip("/")
+
+    def build(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Request:
+        """Build a request for this agency with its extra headers and the per-call timeout."""
+        merged = {**self._extra, **(headers or {})}
+        t = self.timeout if timeout is None else timeout
+        return httpx.Request(
+            method,
+            self.url(path),
+            headers=merged,
+            content=content,
+            extensions={"timeout": {"connect": t, "read": t, "write": t, "pool": t}},
+        )
+
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - one bound over connect, send and the whole body read
+    ) -> AgencyResponse:
+        """Send ``request`` and read the whole body, within ``timeout`` seconds overall."""
+        budget = self.timeout if timeout is None else timeout
+        started = time.monotonic()
+        with _translate(self.agency):
+            async with asyncio.timeout(budget):
+                response = await self._transport.handle_async_request(request)
+                try:
+                    body = await self._read(response)
+                finally:
+                    await response.aclose()
+        return AgencyResponse(response.status_code, response.headers, body, time.monotonic() - started)
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > self.max_body:
+                raise TransientAgencyError(
+                    f"{self.agency} sent a body over {self.max_body} bytes", agency=self.agency, sent=True
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)

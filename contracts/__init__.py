@@ -1,0 +1,40 @@
+"""The public, versioned contract of the MPP Integration Gateway (v1).
+
+Pydantic v2 models and the JSON Schemas derived from them. This package performs no I/O and imports nothing
+else of the project: counter apps, adapters and the gateway all build on it.
+"""
+
+from ._nik import PROVINCE_CODES, KkNumber, Nik, check_nik, mask_nik
+from ._problem import FieldError, Problem
+from ._record import TRANSITIONS, Attempt, AttemptOutcome, RequestRecord, RequestStatus, Subject
+from ._request import Applicant, Consent, ConsentMethod, Counter, ServiceRequest
+from ._service import SERVICE_ID_PATTERN, LocalizedText, ServiceDescriptor, ServiceKind
+
+CONTRACT_VERSION = "1"
+"""The contract version served under ``/v1``."""
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "PROVINCE_CODES",
+    "SERVICE_ID_PATTERN",
+    "TRANSITIONS",
+    "Applicant",
+    "Attempt",
+    "AttemptOutcome",
+    "Consent",
+    "ConsentMethod",
+    "Counter",
+    "FieldError",
+    "KkNumber",
+    "LocalizedText",
+    "Nik",
+    "Problem",
+    "RequestRecord",
+    "RequestStatus",
+    "ServiceDescriptor",
+    "ServiceKind",
+    "ServiceRequest",
+    "Subject",
+    "check_nik",
+    "mask_nik",
+]

@@ -1,0 +1,106 @@
+"""The request record: what ``GET /v1/requests/{id}`` returns, and its status machine."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._problem import Problem
+from ._request import Counter
+
+__all__ = ["TRANSITIONS", "Attempt", "AttemptOutcome", "RequestRecord", "RequestStatus", "Subject"]
+
+
+class RequestStatus(enum.StrEnum):
+    """``accepted -> in_progress -> completed | rejected | failed``, with ``waiting_agency`` for slow agencies."""
+
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    WAITING_AGENCY = "waiting_agency"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        """True for the states a request never leaves."""
+        return self in _FINAL
+
+
+_FINAL = frozenset({RequestStatus.COMPLETED, RequestStatus.REJECTED, RequestStatus.FAILED})
+
+#: The allowed status changes. ``in_progress -> accepted`` is a lease given back (shutdown, expiry).
+TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.ACCEPTED: frozenset({RequestStatus.IN_PROGRESS, RequestStatus.FAILED}),
+    RequestStatus.IN_PROGRESS: frozenset(
+        {
+            RequestStatus.ACCEPTED,
+            RequestStatus.WAITING_AGENCY,
+            RequestStatus.COMPLETED,
+            RequestStatus.REJECTED,
+            RequestStatus.FAILED,
+        }
+    ),
+    RequestStatus.WAITING_AGENCY: frozenset(
+        {RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED, RequestStatus.REJECTED, RequestStatus.FAILED}
+    ),
+    RequestStatus.COMPLETED: frozenset(),
+    RequestStatus.REJECTED: frozenset(),
+    RequestStatus.FAILED: frozenset(),
+}
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one call to the agency ended, by class of outcome."""
+
+    COMPLETED = "completed"
+    WAITING_AGENCY = "waiting_agency"
+    REJECTED = "rejected"
+    TRANSIENT = "transient"
+    AMBIGUOUS = "ambiguous"
+    MISCONFIGURED = "misconfigured"
+
+
+class Attempt(BaseModel):
+    """One call to the agency on behalf of a request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: int = Field(ge=1)
+    started_at: datetime
+    finished_at: datetime
+    outcome: AttemptOutcome
+    detail: str | None = Field(default=None, description="Why, for the non-completed classes; no personal data.")
+
+
+class Subject(BaseModel):
+    """The citizen a request is about, as the record shows it: masked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nik_masked: str = Field(examples=["3201**********01"])
+
+
+class RequestRecord(BaseModel):
+    """The durable record of one service request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(examples=["req_01JD6Z3T8Q0W5S3R2M1K0H9G8F"])
+    service: str
+    agency: str
+    status: RequestStatus
+    client_id: str
+    counter: Counter
+    subject: Subject
+    result: dict[str, Any] | None = None
+    agency_reference: str | None = Field(default=None, description="The agency's own id: NIB, card number, ...")
+    problem: Problem | None = Field(default=None, description="Why the request was rejected or failed.")
+    attempts: list[Attempt] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    trace_id: str | None = None

@@ -1,0 +1,286 @@
+"""The v1 API handlers: catalog, requests, health."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from adapters import Registry
+from contracts import (
+    SERVICE_ID_PATTERN,
+    Attempt,
+    Counter,
+    FieldError,
+    Problem,
+    RequestRecord,
+    RequestStatus,
+    ServiceKind,
+    ServiceRequest,
+    Subject,
+    mask_nik,
+)
+
+from ._config import Settings
+from ._dispatch import Dispatcher
+from ._ids import new_request_id
+from ._problems import ApiProblem
+from ._store import NewRequest, Store, StoredRequest
+from ._web import TRACE, client_of
+
+__all__ = ["STATE", "GatewayState", "routes"]
+
+log = structlog.get_logger("gateway.api")
+
+_SERVICE_ID = re.compile(SERVICE_ID_PATTERN)
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
+_JSON_TYPES = ("application/json", "application/problem+json")
+
+
+@dataclasses.dataclass
+class GatewayState:
+    """What the handlers work with, built once by the composition root."""
+
+    settings: Settings
+    store: Store
+    registry: Registry
+    dispatcher: Dispatcher
+    catalog: bytes = b""
+    services_json: dict[str, bytes] = dataclasses.field(default_factory=dict)
+
+    def build_catalog(self) -> None:
+        """Render the catalog once: JSON Schema generation is too costly for every call."""
+        descriptors = [service.descriptor() for _, service in self.registry.services.values()]
+        descriptors.sort(key=lambda d: d.id)
+        self.services_json = {d.id: orjson.dumps(d.model_dump(mode="json")) for d in descriptors}
+        self.catalog = b'{"services":[' + b",".join(self.services_json.values()) + b"]}"
+
+
+STATE: web.AppKey[GatewayState] = web.AppKey("state", GatewayState)
+
+
+def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+
+def field_errors(errors: Sequence[ErrorDetails], prefix: Sequence[str | int] = ()) -> list[FieldError]:
+    """Pydantic errors as field paths and messages, never echoing the submitted value."""
+    out = []
+    for err in errors:
+        loc = [*prefix, *err["loc"]]
+        message = err["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        out.append(FieldError(field=".".join(str(p) for p in loc) or "(body)", message=message))
+    return out
+
+
+def prefer_wait(header: str | None, limit: float) -> float | None:
+    """The ``wait`` preference of RFC 7240 in seconds, capped at ``limit``; ``None`` when absent."""
+    if not header:
+        return None
+    match = _PREFER_WAIT.search(header)
+    if match is None:
+        return None
+    return min(float(match.group(1)), limit)
+
+
+def to_record(row: StoredRequest) -> RequestRecord:
+    """The public view of a stored request."""
+    return RequestRecord(
+        id=row.id,
+        service=row.service,
+        agency=row.agency,
+        status=RequestStatus(row.status),
+        client_id=row.client_id,
+        counter=Counter(mpp_id=row.mpp_id, desk=row.desk, operator=row.operator),
+        subject=Subject(nik_masked=row.nik_masked),
+        result=row.result,
+        agency_reference=row.agency_reference,
+        problem=Problem.model_validate(row.problem) if row.problem else None,
+        attempts=[
+            Attempt(
+                number=a.number, started_at=a.started_at, finished_at=a.finished_at, outcome=a.outcome, detail=a.detail
+            )
+            for a in row.attempts
+        ],
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+        trace_id=row.trace_id,
+    )
+
+
+def _record_response(row: StoredRequest, status: int, headers: dict[str, str]) -> web.Response:
+    body = orjson.dumps(to_record(row).model_dump(mode="json"))
+    return _json(body, status, headers)
+
+
+async def _read_json(request: web.Request) -> Any:
+    if request.content_type not in _JSON_TYPES:
+        raise ApiProblem("unsupported-media-type", "send the body as 'Content-Type: application/json'")
+    body = await request.read()  # raises 413 past client_max_size
+    if not body:
+        raise ApiProblem("malformed-json", "the request body is empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiProblem("malformed-json", f"the body is not valid JSON (at character {exc.pos})") from None
+
+
+async def list_services(request: web.Request) -> web.Response:
+    """``GET /v1/services``: the catalog."""
+    return _json(request.app[STATE].catalog)
+
+
+async def get_service(request: web.Request) -> web.Response:
+    """``GET /v1/services/{id}``: one catalog entry."""
+    body = request.app[STATE].services_json.get(request.match_info["service_id"])
+    if body is None:
+        raise ApiProblem("unknown-service", "no service with this id; see GET /v1/services")
+    return _json(body)
+
+
+async def create_request(request: web.Request) -> web.Response:
+    """``POST /v1/requests``: validate, persist, dispatch, and answer at once or within ``Prefer: wait``."""
+    state = request.app[STATE]
+    client = client_of(request)
+    data = await _read_json(request)
+    if not isinstance(data, dict):
+        raise ApiProblem(
+            "validation-error",
+            "the body must be a JSON object",
+            errors=[FieldError(field="(body)", message="must be a JSON object")],
+        )
+    service_id = data.get("service")
+    if isinstance(service_id, str) and _SERVICE_ID.match(service_id) and service_id not in state.registry.services:
+        raise ApiProblem(
+            "unknown-service",
+            "no service with this id; see GET /v1/services",
+            errors=[FieldError(field="service", message="unknown service")],
+        )
+    errors: list[FieldError] = []
+    envelope: ServiceRequest | None = None
+    try:
+        envelope = ServiceRequest.model_validate(data)
+    except ValidationError as exc:
+        errors.extend(field_errors(exc.errors(include_url=False, include_input=False)))
+    entry = state.registry.services.get(service_id) if isinstance(service_id, str) else None
+    payload = None
+    if entry is not None and isinstance(data.get("payload", {}), dict):
+        try:
+            payload = entry[1].payload_model.model_validate(data.get("payload", {}))
+        except ValidationError as exc:
+            errors.extend(field_errors(exc.errors(include_url=False, include_input=False), ("payload",)))
+    if errors or envelope is None or entry is None or payload is None:
+        raise ApiProblem("validation-error", f"{len(errors)} field(s) break the contract", errors=errors)
+    adapter, service = entry
+    if not client.may_use(service.id):
+        raise ApiProblem("forbidden", "this client is not granted the service")
+    if not client.may_act_for(envelope.counter.mpp_id):
+        raise ApiProblem(
+            "forbidden",
+            "this client may not act for that MPP",
+            errors=[FieldError(field="counter.mpp_id", message="not this client's MPP")],
+        )
+    if service.personal_data and envelope.consent is None:
+        raise ApiProblem(
+            "consent-required",
+            "this service reads personal data: include the citizen's consent",
+            errors=[FieldError(field="consent", message="required for this service")],
+        )
+
+    settings = state.settings
+    wait = prefer_wait(request.headers.get("Prefer"), settings.max_wait_seconds)
+    now = dt.datetime.now(dt.UTC)
+    lifetime = (
+        settings.submission_deadline_seconds
+        if service.kind is ServiceKind.SUBMISSION
+        else settings.lookup_deadline_seconds
+    )
+    trace = request[TRACE]
+    stored_envelope = envelope.model_dump(mode="json", exclude={"service", "counter", "payload"})
+    stored_envelope["payload"] = payload.model_dump(mode="json")
+    new = NewRequest(
+        id=new_request_id(),
+        client_id=client.id,
+        service=service.id,
+        agency=adapter.agency,
+        kind=service.kind.value,
+        mpp_id=envelope.counter.mpp_id,
+        desk=envelope.counter.desk,
+        operator=envelope.counter.operator,
+        nik_masked=mask_nik(envelope.applicant.nik),
+        envelope=stored_envelope,
+        trace_id=trace.trace_id,
+        traceparent=trace.traceparent,
+        created_at=now,
+        deadline_at=time.time() + lifetime,
+    )
+    structlog.contextvars.bind_contextvars(request_id=new.id, service=service.id, agency=adapter.agency)
+    await state.store.insert(new)
+    log.info("request.accepted", mpp=new.mpp_id, desk=new.desk)
+    waiter = state.dispatcher.waiter(new.id) if wait else None
+    state.dispatcher.submit(new.id)
+    headers = {"Location": f"/v1/requests/{new.id}"}
+    if waiter is not None and wait is not None:
+        headers["Preference-Applied"] = f"wait={wait:g}"
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout=wait)
+        except TimeoutError:
+            pass
+        finally:
+            state.dispatcher.forget(new.id, waiter)
+    row = await state.store.get(new.id)
+    if row is None:  # pragma: no cover - the insert above is durable
+        raise RuntimeError("request vanished after insert")
+    done = RequestStatus(row.status).final
+    return _record_response(row, 200 if done else 202, headers)
+
+
+async def get_request(request: web.Request) -> web.Response:
+    """``GET /v1/requests/{id}``: the record, to the client or MPP that made it."""
+    state = request.app[STATE]
+    client = client_of(request)
+    row = await state.store.get(request.match_info["request_id"])
+    if row is None or not client.may_read(row.client_id, row.mpp_id):
+        raise ApiProblem("not-found", "no request with this id for this client")
+    return _record_response(row, 200, {})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """``GET /healthz``: the process is alive."""
+    return _json(b'{"status":"ok"}')
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """``GET /readyz``: the store answers and adapters are loaded."""
+    state = request.app[STATE]
+    store_ok = await state.store.ping()
+    adapters_ok = bool(state.registry.adapters)
+    checks = {"store": store_ok, "adapters": sorted(state.registry.adapters)}
+    if not (store_ok and adapters_ok):
+        raise ApiProblem("not-ready", f"store reachable: {store_ok}; adapters loaded: {adapters_ok}")
+    return _json(orjson.dumps({"status": "ready", "checks": checks}))
+
+
+def routes() -> list[web.AbstractRouteDef]:
+    """The API's routes."""
+    return [
+        web.get("/v1/services", list_services),
+        web.get("/v1/services/{service_id}", get_service),
+        web.post("/v1/requests", create_request),
+        web.get("/v1/requests/{request_id}", get_request),
+        web.get("/healthz", healthz),
+        web.get("/readyz", readyz),
+    ]

@@ -1,0 +1,147 @@
+"""The composition root: the one place that builds the transport, the store, the adapters and the app."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import httpx
+import orjson
+from aiohttp import web
+from httpx_aiohttp import AiohttpTransport
+
+from adapters import AdapterContext, AdapterFactory, AgencyHttp, Registry, discover_factories
+
+from ._api import STATE, GatewayState, routes
+from ._auth import ClientDirectory
+from ._config import AgencyConfig, Settings
+from ._dispatch import Dispatcher
+from ._docs import render_docs, render_problem
+from ._openapi import build_openapi
+from ._problems import PROBLEM_TYPES, ApiProblem
+from ._sqlite import SqliteStore
+from ._store import Store
+from ._web import DIRECTORY, error_middleware
+
+__all__ = ["build_app", "build_registry", "build_transport"]
+
+
+def build_transport(limit: int = 256) -> httpx.AsyncBaseTransport:
+    """The shared outbound transport: httpx's types over aiohttp's connection pool."""
+    return AiohttpTransport(limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit))
+
+
+def build_registry(
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport,
+    factories: Mapping[str, AdapterFactory] | None = None,
+) -> Registry:
+    """Instantiate every enabled adapter with its own :class:`AgencyHttp` and settings."""
+    found = dict(factories) if factories is not None else discover_factories(settings.adapters)
+
+    def context(agency: str) -> AdapterContext:
+        config = settings.agencies.get(agency)
+        if config is None or not config.base_url:
+            raise ValueError(
+                f"agency {agency!r} has no base URL: set MPP_AGENCY__{agency.upper().replace('-', '_')}__BASE_URL"
+            )
+        http = AgencyHttp(
+            transport,
+            agency=agency,
+            base_url=config.base_url,
+            timeout=config.timeout,
+            extra_headers=config.extra_headers,
+            max_body=config.max_body_bytes,
+        )
+        return AdapterContext(http=http, settings=config.adapter_settings)
+
+    return Registry.build(found, context)
+
+
+def placeholder_settings(agencies: list[str]) -> Settings:
+    """Settings that let adapters be built without credentials, to describe their services (``openapi``)."""
+    values = {"base_url": "http://127.0.0.1:9"}
+
+    class _Any(dict[str, str]):
+        def __missing__(self, key: str) -> str:
+            return "unset"
+
+        def get(self, key: str, default: Any = None) -> Any:
+            return super().get(key, "unset")
+
+        def __contains__(self, key: object) -> bool:
+            return True
+
+    return Settings(agencies={a: AgencyConfig(base_url=values["base_url"], adapter_settings=_Any()) for a in agencies})
+
+
+def build_app(
+    settings: Settings,
+    *,
+    clients: ClientDirectory,
+    transport: httpx.AsyncBaseTransport | None = None,
+    store: Store | None = None,
+    factories: Mapping[str, AdapterFactory] | None = None,
+    owner: str | None = None,
+) -> web.Application:
+    """The aiohttp application with everything wired; resources open and close with the app's lifecycle."""
+    own_transport = transport is None
+    transport = transport or build_transport()
+    registry = build_registry(settings, transport, factories)
+    store = store or SqliteStore(settings.store_path, synchronous=settings.sqlite_synchronous)
+    dispatcher = Dispatcher(
+        store,
+        registry,
+        owner=owner or f"{socket.gethostname()}:{os.getpid()}",
+        concurrency=settings.dispatch_concurrency,
+        lease_seconds=settings.lease_seconds,
+    )
+    state = GatewayState(settings=settings, store=store, registry=registry, dispatcher=dispatcher)
+    state.build_catalog()
+    spec = build_openapi([service for _, service in registry.services.values()])
+    spec_body = orjson.dumps(spec)
+    catalog = orjson.loads(state.catalog)["services"]
+    docs_body = render_docs(spec, catalog)
+
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[STATE] = state
+    app[DIRECTORY] = clients
+    app.add_routes(routes())
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.Response(body=spec_body, content_type="application/json")
+
+    async def docs(_: web.Request) -> web.Response:
+        return web.Response(text=docs_body, content_type="text/html")
+
+    async def problem_page(request: web.Request) -> web.Response:
+        problem = PROBLEM_TYPES.get(request.match_info["slug"])
+        if problem is None:
+            raise ApiProblem("not-found", "no such problem type")
+        return web.Response(text=render_problem(problem), content_type="text/html")
+
+    app.add_routes(
+        [web.get("/openapi.json", openapi), web.get("/docs", docs), web.get("/problems/{slug}", problem_page)]
+    )
+    app.cleanup_ctx.append(_lifecycle(state, transport if own_transport else None))
+    return app
+
+
+def _lifecycle(
+    state: GatewayState, transport: httpx.AsyncBaseTransport | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(_: web.Application) -> AsyncIterator[None]:
+        await state.store.open()
+        await state.dispatcher.start()
+        try:
+            yield
+        finally:
+            await state.dispatcher.stop(state.settings.shutdown_grace_seconds)
+            await state.registry.aclose()
+            if transport is not None:
+                await transport.aclose()
+            await state.store.aclose()
+
+    return ctx

@@ -1,0 +1,204 @@
+"""``mpp-gateway``: serve the gateway, run the mock agencies, run both as a demo, print the OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ._auth import Client, ClientDirectory, generate_key, hash_key
+from ._bootstrap import build_app, build_registry, build_transport, placeholder_settings
+from ._config import AgencyConfig, Settings
+from ._logging import configure_logging
+from ._openapi import build_openapi
+
+__all__ = ["main"]
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _serve(app: web.Application, host: str, port: int, started: Callable[[], Awaitable[None]] | None) -> None:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        if started is not None:
+            await started()
+        await _until_signalled()
+    finally:
+        await runner.cleanup()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(os.environ)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    configure_logging(settings.log_level)
+    if not settings.clients_file:
+        print("set MPP_CLIENTS_FILE to the clients file (see README: 'Clients and keys')", file=sys.stderr)
+        return 2
+    clients = ClientDirectory.from_file(settings.clients_file)
+    app = build_app(settings, clients=clients)
+
+    async def started() -> None:
+        print(f"mpp-gateway listening on http://{host}:{port}", file=sys.stderr, flush=True)
+
+    asyncio.run(_serve(app, host, port, started))
+    return 0
+
+
+def _cmd_mocks(args: argparse.Namespace) -> int:
+    from mocks import start_mocks
+
+    configure_logging(os.environ.get("MPP_LOG_LEVEL", "info"))
+
+    async def run() -> None:
+        cluster = await start_mocks(args.host)
+        try:
+            print("Mock agencies are running. Gateway settings for them:", flush=True)
+            for agency in cluster.agencies.values():
+                for key, value in agency.settings.items():
+                    env = f"MPP_AGENCY__{agency.name.upper().replace('-', '_')}__{key.upper()}"
+                    print(f"{env}={value}", flush=True)
+            await _until_signalled()
+        finally:
+            await cluster.aclose()
+
+    asyncio.run(run())
+    return 0
+
+
+def _demo_banner(host: str, port: int, key: str, sample: Any) -> str:
+    body = {
+        "service": "dukcapil.nik.verify",
+        "applicant": {"nik": sample.nik},
+        "counter": {"mpp_id": "mpp-demo", "desk": "loket-01", "operator": "op-001"},
+        "payload": {"full_name": sample.full_name, "birth_date": sample.birth_date.isoformat()},
+    }
+    return "\n".join(
+        [
+            "",
+            f"MPP Integration Gateway (demo) on http://{host}:{port}   docs: http://{host}:{port}/docs",
+            f"Demo client API key: {key}",
+            "Synthetic citizens: GET the mock's /_control/citizens (see README).",
+            "Try:",
+            f"  curl -s -X POST http://{host}:{port}/v1/requests \\",
+            f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -H 'Prefer: wait=10' \\",
+            f"    -d '{orjson.dumps(body).decode()}'",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mocks import start_mocks
+
+    settings = Settings.from_env(os.environ)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        cluster = await start_mocks(host)
+        try:
+            agencies = {name: AgencyConfig.from_values(agency.settings) for name, agency in cluster.agencies.items()}
+            demo_settings = Settings(
+                **{**settings.__dict__, "host": host, "port": port, "agencies": {**agencies, **settings.agencies}}
+            )
+            key = os.environ.get("MPP_DEMO_KEY") or generate_key()
+            clients = ClientDirectory(
+                [Client(id="demo-counter", name="Demo counter app", key_hashes=frozenset({hash_key(key)}))]
+            )
+            app = build_app(demo_settings, clients=clients)
+            sample = cluster.population.sample(status="active", limit=1)[0]
+
+            async def started() -> None:
+                print(_demo_banner(host, port, key, sample), flush=True)
+                for agency in cluster.agencies.values():
+                    print(
+                        f"Mock {agency.name}: {agency.base_url}  (control: {agency.base_url}/_control/citizens)",
+                        flush=True,
+                    )
+
+            await _serve(app, host, port, started)
+        finally:
+            await cluster.aclose()
+
+    asyncio.run(run())
+    return 0
+
+
+def _cmd_openapi(args: argparse.Namespace) -> int:
+    from adapters import discover_factories
+
+    factories = discover_factories()
+    settings = placeholder_settings(list(factories))
+
+    async def describe() -> dict[str, Any]:
+        transport = build_transport()
+        try:
+            registry = build_registry(settings, transport, factories)
+            return build_openapi([service for _, service in registry.services.values()])
+        finally:
+            await transport.aclose()
+
+    spec = asyncio.run(describe())
+    sys.stdout.write(orjson.dumps(spec, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    key = generate_key()
+    print(orjson.dumps({"key": key, "key_sha256": hash_key(key)}).decode())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mpp-gateway`` command."""
+    parser = argparse.ArgumentParser(prog="mpp-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (
+        ("serve", "run the gateway (configured by MPP_* environment variables)"),
+        ("demo", "run the gateway on SQLite with every mock agency and a demo key"),
+        ("mocks", "run the mock agencies alone"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--host", default=None if name != "mocks" else "127.0.0.1")
+        if name != "mocks":
+            p.add_argument("--port", type=int, default=None)
+    sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
+    sub.add_parser("keygen", help="make a client API key and the hash to put in the clients file")
+    args = parser.parse_args(argv)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "serve": _cmd_serve,
+        "demo": _cmd_demo,
+        "mocks": _cmd_mocks,
+        "openapi": _cmd_openapi,
+        "keygen": _cmd_keygen,
+    }
+    with contextlib.suppress(KeyboardInterrupt):
+        return handlers[args.command](args)
+    return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Gateway settings, read from the environment (``MPP_*``) once, at the composition root.
+
+Agency settings use ``MPP_AGENCY__<AGENCY>__<NAME>``: ``MPP_AGENCY__DUKCAPIL__BASE_URL``. A ``<NAME>_FILE``
+variable names a file whose content is the value (container secrets): credentials never live in the repository.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["AgencyConfig", "Settings"]
+
+_AGENCY_PREFIX = "MPP_AGENCY__"
+_HTTP_KEYS = {"base_url", "timeout", "extra_headers", "bearer_token", "max_body_bytes"}
+
+
+@dataclasses.dataclass(frozen=True)
+class AgencyConfig:
+    """One agency's outbound HTTP settings, and the rest handed to its adapter."""
+
+    base_url: str
+    timeout: float = 10.0
+    extra_headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    max_body_bytes: int = 2 * 1024 * 1024
+    adapter_settings: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __repr__(self) -> str:  # settings carry credentials: show only what is safe
+        return f"AgencyConfig(base_url={self.base_url!r}, settings={sorted(self.adapter_settings)})"
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, str]) -> AgencyConfig:
+        """Split raw settings into the HTTP part and the adapter's part."""
+        headers: dict[str, str] = {}
+        if values.get("extra_headers"):
+            parsed = json.loads(values["extra_headers"])
+            if not isinstance(parsed, dict):
+                raise ValueError("extra_headers must be a JSON object")
+            headers = {str(k): str(v) for k, v in parsed.items()}
+        if values.get("bearer_token"):
+            headers["Authorization"] = "Bearer " + values["bearer_token"]
+        return cls(
+            base_url=values.get("base_url", ""),
+            timeout=float(values.get("timeout", 10.0)),
+            extra_headers=headers,
+            max_body_bytes=int(values.get("max_body_bytes", 2 * 1024 * 1024)),
+            adapter_settings={k: v for k, v in values.items() if k not in _HTTP_KEYS or k == "base_url"},
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the gateway process is configured with."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    store_path: str = "var/gateway.sqlite3"
+    sqlite_synchronous: str = "FULL"
+    max_body_bytes: int = 256 * 1024
+    max_wait_seconds: float = 60.0
+    lookup_deadline_seconds: float = 30.0
+    submission_deadline_seconds: float = 6 * 3600.0
+    dispatch_concurrency: int = 64
+    lease_seconds: float = 60.0
+    shutdown_grace_seconds: float = 10.0
+    clients_file: str | None = None
+    log_level: str = "info"
+    #: Agency slugs to load; ``None`` loads every installed adapter.
+    adapters: tuple[str, ...] | None = None
+    agencies: Mapping[str, AgencyConfig] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read ``MPP_*`` variables; anything unset keeps its default."""
+        defaults = cls()
+        kwargs: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            if field.name in {"agencies", "adapters"}:
+                continue
+            raw = environ.get("MPP_" + field.name.upper())
+            if raw is None:
+                continue
+            current = getattr(defaults, field.name)
+            if isinstance(current, bool):
+                kwargs[field.name] = raw.lower() in {"1", "true", "yes"}
+            elif isinstance(current, int):
+                kwargs[field.name] = int(raw)
+            elif isinstance(current, float):
+                kwargs[field.name] = float(raw)
+            else:
+                kwargs[field.name] = raw
+        if environ.get("MPP_ADAPTERS"):
+            kwargs["adapters"] = tuple(a.strip() for a in environ["MPP_ADAPTERS"].split(",") if a.strip())
+        kwargs["agencies"] = {name: AgencyConfig.from_values(v) for name, v in agency_values(environ).items()}
+        return cls(**kwargs)
+
+
+def agency_values(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``MPP_AGENCY__<AGENCY>__<NAME>[_FILE]`` variables grouped by agency slug."""
+    grouped: dict[str, dict[str, str]] = {}
+    for key, value in environ.items():
+        if not key.startswith(_AGENCY_PREFIX):
+            continue
+        agency, sep, name = key[len(_AGENCY_PREFIX) :].partition("__")
+        if not sep or not agency or not name:
+            continue
+        slug = agency.lower().replace("_", "-")
+        name = name.lower()
+        if name.endswith("_file"):
+            name = name[: -len("_file")]
+            value = Path(value).read_text(encoding="utf-8").strip()
+        grouped.setdefault(slug, {})[name] = value
+    return grouped

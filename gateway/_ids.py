@@ -1,0 +1,49 @@
+"""Identifiers: request ids (time-ordered, URL-safe) and W3C trace context."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+__all__ = ["TraceContext", "new_request_id", "parse_traceparent"]
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+REQUEST_ID_PATTERN = r"^req_[0-9A-HJKMNP-TV-Z]{26}$"
+
+
+def new_request_id() -> str:
+    """``req_`` and a ULID: 48 bits of milliseconds then 80 random bits, so ids sort by creation time."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "req_" + "".join(reversed(chars))
+
+
+class TraceContext:
+    """The W3C trace context of one API call: the caller's trace, or a new one."""
+
+    __slots__ = ("sampled", "span_id", "trace_id")
+
+    def __init__(self, trace_id: str, span_id: str, sampled: bool) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.sampled = sampled
+
+    @property
+    def traceparent(self) -> str:
+        """The ``traceparent`` header value naming this context's span as parent."""
+        return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"
+
+
+def parse_traceparent(header: str | None) -> TraceContext:
+    """A new span in the caller's trace when ``header`` is a valid ``traceparent``; a new trace otherwise."""
+    span_id = os.urandom(8).hex()
+    if header:
+        match = _TRACEPARENT.match(header.strip().lower())
+        if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
+            return TraceContext(match.group(1), span_id, int(match.group(3), 16) & 1 == 1)
+    return TraceContext(os.urandom(16).hex(), span_id, True)

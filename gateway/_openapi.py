@@ -1,0 +1,235 @@
+"""The OpenAPI 3.1 description of the API, generated from the contract models and the loaded services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from adapters import Service
+from contracts import CONTRACT_VERSION, Problem, RequestRecord, ServiceDescriptor, ServiceRequest
+
+from ._problems import PROBLEM_TYPES, type_uri
+
+__all__ = ["build_openapi"]
+
+_REF = "#/components/schemas/{model}"
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _PROBLEM}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    texts = {
+        400: "Malformed JSON body.",
+        401: "Missing or unknown API key.",
+        403: "The client is not granted this service or MPP.",
+        404: "Not found, or not visible to this client.",
+        405: "Method not allowed.",
+        413: "Body larger than the gateway accepts.",
+        415: "Body is not application/json.",
+        422: "Validation failed: 'errors' lists field paths; or consent is missing.",
+        500: "Unexpected error (identified by trace_id).",
+        503: "Not ready.",
+    }
+    return {str(code): _problem_response(texts[code]) for code in codes}
+
+
+def _service_name(service_id: str, part: str) -> str:
+    words = service_id.replace("-", ".").split(".")
+    return "".join(w.capitalize() for w in words) + part
+
+
+def build_openapi(services: Iterable[Service[Any, Any]], *, server_url: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document: every route, every error response, the contract and each service's schemas."""
+    models: list[tuple[type[BaseModel], Any]] = [
+        (ServiceRequest, "validation"),
+        (RequestRecord, "serialization"),
+        (ServiceDescriptor, "serialization"),
+        (Problem, "serialization"),
+    ]
+    service_list = sorted(services, key=lambda s: s.id)
+    _, defs = models_json_schema(models, ref_template=_REF)
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    for service in service_list:
+        for part, model, mode in (
+            ("Payload", service.payload_model, "validation"),
+            ("Result", service.result_model, "serialization"),
+        ):
+            schema = model.model_json_schema(ref_template=_REF, mode=mode)
+            schemas.update(schema.pop("$defs", {}))
+            schema["title"] = f"{service.id} {part.lower()}"
+            schemas[_service_name(service.id, part)] = schema
+    schemas["ServiceCatalog"] = {
+        "type": "object",
+        "required": ["services"],
+        "properties": {"services": {"type": "array", "items": {"$ref": "#/components/schemas/ServiceDescriptor"}}},
+    }
+    request_id = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    service_param = {"name": "service_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    record = {"application/json": {"schema": {"$ref": "#/components/schemas/RequestRecord"}}}
+    payload_variants = [{"$ref": f"#/components/schemas/{_service_name(s.id, 'Payload')}"} for s in service_list]
+    status_schema = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+    paths: dict[str, Any] = {
+        "/v1/services": {
+            "get": {
+                "operationId": "listServices",
+                "summary": "The service catalog",
+                "tags": ["catalog"],
+                "responses": {
+                    "200": {
+                        "description": "Every service, with its payload and result schemas.",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServiceCatalog"}}},
+                    },
+                    **_errors(401, 500),
+                },
+            }
+        },
+        "/v1/services/{service_id}": {
+            "get": {
+                "operationId": "getService",
+                "summary": "One catalog entry",
+                "tags": ["catalog"],
+                "parameters": [service_param],
+                "responses": {
+                    "200": {
+                        "description": "The service.",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServiceDescriptor"}}},
+                    },
+                    **_errors(401, 404, 500),
+                },
+            }
+        },
+        "/v1/requests": {
+            "post": {
+                "operationId": "createRequest",
+                "summary": "Ask an agency for a service on behalf of a citizen",
+                "description": (
+                    "The request is validated and stored before any answer. With `Prefer: wait=N` (RFC 7240) the "
+                    "gateway answers 200 with the final record if it finished within N seconds, else 202 with "
+                    "`Location`. `payload` must satisfy the service's payload schema (see the catalog)."
+                ),
+                "tags": ["requests"],
+                "parameters": [
+                    {
+                        "name": "Prefer",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "example": "wait=10",
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServiceRequest"}}},
+                },
+                "responses": {
+                    "200": {"description": "Finished within the wait: the final record.", "content": record},
+                    "202": {
+                        "description": "Accepted and stored; poll `Location`.",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "content": record,
+                    },
+                    **_errors(400, 401, 403, 404, 413, 415, 422, 500),
+                },
+            }
+        },
+        "/v1/requests/{request_id}": {
+            "get": {
+                "operationId": "getRequest",
+                "summary": "A request's record: status, result, attempts",
+                "tags": ["requests"],
+                "parameters": [request_id],
+                "responses": {"200": {"description": "The record.", "content": record}, **_errors(401, 404, 500)},
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "Liveness",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "Alive.", "content": {"application/json": {"schema": status_schema}}}
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "Readiness: store reachable, adapters loaded",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "Ready.", "content": {"application/json": {"schema": status_schema}}},
+                    **_errors(503),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        "/docs": {
+            "get": {
+                "operationId": "docs",
+                "summary": "Readable API reference (works offline)",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
+        "/problems/{slug}": {
+            "get": {
+                "operationId": "problemType",
+                "summary": "Description of a problem type (the target of every problem's `type`)",
+                "tags": ["operations"],
+                "security": [],
+                "parameters": [{"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+                    "404": _problem_response("Unknown problem type."),
+                },
+            }
+        },
+    }
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "MPP Integration Gateway",
+            "version": f"{CONTRACT_VERSION}.0",
+            "description": (
+                "One API for every counter of a Mal Pelayanan Publik; adapters speak each agency's protocol."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "Client API key."}},
+        },
+        "security": [{"apiKey": []}],
+        "x-service-payloads": {s.id: payload_variants[i] for i, s in enumerate(service_list)},
+        "x-problem-types": {
+            type_uri(p.slug): {"status": p.status, "title": p.title_en, "title_id": p.title_id}
+            for p in PROBLEM_TYPES.values()
+        },
+    }
+    if server_url:
+        doc["servers"] = [{"url": server_url}]
+    return doc

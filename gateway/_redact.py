@@ -1,0 +1,84 @@
+"""The one masking step every output path goes through: log events, problem details, attempt details.
+
+Structured values under personal-data keys are masked whole; free text is scanned for 16-digit numbers (NIK
+and KK numbers), which keep only their region prefix and last two digits (``3201**********01``). Names, birth
+dates and addresses cannot be recognised in free text, so the gateway never puts payload values into messages;
+this step is the safety net for identifiers that can.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from contracts import mask_nik
+
+__all__ = ["PERSONAL_KEYS", "redact", "redact_mapping"]
+
+_SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d{16}(?!\d)")
+
+#: Keys whose values are personal data wherever they appear (contract names and agency wire names).
+PERSONAL_KEYS: frozenset[str] = frozenset(
+    {
+        "nik",
+        "kk",
+        "no_kk",
+        "family_card_number",
+        "name",
+        "full_name",
+        "nama",
+        "nama_lgkp",
+        "birth_date",
+        "tgl_lhr",
+        "tgllahir",
+        "birth_place",
+        "tmpt_lhr",
+        "mother_name",
+        "nama_lgkp_ibu",
+        "father_name",
+        "nama_lgkp_ayah",
+        "address",
+        "alamat",
+        "applicant",
+        "payload",
+        "result",
+        "no_kartu",
+        "nokartu",
+        "phone",
+        "no_telepon",
+    }
+)
+
+
+def redact(text: str) -> str:
+    """Mask every 16-digit number in ``text``."""
+    return _SIXTEEN_DIGITS.sub(lambda m: mask_nik(m.group(0)), text)
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_nik(value) if value.isdigit() and len(value) == 16 else "***"
+    return "***"
+
+
+def redact_value(value: Any) -> Any:
+    """Redact strings inside any JSON-like value."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return redact_mapping(value)
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    return value
+
+
+def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``values`` with personal keys masked and 16-digit numbers in strings masked."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key.lower() in PERSONAL_KEYS:
+            out[key] = _mask_value(value)
+        else:
+            out[key] = redact_value(value)
+    return out

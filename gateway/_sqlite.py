@@ -1,0 +1,438 @@
+"""The embedded SQLite store (WAL): one writer thread commits writes in batches, readers use their own threads.
+
+A request's coroutine never waits on its own commit alone: every write is queued to the writer thread, which
+takes everything waiting, runs it in one transaction (each operation in its own savepoint, so one failure does
+not undo the others), commits once and resolves all the futures in one hop back to the event loop. Under load
+that turns hundreds of fsyncs into one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import importlib.resources
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from ._store import NewRequest, StoredAttempt, StoredRequest
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+_Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+
+_COLUMNS = (
+    "id, client_id, service, agency, kind, status, mpp_id, desk, operator, nik_masked, envelope, result, "
+    "agency_reference, problem, trace_id, traceparent, created_at, updated_at, finished_at, deadline_at, "
+    "lease_owner, lease_expires, attempts"
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _ts(value: dt.datetime) -> str:
+    return value.isoformat()
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The versioned SQL migrations, in order: ``(version, sql)``."""
+    folder = importlib.resources.files("gateway") / "migrations" / "sqlite"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    for version, sql in migrations():
+        if version in applied:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, _ts(_now())))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _row_to_request(row: sqlite3.Row | tuple[Any, ...], attempts: tuple[StoredAttempt, ...]) -> StoredRequest:
+    (
+        id_,
+        client_id,
+        service,
+        agency,
+        kind,
+        status,
+        mpp_id,
+        desk,
+        operator,
+        nik_masked,
+        envelope,
+        result,
+        agency_reference,
+        problem,
+        trace_id,
+        traceparent,
+        created_at,
+        updated_at,
+        finished_at,
+        deadline_at,
+        lease_owner,
+        lease_expires,
+        attempt_count,
+    ) = row
+    return StoredRequest(
+        id=id_,
+        client_id=client_id,
+        service=service,
+        agency=agency,
+        kind=kind,
+        status=status,
+        mpp_id=mpp_id,
+        desk=desk,
+        operator=operator,
+        nik_masked=nik_masked,
+        envelope=orjson.loads(envelope),
+        result=orjson.loads(result) if result else None,
+        agency_reference=agency_reference,
+        problem=orjson.loads(problem) if problem else None,
+        trace_id=trace_id,
+        traceparent=traceparent,
+        created_at=dt.datetime.fromisoformat(created_at),
+        updated_at=dt.datetime.fromisoformat(updated_at),
+        finished_at=dt.datetime.fromisoformat(finished_at) if finished_at else None,
+        deadline_at=deadline_at,
+        lease_owner=lease_owner,
+        lease_expires=lease_expires,
+        attempt_count=attempt_count,
+        attempts=attempts,
+    )
+
+
+def _load(conn: sqlite3.Connection, request_id: str, with_attempts: bool) -> StoredRequest | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM requests WHERE id = ?", (request_id,)).fetchone()  # noqa: S608 - constant column list
+    if row is None:
+        return None
+    attempts: tuple[StoredAttempt, ...] = ()
+    if with_attempts:
+        attempts = tuple(
+            StoredAttempt(n, dt.datetime.fromisoformat(s), dt.datetime.fromisoformat(f), o, d)
+            for n, s, f, o, d in conn.execute(
+                "SELECT number, started_at, finished_at, outcome, detail FROM attempts "
+                "WHERE request_id = ? ORDER BY number",
+                (request_id,),
+            )
+        )
+    return _row_to_request(row, attempts)
+
+
+def _insert_attempt(conn: sqlite3.Connection, request_id: str, a: StoredAttempt) -> None:
+    conn.execute(
+        "INSERT INTO attempts (request_id, number, started_at, finished_at, outcome, detail) VALUES (?,?,?,?,?,?)",
+        (request_id, a.number, _ts(a.started_at), _ts(a.finished_at), a.outcome, a.detail),
+    )
+
+
+class _Writer(threading.Thread):
+    """Owns the write connection; runs queued operations in batched transactions."""
+
+    def __init__(self, path: str, loop: asyncio.AbstractEventLoop, max_batch: int, synchronous: str) -> None:
+        super().__init__(name="sqlite-writer", daemon=True)
+        self._path = path
+        self._synchronous = synchronous
+        self._loop = loop
+        self._max_batch = max_batch
+        self.queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self.ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def run(self) -> None:
+        try:
+            conn = _connect(self._path)
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            _migrate(conn)
+        except BaseException as exc:
+            self.ready.set_exception(exc)
+            return
+        self.ready.set_result(None)
+        try:
+            while True:
+                first = self.queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < self._max_batch:
+                    try:
+                        item = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stop = True
+                        break
+                    batch.append(item)
+                self._run_batch(conn, batch)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, fut in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = fn(conn)
+                except Exception as exc:  # one bad operation must not undo the others in the batch
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((fut, None, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((fut, value, None))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(fut, None, exc) for _, fut in batch]
+        self._loop.call_soon_threadsafe(_settle, outcomes)
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for fut, value, exc in outcomes:
+        if fut.done():
+            continue
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(value)
+
+
+class SqliteStore:
+    """The embedded default store: one SQLite file in WAL mode."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", max_batch: int = 512) -> None:
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
+        self.path = str(path)
+        self._synchronous = synchronous.upper()
+        self._max_batch = max_batch
+        self._writer: _Writer | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._readers = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-read")
+
+    async def open(self) -> None:
+        """Create the file and folder if needed, apply migrations, start the writer thread."""
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _Writer(self.path, asyncio.get_running_loop(), self._max_batch, self._synchronous)
+        self._writer.start()
+        await asyncio.wrap_future(self._writer.ready)
+
+    async def aclose(self) -> None:
+        """Let the writer finish what is queued, then stop it and the readers."""
+        if self._writer is not None:
+            self._writer.queue.put(None)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        self._readers.shutdown(wait=True)
+        for conn in self._reader_conns:
+            conn.close()
+        self._reader_conns.clear()
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._writer.queue.put((fn, fut))
+        return await fut
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+            self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    async def ping(self) -> bool:
+        """True when a read succeeds and the writer thread is alive."""
+        if self._writer is None or not self._writer.is_alive():
+            return False
+        try:
+            await self._read(lambda c: c.execute("SELECT 1").fetchone())
+        except sqlite3.Error:
+            return False
+        return True
+
+    async def insert(self, request: NewRequest) -> None:
+        """Persist a new request in status ``accepted``."""
+        r = request
+        created = _ts(r.created_at)
+        params = (
+            r.id,
+            r.client_id,
+            r.service,
+            r.agency,
+            r.kind,
+            "accepted",
+            r.mpp_id,
+            r.desk,
+            r.operator,
+            r.nik_masked,
+            _json(r.envelope),
+            r.trace_id,
+            r.traceparent,
+            created,
+            created,
+            r.deadline_at,
+        )
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO requests (id, client_id, service, agency, kind, status, mpp_id, desk, operator, "
+                "nik_masked, envelope, trace_id, traceparent, created_at, updated_at, deadline_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                params,
+            )
+        )
+
+    async def get(self, request_id: str, *, with_attempts: bool = True) -> StoredRequest | None:
+        """The request with its attempts, or ``None``."""
+        return await self._read(lambda c: _load(c, request_id, with_attempts))
+
+    async def claim(self, request_id: str, owner: str, lease_seconds: float) -> StoredRequest | None:
+        """Lease the request to ``owner`` if it is accepted or its lease expired."""
+
+        def op(c: sqlite3.Connection) -> StoredRequest | None:
+            now = time.time()
+            cur = c.execute(
+                "UPDATE requests SET status = 'in_progress', lease_owner = ?, lease_expires = ?, updated_at = ? "
+                "WHERE id = ? AND (status = 'accepted' OR (status = 'in_progress' AND lease_expires < ?))",
+                (owner, now + lease_seconds, _ts(_now()), request_id, now),
+            )
+            if cur.rowcount != 1:
+                return None
+            return _load(c, request_id, with_attempts=False)
+
+        return await self._write(op)
+
+    async def renew(self, request_id: str, owner: str, lease_seconds: float) -> bool:
+        """Extend the lease ``owner`` holds."""
+
+        def op(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE requests SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'in_progress'",
+                (time.time() + lease_seconds, request_id, owner),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(op)
+
+    async def due(self, limit: int) -> list[str]:
+        """Accepted requests and those whose lease expired, oldest first."""
+        now = time.time()
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT id FROM requests WHERE status = 'accepted' "
+                "OR (status = 'in_progress' AND lease_expires < ?) ORDER BY created_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    async def record_attempt(self, request_id: str, attempt: StoredAttempt) -> None:
+        """Record an attempt that is not the last."""
+
+        def op(c: sqlite3.Connection) -> None:
+            _insert_attempt(c, request_id, attempt)
+            c.execute(
+                "UPDATE requests SET attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                (_ts(_now()), request_id),
+            )
+
+        await self._write(op)
+
+    async def finish(
+        self,
+        request_id: str,
+        owner: str,
+        *,
+        status: str,
+        attempt: StoredAttempt | None,
+        result: dict[str, Any] | None = None,
+        agency_reference: str | None = None,
+        problem: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record the last attempt and the new status in one transaction, if ``owner`` holds the lease."""
+        now = _now()
+        final = status in {"completed", "rejected", "failed"}
+
+        def op(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE requests SET status = ?, result = ?, agency_reference = ?, problem = ?, updated_at = ?, "
+                "finished_at = ?, lease_owner = NULL, lease_expires = NULL, attempts = attempts + ? "
+                "WHERE id = ? AND lease_owner = ? AND status = 'in_progress'",
+                (
+                    status,
+                    _json(result),
+                    agency_reference,
+                    _json(problem),
+                    _ts(now),
+                    _ts(now) if final else None,
+                    1 if attempt else 0,
+                    request_id,
+                    owner,
+                ),
+            )
+            if cur.rowcount != 1:
+                return False
+            if attempt is not None:
+                _insert_attempt(c, request_id, attempt)
+            return True
+
+        return await self._write(op)
+
+    async def release(self, request_id: str, owner: str) -> None:
+        """Return the request to the queue."""
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE requests SET status = 'accepted', lease_owner = NULL, lease_expires = NULL, updated_at = ? "
+                "WHERE id = ? AND lease_owner = ? AND status = 'in_progress'",
+                (_ts(_now()), request_id, owner),
+            )
+        )

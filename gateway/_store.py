@@ -1,0 +1,117 @@
+"""The store port: what the API and the dispatcher need from durable storage, whatever the database."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, Protocol
+
+__all__ = ["NewRequest", "Store", "StoredAttempt", "StoredRequest"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A validated request, as the API persists it before answering."""
+
+    id: str
+    client_id: str
+    service: str
+    agency: str
+    kind: str
+    mpp_id: str
+    desk: str
+    operator: str
+    nik_masked: str
+    envelope: dict[str, Any]
+    trace_id: str | None
+    traceparent: str | None
+    created_at: dt.datetime
+    deadline_at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredAttempt:
+    """One recorded call to the agency."""
+
+    number: int
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    outcome: str
+    detail: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A request as the store holds it."""
+
+    id: str
+    client_id: str
+    service: str
+    agency: str
+    kind: str
+    status: str
+    mpp_id: str
+    desk: str
+    operator: str
+    nik_masked: str
+    envelope: dict[str, Any]
+    result: dict[str, Any] | None
+    agency_reference: str | None
+    problem: dict[str, Any] | None
+    trace_id: str | None
+    traceparent: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+    deadline_at: float
+    lease_owner: str | None
+    lease_expires: float | None
+    attempt_count: int
+    attempts: tuple[StoredAttempt, ...] = ()
+
+
+class Store(Protocol):
+    """Durable storage of requests, their attempts, and the work queue (status plus lease)."""
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    async def aclose(self) -> None:
+        """Flush pending writes and disconnect."""
+
+    async def ping(self) -> bool:
+        """True when the store answers."""
+
+    async def insert(self, request: NewRequest) -> None:
+        """Persist a new request in status ``accepted``; returns once it is durable."""
+
+    async def get(self, request_id: str, *, with_attempts: bool = True) -> StoredRequest | None:
+        """The request, or ``None``."""
+
+    async def claim(self, request_id: str, owner: str, lease_seconds: float) -> StoredRequest | None:
+        """Lease an ``accepted`` request (or one whose lease expired) to ``owner``; ``None`` if not claimable."""
+
+    async def renew(self, request_id: str, owner: str, lease_seconds: float) -> bool:
+        """Extend ``owner``'s lease; ``False`` when the lease was lost."""
+
+    async def due(self, limit: int) -> list[str]:
+        """Ids of requests waiting for work: ``accepted``, or ``in_progress`` with an expired lease."""
+
+    async def record_attempt(self, request_id: str, attempt: StoredAttempt) -> None:
+        """Record one attempt of a request still in progress."""
+
+    async def finish(
+        self,
+        request_id: str,
+        owner: str,
+        *,
+        status: str,
+        attempt: StoredAttempt | None,
+        result: dict[str, Any] | None = None,
+        agency_reference: str | None = None,
+        problem: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record the final attempt and the new status, if ``owner`` still holds the lease."""
+
+    async def release(self, request_id: str, owner: str) -> None:
+        """Give a lease back: the request returns to ``accepted``."""

@@ -1,0 +1,108 @@
+"""Fakes shared by the unit tests: a scriptable adapter and ready-made client keys."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters import Adapter, AdapterContext, Call, Completed, Outcome, Service
+from contracts import LocalizedText, ServiceKind
+from gateway import Client, ClientDirectory, hash_key
+
+KEY_A = "mppk_test-key-client-a-000000000000000000000"
+KEY_B = "mppk_test-key-client-b-000000000000000000000"
+KEY_NARROW = "mppk_test-key-narrow-0000000000000000000000"
+
+# A structurally valid NIK of the synthetic kind (Jawa Barat, Kab. Bogor, woman born 07-08-1990).
+NIK = "3201014708900001"
+
+
+def directory() -> ClientDirectory:
+    """Three clients: two MPPs with every service, one limited to the lookup service."""
+    return ClientDirectory(
+        [
+            Client("counter-a", "Counter A", frozenset({hash_key(KEY_A)}), mpp_id="mpp-a"),
+            Client("counter-b", "Counter B", frozenset({hash_key(KEY_B)}), mpp_id="mpp-b"),
+            Client("kiosk", "Kiosk", frozenset({hash_key(KEY_NARROW)}), mpp_id="mpp-a", services=("fake.thing.*",)),
+        ]
+    )
+
+
+class ThingPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = Field(min_length=1, max_length=50)
+    count: int = Field(default=1, ge=1, le=10)
+
+
+class ThingResult(BaseModel):
+    echoed: str
+    attempt: int
+
+
+class FakeAdapter(Adapter):
+    """An adapter whose outcomes are scripted: each call pops the next exception or returns a result."""
+
+    agency = "fake"
+    agency_name = "Fake agency"
+
+    def __init__(self, context: AdapterContext | None = None) -> None:
+        self.script: list[BaseException | float] = []
+        self.calls: list[Call] = []
+        self.release = asyncio.Event()
+        self.release.set()
+
+    def services(self) -> Sequence[Service[Any, Any]]:
+        return [
+            Service(
+                id="fake.thing.lookup",
+                title=LocalizedText(id="Cari benda", en="Look a thing up"),
+                kind=ServiceKind.LOOKUP,
+                personal_data=False,
+                payload_model=ThingPayload,
+                result_model=ThingResult,
+            ),
+            Service(
+                id="fake.person.read",
+                title=LocalizedText(id="Baca data orang", en="Read a person's data"),
+                kind=ServiceKind.LOOKUP,
+                personal_data=True,
+                payload_model=ThingPayload,
+                result_model=ThingResult,
+            ),
+            Service(
+                id="fake.thing.submit",
+                title=LocalizedText(id="Kirim benda", en="Submit a thing"),
+                kind=ServiceKind.SUBMISSION,
+                personal_data=False,
+                payload_model=ThingPayload,
+                result_model=ThingResult,
+            ),
+        ]
+
+    async def execute(self, call: Call) -> Outcome:
+        self.calls.append(call)
+        await self.release.wait()
+        if self.script:
+            step = self.script.pop(0)
+            if isinstance(step, BaseException):
+                raise step
+            await asyncio.sleep(step)
+        payload = call.payload
+        assert isinstance(payload, ThingPayload)
+        return Completed(result=ThingResult(echoed=payload.value, attempt=call.attempt), agency_reference="REF-1")
+
+
+def envelope(service: str = "fake.thing.lookup", **overrides: Any) -> dict[str, Any]:
+    """A valid request body for the fake services."""
+    body: dict[str, Any] = {
+        "service": service,
+        "applicant": {"nik": NIK},
+        "counter": {"mpp_id": "mpp-a", "desk": "loket-01", "operator": "op-7"},
+        "payload": {"value": "hello"},
+    }
+    body.update(overrides)
+    return body
