@@ -158,6 +158,13 @@ class AgencyHttp:
         return AgencyResponse(response.status_code, response.headers, body, time.monotonic() - started)
 
     async def _read(self, response: httpx.Response) -> bytes:
+        if response.is_stream_consumed:
+            # A response built in memory (httpx.MockTransport, respx) arrives already read.
+            if len(response.content) > self.max_body:
+                raise TransientAgencyError(
+                    f"{self.agency} sent a body over {self.max_body} bytes", agency=self.agency, sent=True
+                )
+            return response.content
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_raw():

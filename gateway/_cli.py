@@ -71,7 +71,7 @@ def _cmd_mocks(args: argparse.Namespace) -> int:
     configure_logging(os.environ.get("MPP_LOG_LEVEL", "info"))
 
     async def run() -> None:
-        cluster = await start_mocks(args.host)
+        cluster = await start_mocks(args.host, _mock_ports(args))
         try:
             print("Mock agencies are running. Gateway settings for them:", flush=True)
             for agency in cluster.agencies.values():
@@ -84,6 +84,15 @@ def _cmd_mocks(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _mock_ports(args: argparse.Namespace) -> dict[str, int] | None:
+    """Every mock on a free port with ``--ephemeral-mock-ports``; their documented ports otherwise."""
+    if not args.ephemeral_mock_ports:
+        return None
+    from mocks import AGENCY_PORTS
+
+    return dict.fromkeys(AGENCY_PORTS, 0)
 
 
 def _demo_banner(host: str, port: int, key: str, sample: Any) -> str:
@@ -118,7 +127,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
 
     async def run() -> None:
-        cluster = await start_mocks(host)
+        cluster = await start_mocks(host, _mock_ports(args))
         try:
             agencies = {name: AgencyConfig.from_values(agency.settings) for name, agency in cluster.agencies.items()}
             demo_settings = Settings(
@@ -185,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--host", default=None if name != "mocks" else "127.0.0.1")
         if name != "mocks":
             p.add_argument("--port", type=int, default=None)
+        if name != "serve":
+            p.add_argument("--ephemeral-mock-ports", action="store_true", help="start the mocks on free ports")
     sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
     sub.add_parser("keygen", help="make a client API key and the hash to put in the clients file")
     args = parser.parse_args(argv)

@@ -28,6 +28,7 @@ from adapters import (
     AmbiguousOutcome,
     Call,
     Completed,
+    ContractError,
     Registry,
     TransientAgencyError,
     WaitingAgency,
@@ -119,7 +120,8 @@ class Dispatcher:
         self._queued: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._inflight: dict[str, asyncio.Task[None]] = {}
+        #: Requests being run, each with a future resolved when its run ends.
+        self._inflight: dict[str, asyncio.Future[None]] = {}
         self._closing = False
 
     @property
@@ -192,9 +194,8 @@ class Dispatcher:
         while not self._closing:
             request_id = await self._queue.get()
             self._queued.discard(request_id)
-            task = asyncio.current_task()
-            assert task is not None
-            self._inflight[request_id] = task
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._inflight[request_id] = done
             try:
                 await self._process(request_id)
             except asyncio.CancelledError:
@@ -205,6 +206,7 @@ class Dispatcher:
                 log.exception("dispatch.worker_error", request_id=request_id)
             finally:
                 self._inflight.pop(request_id, None)
+                done.set_result(None)
 
     async def _process(self, request_id: str) -> None:
         request = await self._store.claim(request_id, self._owner, self._lease_seconds)
@@ -223,6 +225,11 @@ class Dispatcher:
                     log.warning("dispatch.renew_failed", request_id=request_id, exc_info=True)
 
     async def _run(self, request: StoredRequest) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=request.id, trace_id=request.trace_id, service=request.service, agency=request.agency,
+            client=request.client_id,
+        )
         entry = self._registry.services.get(request.service)
         if entry is None:
             await self._finish(request, "failed", None, problem=("agency-unavailable", "no adapter serves it", None))
@@ -298,6 +305,8 @@ class Dispatcher:
             slug = "deadline-exceeded" if time.monotonic() >= deadline else "agency-unavailable"
             detail = f"{exc.detail} (after {number - request.attempt_count} attempts)"
             outcome = ("failed", None, None, (slug, detail, exc.code))
+        except ContractError as exc:
+            outcome = ("failed", None, None, ("validation-error", exc.detail, None))
         except Exception:
             log.exception("adapter.defect", agency=adapter.agency, service=request.service, request_id=request.id)
             outcome = ("failed", None, None, ("internal-error", "the adapter failed unexpectedly", None))
@@ -382,7 +391,7 @@ class Dispatcher:
 def _attempt_outcome(exc: BaseException) -> str:
     if isinstance(exc, AgencyRejected):
         return AttemptOutcome.REJECTED.value
-    if isinstance(exc, AgencyMisconfigured):
+    if isinstance(exc, AgencyMisconfigured | ContractError):
         return AttemptOutcome.MISCONFIGURED.value
     if isinstance(exc, AmbiguousOutcome):
         return AttemptOutcome.AMBIGUOUS.value

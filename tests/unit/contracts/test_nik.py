@@ -33,7 +33,10 @@ def test_valid_niks_pass(nik: str) -> None:
         ("320101470890000", "16 digits"),
         ("32010147089000011", "16 digits"),
         ("32010147089000a1", "16 digits"),
-        ("３２０１０１４７０８９０００01", "16 digits"),  # full-width digits are digits to str.isdigit
+        (
+            "\uff13\uff12\uff10\uff11\uff10\uff11\uff14\uff17\uff10\uff18\uff19\uff10\uff10\uff10\uff10\uff11",
+            "16 digits",
+        ),  # full-width digits
         ("9901014708900001", "province"),
         ("2001014708900001", "province"),
         ("3200014708900001", "regency"),

@@ -11,10 +11,29 @@ def test_contracts_public_names() -> None:
     """contracts exports exactly the documented names."""
     assert sorted(contracts.__all__) == sorted(
         [
-            "CONTRACT_VERSION", "PROVINCE_CODES", "SERVICE_ID_PATTERN", "TRANSITIONS", "Applicant", "Attempt",
-            "AttemptOutcome", "Consent", "ConsentMethod", "Counter", "FieldError", "KkNumber", "LocalizedText", "Nik",
-            "Problem", "RequestRecord", "RequestStatus", "ServiceDescriptor", "ServiceKind", "ServiceRequest",
-            "Subject", "check_nik", "mask_nik",
+            "CONTRACT_VERSION",
+            "PROVINCE_CODES",
+            "SERVICE_ID_PATTERN",
+            "TRANSITIONS",
+            "Applicant",
+            "Attempt",
+            "AttemptOutcome",
+            "Consent",
+            "ConsentMethod",
+            "Counter",
+            "FieldError",
+            "KkNumber",
+            "LocalizedText",
+            "Nik",
+            "Problem",
+            "RequestRecord",
+            "RequestStatus",
+            "ServiceDescriptor",
+            "ServiceKind",
+            "ServiceRequest",
+            "Subject",
+            "check_nik",
+            "mask_nik",
         ]
     )
     assert all(hasattr(contracts, name) for name in contracts.__all__)
@@ -24,10 +43,27 @@ def test_adapters_public_names() -> None:
     """adapters exports exactly the documented names."""
     assert sorted(adapters.__all__) == sorted(
         [
-            "ENTRY_POINT_GROUP", "Adapter", "AdapterContext", "AdapterFactory", "AgencyError", "AgencyHttp",
-            "AgencyMisconfigured", "AgencyRejected", "AgencyResponse", "AmbiguousOutcome", "Call", "Completed",
-            "ContractError", "MppError", "Outcome", "Registry", "Service", "TransientAgencyError", "WaitingAgency",
-            "discover_factories", "parse_retry_after",
+            "ENTRY_POINT_GROUP",
+            "Adapter",
+            "AdapterContext",
+            "AdapterFactory",
+            "AgencyError",
+            "AgencyHttp",
+            "AgencyMisconfigured",
+            "AgencyRejected",
+            "AgencyResponse",
+            "AmbiguousOutcome",
+            "Call",
+            "Completed",
+            "ContractError",
+            "MppError",
+            "Outcome",
+            "Registry",
+            "Service",
+            "TransientAgencyError",
+            "WaitingAgency",
+            "discover_factories",
+            "parse_retry_after",
         ]
     )
     assert all(hasattr(adapters, name) for name in adapters.__all__)

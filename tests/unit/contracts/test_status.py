@@ -10,7 +10,9 @@ def test_final_states_have_no_way_out() -> None:
     for status in RequestStatus:
         assert status.final == (TRANSITIONS[status] == frozenset())
     assert {s for s in RequestStatus if s.final} == {
-        RequestStatus.COMPLETED, RequestStatus.REJECTED, RequestStatus.FAILED
+        RequestStatus.COMPLETED,
+        RequestStatus.REJECTED,
+        RequestStatus.FAILED,
     }
 
 

@@ -14,8 +14,9 @@ from tests.fakes import KEY_A, KEY_B, KEY_NARROW, NIK, FakeAdapter, envelope
 AUTH = {"Authorization": f"Bearer {KEY_A}"}
 
 
-async def post(client: TestClient[Any, Any], body: Any, *, key: str = KEY_A, wait: float | None = 5,
-               **headers: str) -> Any:
+async def post(
+    client: TestClient[Any, Any], body: Any, *, key: str = KEY_A, wait: float | None = 5, **headers: str
+) -> Any:
     hdrs = {"Authorization": f"Bearer {key}", **headers}
     if wait is not None:
         hdrs["Prefer"] = f"wait={wait}"
@@ -144,7 +145,9 @@ async def test_consent_lets_personal_data_service_through(gateway_client: TestCl
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer nope", "Basic abc", "Bearer "])
-async def test_missing_or_unknown_key_answers_401(gateway_client: TestClient[Any, Any], authorization: str | None) -> None:
+async def test_missing_or_unknown_key_answers_401(
+    gateway_client: TestClient[Any, Any], authorization: str | None
+) -> None:
     """Requests without a known API key are refused with 401 and a WWW-Authenticate challenge."""
     headers = {"Authorization": authorization} if authorization else {}
     resp = await gateway_client.get("/v1/services", headers=headers)

@@ -9,18 +9,30 @@ from pathlib import Path
 
 import pytest
 
-from adapters import AgencyMisconfigured, AgencyRejected, Registry, TransientAgencyError
+from adapters import AgencyMisconfigured, AgencyRejected, ContractError, Registry, TransientAgencyError
 from contracts import ServiceKind
 from gateway import Dispatcher, NewRequest, RetryPolicy, SqliteStore
 from tests.fakes import NIK, FakeAdapter
 
 
-def new(request_id: str, *, service: str = "fake.thing.lookup", kind: str = "lookup", deadline: float = 30.0) -> NewRequest:
+def new(
+    request_id: str, *, service: str = "fake.thing.lookup", kind: str = "lookup", deadline: float = 30.0
+) -> NewRequest:
     return NewRequest(
-        id=request_id, client_id="counter-a", service=service, agency="fake", kind=kind, mpp_id="mpp-a",
-        desk="d", operator="o", nik_masked="3201**********01",
-        envelope={"applicant": {"nik": NIK}, "payload": {"value": "v"}}, trace_id=None, traceparent=None,
-        created_at=dt.datetime.now(dt.UTC), deadline_at=time.time() + deadline,
+        id=request_id,
+        client_id="counter-a",
+        service=service,
+        agency="fake",
+        kind=kind,
+        mpp_id="mpp-a",
+        desk="d",
+        operator="o",
+        nik_masked="3201**********01",
+        envelope={"applicant": {"nik": NIK}, "payload": {"value": "v"}},
+        trace_id=None,
+        traceparent=None,
+        created_at=dt.datetime.now(dt.UTC),
+        deadline_at=time.time() + deadline,
     )
 
 
@@ -37,8 +49,14 @@ class Harness:
 
         policy = RetryPolicy(attempts=3, initial_backoff=0.1, max_backoff=1.0, call_timeout=0.3)
         self.dispatcher = Dispatcher(
-            store, registry, owner="test", concurrency=2, lease_seconds=3, sweep_interval=0.05,
-            policies={ServiceKind.LOOKUP: policy, ServiceKind.SUBMISSION: policy}, sleep=sleep,
+            store,
+            registry,
+            owner="test",
+            concurrency=2,
+            lease_seconds=3,
+            sweep_interval=0.05,
+            policies={ServiceKind.LOOKUP: policy, ServiceKind.SUBMISSION: policy},
+            sleep=sleep,
         )
 
     async def run(self, request: NewRequest) -> dict[str, object]:
@@ -48,8 +66,12 @@ class Harness:
         await asyncio.wait_for(waiter, 5)
         row = await self.store.get(request.id)
         assert row is not None
-        return {"status": row.status, "problem": row.problem, "attempts": [a.outcome for a in row.attempts],
-                "result": row.result}
+        return {
+            "status": row.status,
+            "problem": row.problem,
+            "attempts": [a.outcome for a in row.attempts],
+            "result": row.result,
+        }
 
 
 @pytest.fixture
@@ -99,6 +121,7 @@ async def test_exhausted_retries_fail_with_agency_unavailable(harness: Harness) 
         (AgencyRejected("something new", code="77", slug="unregistered-slug"), "rejected", "agency-rejected"),
         (AgencyMisconfigured("login failed", code="03"), "failed", "agency-misconfigured"),
         (ValueError("adapter bug"), "failed", "internal-error"),
+        (ContractError("payload does not fit"), "failed", "validation-error"),
     ],
 )
 async def test_final_outcomes_are_not_retried(harness: Harness, error: Exception, status: str, slug: str) -> None:

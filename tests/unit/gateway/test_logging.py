@@ -74,5 +74,9 @@ def test_masking_processor_masks_personal_keys_and_numbers() -> None:
     from gateway import redact_mapping
 
     masked = redact_mapping({"event": f"lookup of {NIK} failed", "nik": NIK, "full_name": "SITI AMINAH", "n": 3})
-    assert masked == {"event": "lookup of 3201**********01 failed", "nik": "3201**********01", "full_name": "***",
-                      "n": 3}
+    assert masked == {
+        "event": "lookup of 3201**********01 failed",
+        "nik": "3201**********01",
+        "full_name": "***",
+        "n": 3,
+    }

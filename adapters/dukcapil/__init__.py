@@ -1,0 +1,79 @@
+"""Dukcapil, Indonesia's population registry: verification of what an institution holds against the NIK's record.
+
+The glue only: :mod:`.client` speaks the wire, :mod:`.errors` reads the agency's codes, :mod:`.mapping` turns
+the contract into wire fields and back, :mod:`.services` holds the catalog entries. ``manifest.json`` says what
+is real and what is modelled; ``quality.yaml`` is the checklist.
+
+Settings (``MPP_DUKCAPIL_<NAME>``): ``institution``, ``user_id``, ``password``, ``ip_user``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from adapters import Adapter, AdapterContext, Call, Completed, ContractError, Outcome, Service
+
+from .client import DukcapilClient
+from .errors import raise_for_content
+from .mapping import VERIFY_METHOD, FieldMatch, VerifyPayload, VerifyResult, parse_verify, verify_fields
+from .services import SERVICES, VERIFY
+
+__all__ = [
+    "REQUIRED_SETTINGS",
+    "SERVICES",
+    "VERIFY",
+    "DukcapilAdapter",
+    "DukcapilClient",
+    "FieldMatch",
+    "VerifyPayload",
+    "VerifyResult",
+]
+
+#: The settings the adapter needs; ``password`` is a secret, the others are not but are still never logged.
+REQUIRED_SETTINGS = ("institution", "user_id", "password", "ip_user")
+
+
+class DukcapilAdapter(Adapter):
+    """The Dukcapil integration, built from an :class:`~adapters.AdapterContext`."""
+
+    agency = "dukcapil"
+    agency_name = "Dukcapil (Direktorat Jenderal Kependudukan dan Pencatatan Sipil)"
+
+    def __init__(self, context: AdapterContext) -> None:
+        settings = context.settings
+        missing = [name for name in REQUIRED_SETTINGS if not settings.get(name, "").strip()]
+        if missing:
+            variables = ", ".join(f"MPP_DUKCAPIL_{name.upper()}" for name in missing)
+            raise ValueError(f"the Dukcapil adapter needs the settings: {variables}")
+        self._client = DukcapilClient(
+            context.http,
+            institution=settings["institution"].strip(),
+            user_id=settings["user_id"],
+            password=settings["password"],
+            ip_user=settings["ip_user"].strip(),
+        )
+        self._handlers: dict[str, Callable[[Call], Awaitable[Outcome]]] = {VERIFY.id: self._verify}
+
+    def __repr__(self) -> str:
+        return f"DukcapilAdapter({self._client!r})"
+
+    def services(self) -> Sequence[Service[Any, Any]]:
+        """The services this adapter offers."""
+        return SERVICES
+
+    async def execute(self, call: Call) -> Outcome:
+        """Carry out ``call``; raises a classified :class:`~adapters.AgencyError` on failure."""
+        handler = self._handlers.get(call.service)
+        if handler is None:
+            raise ContractError(f"{self.agency} does not offer {call.service!r}", slug="unknown-service", status=404)
+        return await handler(call)
+
+    async def _verify(self, call: Call) -> Outcome:
+        payload = call.payload
+        if not isinstance(payload, VerifyPayload):
+            raise ContractError(f"{VERIFY.id} needs a VerifyPayload", slug="validation-error")
+        fields = verify_fields(call.nik, payload)
+        content = await self._client.call(VERIFY_METHOD, fields, deadline=call.deadline)
+        raise_for_content(content)
+        return Completed(result=parse_verify(content, payload), agency_reference=None)

@@ -1,0 +1,1 @@
+"""Tests of the adapters package, one subpackage per agency, mirroring adapters/."""
