@@ -4,7 +4,7 @@ An integrator adds an agency by writing an :class:`Adapter` and registering it u
 ``mpp_gateway.adapters``; the gateway needs no change.
 """
 
-from ._base import Adapter, AdapterContext, Call, Completed, Outcome, Service, WaitingAgency
+from ._base import Adapter, AdapterContext, Call, Completed, Outcome, ProblemType, Service, WaitingAgency
 from ._errors import (
     AgencyError,
     AgencyMisconfigured,
@@ -33,6 +33,7 @@ __all__ = [
     "ContractError",
     "MppError",
     "Outcome",
+    "ProblemType",
     "Registry",
     "Service",
     "TransientAgencyError",

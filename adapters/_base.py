@@ -12,9 +12,10 @@ from pydantic import BaseModel
 
 from contracts import LocalizedText, ServiceDescriptor, ServiceKind
 
+from ._errors import AmbiguousOutcome
 from ._http import AgencyHttp
 
-__all__ = ["Adapter", "AdapterContext", "Call", "Completed", "Outcome", "Service", "WaitingAgency"]
+__all__ = ["Adapter", "AdapterContext", "Call", "Completed", "Outcome", "ProblemType", "Service", "WaitingAgency"]
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -49,6 +50,16 @@ class Service(Generic[P, R]):
             payload_schema=self.payload_model.model_json_schema(),
             result_schema=self.result_model.model_json_schema(),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class ProblemType:
+    """A kind of problem an adapter's rejections map to, served by the gateway at ``/problems/<slug>``."""
+
+    slug: str
+    status: int
+    title: LocalizedText
+    description: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +116,8 @@ class Adapter(abc.ABC):
     agency: ClassVar[str]
     #: Human name of the agency, for the catalog and dashboards.
     agency_name: ClassVar[str] = ""
+    #: The problem types this adapter's :class:`~adapters.AgencyRejected` slugs refer to.
+    problem_types: ClassVar[Sequence[ProblemType]] = ()
 
     @abc.abstractmethod
     def services(self) -> Sequence[Service[Any, Any]]:
@@ -113,6 +126,14 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     async def execute(self, call: Call) -> Outcome:
         """Carry out one call; raise a classified :class:`~adapters.AgencyError` on failure."""
+
+    async def reconcile(self, call: Call) -> Outcome | None:
+        """After an ambiguous submission, ask the agency whether it holds ``call.reference``.
+
+        Return the outcome when it does, ``None`` when it does not (the gateway may then resend), or raise
+        :class:`~adapters.TransientAgencyError` when it cannot tell now. The default cannot reconcile at all.
+        """
+        raise AmbiguousOutcome(f"{self.agency} offers no way to look a submission up", agency=self.agency)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing of their own
         """Release anything the adapter opened itself (the HTTP transport is closed by the gateway)."""

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
-from ._base import Adapter, AdapterContext, Service
+from ._base import Adapter, AdapterContext, ProblemType, Service
 
 __all__ = ["ENTRY_POINT_GROUP", "AdapterFactory", "Registry", "discover_factories"]
 
@@ -60,6 +60,10 @@ class Registry:
         for name, factory in factories.items():
             registry.add(factory(contexts(name)))
         return registry
+
+    def problem_types(self) -> list[ProblemType]:
+        """The problem types every loaded adapter declares."""
+        return [kind for adapter in self.adapters.values() for kind in adapter.problem_types]
 
     async def aclose(self) -> None:
         """Close every adapter."""

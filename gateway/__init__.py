@@ -10,20 +10,20 @@ from ._config import AgencyConfig, Settings
 from ._dispatch import Dispatcher, RetryPolicy
 from ._logging import configure_logging
 from ._openapi import build_openapi
-from ._problems import PROBLEM_TYPES, ApiProblem, ProblemType
+from ._problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
 from ._redact import redact, redact_mapping
 from ._sqlite import SqliteStore
 from ._store import NewRequest, Store, StoredAttempt, StoredRequest
 
 __all__ = [
-    "PROBLEM_TYPES",
+    "BUILTIN_PROBLEMS",
     "AgencyConfig",
     "ApiProblem",
     "Client",
     "ClientDirectory",
     "Dispatcher",
     "NewRequest",
-    "ProblemType",
+    "ProblemCatalog",
     "RetryPolicy",
     "Settings",
     "SqliteStore",

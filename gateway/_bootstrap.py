@@ -20,10 +20,10 @@ from ._config import AgencyConfig, Settings
 from ._dispatch import Dispatcher
 from ._docs import render_docs, render_problem
 from ._openapi import build_openapi
-from ._problems import PROBLEM_TYPES, ApiProblem
+from ._problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
 from ._sqlite import SqliteStore
 from ._store import Store
-from ._web import DIRECTORY, error_middleware
+from ._web import DIRECTORY, PROBLEMS, error_middleware
 
 __all__ = ["build_app", "build_registry", "build_transport"]
 
@@ -91,23 +91,26 @@ def build_app(
     transport = transport or build_transport()
     registry = build_registry(settings, transport, factories)
     store = store or SqliteStore(settings.store_path, synchronous=settings.sqlite_synchronous)
+    problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
     dispatcher = Dispatcher(
         store,
         registry,
         owner=owner or f"{socket.gethostname()}:{os.getpid()}",
         concurrency=settings.dispatch_concurrency,
         lease_seconds=settings.lease_seconds,
+        problems=problems,
     )
     state = GatewayState(settings=settings, store=store, registry=registry, dispatcher=dispatcher)
     state.build_catalog()
-    spec = build_openapi([service for _, service in registry.services.values()])
+    spec = build_openapi([service for _, service in registry.services.values()], problems=problems)
     spec_body = orjson.dumps(spec)
     catalog = orjson.loads(state.catalog)["services"]
-    docs_body = render_docs(spec, catalog)
+    docs_body = render_docs(spec, catalog, problems)
 
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[STATE] = state
     app[DIRECTORY] = clients
+    app[PROBLEMS] = problems
     app.add_routes(routes())
 
     async def openapi(_: web.Request) -> web.Response:
@@ -117,7 +120,7 @@ def build_app(
         return web.Response(text=docs_body, content_type="text/html")
 
     async def problem_page(request: web.Request) -> web.Response:
-        problem = PROBLEM_TYPES.get(request.match_info["slug"])
+        problem = problems.get(request.match_info["slug"])
         if problem is None:
             raise ApiProblem("not-found", "no such problem type")
         return web.Response(text=render_problem(problem), content_type="text/html")

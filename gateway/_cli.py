@@ -19,6 +19,7 @@ from ._bootstrap import build_app, build_registry, build_transport, placeholder_
 from ._config import AgencyConfig, Settings
 from ._logging import configure_logging
 from ._openapi import build_openapi
+from ._problems import BUILTIN_PROBLEMS, ProblemCatalog
 
 __all__ = ["main"]
 
@@ -166,7 +167,8 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
         transport = build_transport()
         try:
             registry = build_registry(settings, transport, factories)
-            return build_openapi([service for _, service in registry.services.values()])
+            problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
+            return build_openapi([service for _, service in registry.services.values()], problems=problems)
         finally:
             await transport.aclose()
 

@@ -35,7 +35,7 @@ from adapters import (
 )
 from contracts import AttemptOutcome, ServiceKind
 
-from ._problems import PROBLEM_TYPES, build_problem
+from ._problems import DEFAULT_PROBLEMS, ProblemCatalog
 from ._redact import redact
 from ._store import Store, StoredAttempt, StoredRequest
 
@@ -107,7 +107,9 @@ class Dispatcher:
         sweep_interval: float = 5.0,
         policies: dict[ServiceKind, RetryPolicy] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        problems: ProblemCatalog = DEFAULT_PROBLEMS,
     ) -> None:
+        self._problems = problems
         self._store = store
         self._registry = registry
         self._owner = owner
@@ -287,7 +289,7 @@ class Dispatcher:
                         outcome_class = AttemptOutcome.COMPLETED.value
                     pending = StoredAttempt(number, began, _utcnow(), outcome_class, None)
         except AgencyRejected as exc:
-            slug = exc.slug if exc.slug in PROBLEM_TYPES else "agency-rejected"
+            slug = exc.slug if exc.slug in self._problems else "agency-rejected"
             outcome = ("rejected", None, None, (slug, exc.detail, exc.code))
         except AgencyMisconfigured as exc:
             log.error(
@@ -371,7 +373,7 @@ class Dispatcher:
         problem_json = None
         if problem is not None:
             slug, detail, code = problem
-            problem_json = build_problem(
+            problem_json = self._problems.build(
                 slug, detail, instance=f"/v1/requests/{request.id}", trace_id=request.trace_id, code=code
             ).model_dump(mode="json", exclude_none=True)
         owned = await self._store.finish(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ._problems import PROBLEM_TYPES, ProblemType
+from adapters import ProblemType
+
+from ._problems import ProblemCatalog
 
 __all__ = ["render_docs", "render_problem"]
 
@@ -60,7 +62,7 @@ def _schema_table(name: str, schema: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def render_docs(spec: dict[str, Any], catalog: list[dict[str, Any]]) -> str:
+def render_docs(spec: dict[str, Any], catalog: list[dict[str, Any]], problems: ProblemCatalog) -> str:
     """The API reference page."""
     out = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
@@ -98,10 +100,10 @@ def render_docs(spec: dict[str, Any], catalog: list[dict[str, Any]]) -> str:
         )
     out.append("</table>")
     out.append('<h2 id="problems">Problem types</h2><table><tr><th>type</th><th>Status</th><th>Title</th></tr>')
-    for p in PROBLEM_TYPES.values():
+    for p in problems.values():
         out.append(
             f'<tr><td><a href="/problems/{_e(p.slug)}"><code>/problems/{_e(p.slug)}</code></a></td>'
-            f"<td>{p.status}</td><td>{_e(p.title_en)}<br><i>{_e(p.title_id)}</i></td></tr>"
+            f"<td>{p.status}</td><td>{_e(p.title.en)}<br><i>{_e(p.title.id)}</i></td></tr>"
         )
     out.append('</table><h2 id="schemas">Schemas</h2>')
     for name, schema in spec["components"]["schemas"].items():
@@ -113,8 +115,8 @@ def render_docs(spec: dict[str, Any], catalog: list[dict[str, Any]]) -> str:
 def render_problem(problem: ProblemType) -> str:
     """The page a problem's ``type`` URI resolves to."""
     return (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(problem.title_en)}</title>"
-        f"<style>{_STYLE}</style></head><body><h1>{_e(problem.title_en)}</h1><p><i>{_e(problem.title_id)}</i></p>"
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(problem.title.en)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{_e(problem.title.en)}</h1><p><i>{_e(problem.title.id)}</i></p>"
         f"<p>HTTP status {problem.status}.</p><p>{_e(problem.description)}</p>"
         '<p><a href="/docs#problems">All problem types</a></p></body></html>'
     )

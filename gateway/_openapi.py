@@ -11,7 +11,7 @@ from pydantic.json_schema import models_json_schema
 from adapters import Service
 from contracts import CONTRACT_VERSION, Problem, RequestRecord, ServiceDescriptor, ServiceRequest
 
-from ._problems import PROBLEM_TYPES, type_uri
+from ._problems import DEFAULT_PROBLEMS, ProblemCatalog, type_uri
 
 __all__ = ["build_openapi"]
 
@@ -44,7 +44,12 @@ def _service_name(service_id: str, part: str) -> str:
     return "".join(w.capitalize() for w in words) + part
 
 
-def build_openapi(services: Iterable[Service[Any, Any]], *, server_url: str | None = None) -> dict[str, Any]:
+def build_openapi(
+    services: Iterable[Service[Any, Any]],
+    *,
+    problems: ProblemCatalog = DEFAULT_PROBLEMS,
+    server_url: str | None = None,
+) -> dict[str, Any]:
     """The OpenAPI 3.1 document: every route, every error response, the contract and each service's schemas."""
     models: list[tuple[type[BaseModel], Any]] = [
         (ServiceRequest, "validation"),
@@ -226,8 +231,8 @@ def build_openapi(services: Iterable[Service[Any, Any]], *, server_url: str | No
         "security": [{"apiKey": []}],
         "x-service-payloads": {s.id: payload_variants[i] for i, s in enumerate(service_list)},
         "x-problem-types": {
-            type_uri(p.slug): {"status": p.status, "title": p.title_en, "title_id": p.title_id}
-            for p in PROBLEM_TYPES.values()
+            type_uri(p.slug): {"status": p.status, "title": p.title.en, "title_id": p.title.id}
+            for p in problems.values()
         },
     }
     if server_url:

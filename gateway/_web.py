@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ._auth import Client, ClientDirectory
 from ._ids import TraceContext, parse_traceparent
-from ._problems import PROBLEM_TYPES, ApiProblem, build_problem, problem_response
+from ._problems import DEFAULT_PROBLEMS, ApiProblem, ProblemCatalog, problem_response
 
 __all__ = ["CLIENT", "TRACE", "client_of", "error_middleware", "require_client"]
 
@@ -20,6 +20,7 @@ log = structlog.get_logger("gateway.http")
 TRACE: web.RequestKey[TraceContext] = web.RequestKey("trace", TraceContext)
 CLIENT: web.RequestKey[Client] = web.RequestKey("client", Client)
 DIRECTORY: web.AppKey[ClientDirectory] = web.AppKey("directory", ClientDirectory)
+PROBLEMS: web.AppKey[ProblemCatalog] = web.AppKey("problems", ProblemCatalog)
 
 _PUBLIC = re.compile(r"^/(healthz|readyz|openapi\.json|docs|problems/[a-z-]+)$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -52,13 +53,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(trace_id=trace.trace_id, span_id=trace.span_id, call_id=call_id)
     started = time.perf_counter()
+    problems = request.app.get(PROBLEMS, DEFAULT_PROBLEMS)
     try:
         if not _PUBLIC.match(request.path):
             require_client(request)
         response = await handler(request)
     except ApiProblem as exc:
         response = problem_response(
-            build_problem(
+            problems.build(
                 exc.slug, exc.detail, instance=request.path, trace_id=trace.trace_id, errors=exc.errors, code=exc.code
             ),
             headers=exc.headers,
@@ -67,16 +69,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         slug = _HTTP_SLUGS.get(exc.status, "internal-error")
-        detail = PROBLEM_TYPES[slug].description
+        kind = problems.get(slug)
+        detail = kind.description if kind else None
         headers = {"Allow": exc.headers.get("Allow", "")} if exc.status == 405 else {}
         response = problem_response(
-            build_problem(slug, detail, instance=request.path, trace_id=trace.trace_id, status=exc.status),
+            problems.build(slug, detail, instance=request.path, trace_id=trace.trace_id, status=exc.status),
             headers=headers,
         )
     except Exception:
         log.exception("http.unhandled", method=request.method, path=request.path)
         response = problem_response(
-            build_problem("internal-error", "unexpected error", instance=request.path, trace_id=trace.trace_id)
+            problems.build("internal-error", "unexpected error", instance=request.path, trace_id=trace.trace_id)
         )
     response.headers["X-Request-Id"] = call_id
     response.headers["traceresponse"] = trace.traceparent

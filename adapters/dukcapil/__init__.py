@@ -4,7 +4,7 @@ The glue only: :mod:`.client` speaks the wire, :mod:`.errors` reads the agency's
 the contract into wire fields and back, :mod:`.services` holds the catalog entries. ``manifest.json`` says what
 is real and what is modelled; ``quality.yaml`` is the checklist.
 
-Settings (``MPP_DUKCAPIL_<NAME>``): ``institution``, ``user_id``, ``password``, ``ip_user``.
+Settings (``MPP_AGENCY__DUKCAPIL__<NAME>``): ``institution``, ``user_id``, ``password``, ``ip_user``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from adapters import Adapter, AdapterContext, Call, Completed, ContractError, Outcome, Service
 
 from .client import DukcapilClient
-from .errors import raise_for_content
+from .errors import PROBLEM_TYPES, raise_for_content
 from .mapping import VERIFY_METHOD, FieldMatch, VerifyPayload, VerifyResult, parse_verify, verify_fields
 from .services import SERVICES, VERIFY
 
@@ -39,12 +39,13 @@ class DukcapilAdapter(Adapter):
 
     agency = "dukcapil"
     agency_name = "Dukcapil (Direktorat Jenderal Kependudukan dan Pencatatan Sipil)"
+    problem_types = PROBLEM_TYPES
 
     def __init__(self, context: AdapterContext) -> None:
         settings = context.settings
         missing = [name for name in REQUIRED_SETTINGS if not settings.get(name, "").strip()]
         if missing:
-            variables = ", ".join(f"MPP_DUKCAPIL_{name.upper()}" for name in missing)
+            variables = ", ".join(f"MPP_AGENCY__DUKCAPIL__{name.upper()}" for name in missing)
             raise ValueError(f"the Dukcapil adapter needs the settings: {variables}")
         self._client = DukcapilClient(
             context.http,

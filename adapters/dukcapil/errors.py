@@ -14,11 +14,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from adapters import AgencyError, AgencyMisconfigured, AgencyRejected
+from adapters import AgencyError, AgencyMisconfigured, AgencyRejected, ProblemType
+from contracts import LocalizedText
 
 __all__ = [
     "DUPLICATE_CODE",
     "NOT_FOUND_CODE",
+    "PROBLEM_TYPES",
     "RESPONSE_CODES",
     "SUCCESS_CODES",
     "CodeEntry",
@@ -42,6 +44,40 @@ class CodeEntry(NamedTuple):
     #: English, free of personal data: safe for problem details, logs and dashboards.
     detail: str
 
+
+#: The problem types of Dukcapil's identity outcomes, served by the gateway at ``/problems/<slug>``.
+PROBLEM_TYPES: tuple[ProblemType, ...] = (
+    ProblemType(
+        "nik-not-found",
+        422,
+        LocalizedText(id="NIK tidak ditemukan", en="NIK not found"),
+        "The civil registry has no record of this NIK.",
+    ),
+    ProblemType(
+        "nik-deceased",
+        422,
+        LocalizedText(id="NIK atas nama orang meninggal", en="NIK belongs to a deceased person"),
+        "The civil registry records the holder of this NIK as deceased.",
+    ),
+    ProblemType(
+        "nik-inactive",
+        422,
+        LocalizedText(id="NIK tidak aktif", en="NIK is inactive"),
+        "The record is inactive: the citizen must contact the regional Dukcapil office.",
+    ),
+    ProblemType(
+        "nik-invalid-format",
+        422,
+        LocalizedText(id="NIK tidak sesuai format Dukcapil", en="NIK not in Dukcapil format"),
+        "The civil registry does not accept this NIK's format.",
+    ),
+    ProblemType(
+        "nik-unprocessable",
+        422,
+        LocalizedText(id="NIK tidak dapat diproses", en="NIK cannot be processed"),
+        "The civil registry could not process this NIK.",
+    ),
+)
 
 _MISCONFIGURED = AgencyMisconfigured
 _REJECTED = AgencyRejected

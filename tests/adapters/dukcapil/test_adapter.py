@@ -86,7 +86,7 @@ def test_missing_setting_is_named_without_values(http: AgencyHttp, name: str, ab
         del settings[name]
     else:
         settings[name] = "  "
-    with pytest.raises(ValueError, match=f"MPP_DUKCAPIL_{name.upper()}") as caught:
+    with pytest.raises(ValueError, match=f"MPP_AGENCY__DUKCAPIL__{name.upper()}") as caught:
         DukcapilAdapter(AdapterContext(http=http, settings=settings))
     assert all(value not in str(caught.value) for value in (USER_ID, PASSWORD, IP_USER, INSTITUTION))
 

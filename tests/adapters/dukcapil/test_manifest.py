@@ -49,7 +49,7 @@ def test_manifest_settings_are_the_required_ones_and_only_the_password_is_secret
     """The manifest lists exactly the settings the adapter reads, and marks the password secret."""
     settings = _manifest()["settings"]
     assert [s["name"] for s in settings] == list(REQUIRED_SETTINGS)
-    assert [s["env"] for s in settings] == [f"MPP_DUKCAPIL_{name.upper()}" for name in REQUIRED_SETTINGS]
+    assert [s["env"] for s in settings] == [f"MPP_AGENCY__DUKCAPIL__{name.upper()}" for name in REQUIRED_SETTINGS]
     assert {s["name"] for s in settings if s["secret"]} == {"password"}
 
 

@@ -58,6 +58,7 @@ def test_adapters_public_names() -> None:
             "ContractError",
             "MppError",
             "Outcome",
+            "ProblemType",
             "Registry",
             "Service",
             "TransientAgencyError",
