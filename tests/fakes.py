@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters import Adapter, AdapterContext, Call, Completed, Outcome, Service
+from adapters import Adapter, AdapterContext, Call, Completed, Outcome, ProblemType, Service
 from contracts import LocalizedText, ServiceKind
 from gateway import Client, ClientDirectory, hash_key
 
@@ -48,6 +48,10 @@ class FakeAdapter(Adapter):
 
     agency = "fake"
     agency_name = "Fake agency"
+    problem_types = (
+        ProblemType("thing-not-found", 422, LocalizedText(id="Benda tidak ditemukan", en="Thing not found"),
+                    "The fake agency has no such thing."),
+    )
 
     def __init__(self, context: AdapterContext | None = None) -> None:
         self.script: list[BaseException | float] = []

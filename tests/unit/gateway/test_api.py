@@ -75,10 +75,10 @@ async def test_agency_rejection_is_final_and_not_retried(
     gateway_client: TestClient[Any, Any], fake_adapter: FakeAdapter
 ) -> None:
     """A rejection ends the request as rejected after one attempt, with the agency's code in the problem."""
-    fake_adapter.script = [AgencyRejected("no such NIK", agency="fake", code="13", slug="nik-not-found")]
+    fake_adapter.script = [AgencyRejected("no such NIK", agency="fake", code="13", slug="thing-not-found")]
     body = await (await post(gateway_client, envelope())).json()
     assert body["status"] == "rejected"
-    assert body["problem"]["type"] == "/problems/nik-not-found"
+    assert body["problem"]["type"] == "/problems/thing-not-found"
     assert body["problem"]["code"] == "13"
     assert len(fake_adapter.calls) == 1
 

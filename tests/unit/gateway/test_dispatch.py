@@ -11,7 +11,7 @@ import pytest
 
 from adapters import AgencyMisconfigured, AgencyRejected, ContractError, Registry, TransientAgencyError
 from contracts import ServiceKind
-from gateway import Dispatcher, NewRequest, RetryPolicy, SqliteStore
+from gateway import BUILTIN_PROBLEMS, Dispatcher, NewRequest, ProblemCatalog, RetryPolicy, SqliteStore
 from tests.fakes import NIK, FakeAdapter
 
 
@@ -57,6 +57,7 @@ class Harness:
             sweep_interval=0.05,
             policies={ServiceKind.LOOKUP: policy, ServiceKind.SUBMISSION: policy},
             sleep=sleep,
+            problems=ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()]),
         )
 
     async def run(self, request: NewRequest) -> dict[str, object]:
@@ -117,7 +118,7 @@ async def test_exhausted_retries_fail_with_agency_unavailable(harness: Harness) 
 @pytest.mark.parametrize(
     ("error", "status", "slug"),
     [
-        (AgencyRejected("no such NIK", code="13", slug="nik-not-found"), "rejected", "nik-not-found"),
+        (AgencyRejected("no such NIK", code="13", slug="thing-not-found"), "rejected", "thing-not-found"),
         (AgencyRejected("something new", code="77", slug="unregistered-slug"), "rejected", "agency-rejected"),
         (AgencyMisconfigured("login failed", code="03"), "failed", "agency-misconfigured"),
         (ValueError("adapter bug"), "failed", "internal-error"),
