@@ -1,96 +1,37 @@
-"""The dispatcher: takes accepted requests under a lease, runs the adapter with the service's retry policy, and
-records every attempt and the outcome.
+"""The dispatcher: takes accepted requests under a lease, runs them (:mod:`gateway._execution`), and records
+every attempt and the outcome.
 
 Requests reach it two ways: the API hands over the id of a request it just persisted, and a sweeper finds
-requests nobody is working on (after a restart, or when a lease expired). A claim in the store is the only thing
-that lets a worker run a request, so an id queued twice still runs once.
+requests nobody is working on (after a restart, when a lease expired, or when a deferred submission is due). A
+claim in the store is the only thing that lets a worker run a request, so an id queued twice still runs once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
-from tenacity.stop import stop_base
-from tenacity.wait import wait_random_exponential
 
-from adapters import (
-    AgencyMisconfigured,
-    AgencyRejected,
-    AmbiguousOutcome,
-    Call,
-    Completed,
-    ContractError,
-    Registry,
-    TransientAgencyError,
-    WaitingAgency,
-)
-from contracts import AttemptOutcome, ServiceKind
+from adapters import Registry
+from contracts import RequestStatus, ServiceKind
 
+from ._events import EventHub
+from ._execution import Execution, Verdict
+from ._ids import new_request_id
 from ._problems import DEFAULT_PROBLEMS, ProblemCatalog
-from ._redact import redact
-from ._store import Store, StoredAttempt, StoredRequest
+from ._resilience import AgencyGuard, AgencyPolicy
+from ._retry import DEFAULT_POLICIES, RetryPolicy
+from ._store import NewWebhook, Store, StoredRequest
 
 __all__ = ["Dispatcher", "RetryPolicy"]
 
 log = structlog.get_logger("gateway.dispatch")
 
-
-@dataclasses.dataclass(frozen=True)
-class RetryPolicy:
-    """How one kind of service is retried: data, not code paths."""
-
-    #: Attempts in all, the first included.
-    attempts: int = 3
-    #: Full-jitter exponential backoff: the n-th wait is uniform in [0, min(max_backoff, initial * 2**n)].
-    initial_backoff: float = 0.2
-    max_backoff: float = 5.0
-    #: Upper bound of one agency call.
-    call_timeout: float = 10.0
-
-
-DEFAULT_POLICIES: dict[ServiceKind, RetryPolicy] = {
-    ServiceKind.LOOKUP: RetryPolicy(attempts=3, initial_backoff=0.1, max_backoff=2.0, call_timeout=10.0),
-    ServiceKind.SUBMISSION: RetryPolicy(attempts=8, initial_backoff=1.0, max_backoff=60.0, call_timeout=30.0),
-}
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class _Retry:
-    """The tenacity pieces of one request: full-jitter backoff that honours Retry-After, within the deadline."""
-
-    def __init__(self, policy: RetryPolicy, deadline: float) -> None:
-        self._jitter = wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
-        self._deadline = deadline
-
-    def wait(self, state: RetryCallState) -> float:
-        delay = float(self._jitter(state))
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, TransientAgencyError) and exc.retry_after is not None:
-            delay = max(delay, exc.retry_after)
-        return delay
-
-
-
-class _PastDeadline(stop_base):
-    """Stop when the next attempt could not start before the request's deadline."""
-
-    def __init__(self, deadline: float) -> None:
-        self._deadline = deadline
-
-    def __call__(self, state: RetryCallState) -> bool:
-        return time.monotonic() + state.upcoming_sleep >= self._deadline
+_NOTIFY = {"completed", "rejected", "failed", "waiting_agency"}
 
 
 class Dispatcher:
@@ -105,19 +46,30 @@ class Dispatcher:
         concurrency: int = 64,
         lease_seconds: float = 60.0,
         sweep_interval: float = 5.0,
-        policies: dict[ServiceKind, RetryPolicy] | None = None,
+        policies: Mapping[ServiceKind, RetryPolicy] | None = None,
+        agency_policies: Mapping[str, AgencyPolicy] | None = None,
+        agency_retry_policies: Mapping[str, Mapping[ServiceKind, RetryPolicy]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         problems: ProblemCatalog = DEFAULT_PROBLEMS,
+        hub: EventHub | None = None,
     ) -> None:
-        self._problems = problems
         self._store = store
         self._registry = registry
         self._owner = owner
         self._concurrency = concurrency
         self._lease_seconds = lease_seconds
         self._sweep_interval = sweep_interval
-        self._policies = {**DEFAULT_POLICIES, **(policies or {})}
+        base = {**DEFAULT_POLICIES, **(policies or {})}
+        self._policies = {
+            agency: {**base, **(agency_retry_policies or {}).get(agency, {})} for agency in registry.adapters
+        }
+        self._guards = {
+            agency: AgencyGuard.build(agency, (agency_policies or {}).get(agency, AgencyPolicy()))
+            for agency in registry.adapters
+        }
         self._sleep = sleep
+        self._problems = problems
+        self.hub = hub or EventHub()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -125,14 +77,20 @@ class Dispatcher:
         #: Requests being run, each with a future resolved when its run ends.
         self._inflight: dict[str, asyncio.Future[None]] = {}
         self._closing = False
+        self._circuit_changes = {agency: 0 for agency in self._guards}
 
     @property
     def owner(self) -> str:
         """The lease owner name of this process."""
         return self._owner
 
+    @property
+    def guards(self) -> Mapping[str, AgencyGuard]:
+        """The protection state of every agency."""
+        return self._guards
+
     async def start(self) -> None:
-        """Start the workers and the sweeper; the first sweep picks up work left by an earlier process."""
+        """Start the workers, the sweeper and the lease renewer; the first sweep picks up work left behind."""
         self._closing = False
         self._tasks = [asyncio.create_task(self._worker(), name=f"dispatch-{i}") for i in range(self._concurrency)]
         self._tasks.append(asyncio.create_task(self._sweeper(), name="dispatch-sweeper"))
@@ -178,7 +136,12 @@ class Dispatcher:
         """Requests queued in this process, not yet started."""
         return self._queue.qsize()
 
-    def _notify(self, request_id: str) -> None:
+    def in_flight(self) -> int:
+        """Requests being run by this process."""
+        return len(self._inflight)
+
+    def _notify(self, request_id: str, status: str) -> None:
+        self.hub.publish(request_id, status)
         for fut in self._waiters.pop(request_id, []):
             if not fut.done():
                 fut.set_result(None)
@@ -190,7 +153,29 @@ class Dispatcher:
                     self.submit(request_id)
             except Exception:  # the store may be briefly unavailable; the next sweep tries again
                 log.warning("dispatch.sweep_failed", exc_info=True)
+            self._watch_circuits()
             await asyncio.sleep(self._sweep_interval)
+
+    def _watch_circuits(self) -> None:
+        """Log once when an agency's circuit changes state, not once per failed call."""
+        for agency, guard in self._guards.items():
+            state = guard.breaker.state
+            if guard.breaker.changes != self._circuit_changes[agency]:
+                self._circuit_changes[agency] = guard.breaker.changes
+                event = "agency.unavailable" if state.value == "open" else "agency.recovering"
+                if state.value == "closed":
+                    event = "agency.available"
+                log.warning(event, agency=agency, circuit=state.value)
+
+    async def _renewer(self) -> None:
+        """Keep the leases of running requests, so that only a dead process's work is ever taken over."""
+        while not self._closing:
+            await asyncio.sleep(self._lease_seconds / 3)
+            for request_id in list(self._inflight):
+                try:
+                    await self._store.renew(request_id, self._owner, self._lease_seconds)
+                except Exception:  # the next round tries again; the lease outlives two missed rounds
+                    log.warning("dispatch.renew_failed", request_id=request_id, exc_info=True)
 
     async def _worker(self) -> None:
         while not self._closing:
@@ -214,193 +199,89 @@ class Dispatcher:
         request = await self._store.claim(request_id, self._owner, self._lease_seconds)
         if request is None:
             return
-        await self._run(request)
-
-    async def _renewer(self) -> None:
-        """Keep the leases of running requests, so that only a dead process's work is ever taken over."""
-        while not self._closing:
-            await asyncio.sleep(self._lease_seconds / 3)
-            for request_id in list(self._inflight):
-                try:
-                    await self._store.renew(request_id, self._owner, self._lease_seconds)
-                except Exception:  # the next round tries again; the lease outlives two missed rounds
-                    log.warning("dispatch.renew_failed", request_id=request_id, exc_info=True)
-
-    async def _run(self, request: StoredRequest) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=request.id, trace_id=request.trace_id, service=request.service, agency=request.agency,
             client=request.client_id,
+        )  # fmt: skip
+        self.hub.publish(request.id, RequestStatus.IN_PROGRESS.value)
+        started = time.monotonic()
+        verdict = await self._verdict(request)
+        if verdict.defer is not None:
+            await self._store.release(
+                request.id, self._owner, not_before=time.time() + verdict.defer,
+                needs_reconcile=verdict.needs_reconcile, attempt=verdict.attempt,
+            )  # fmt: skip
+            self._notify(request.id, RequestStatus.ACCEPTED.value)
+            log.info("request.deferred", seconds=round(verdict.defer, 1), attempts=verdict.attempts)
+            return
+        await self._finish(request, verdict)
+        log.info(
+            "request.finished",
+            status=verdict.status,
+            attempts=verdict.attempts,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
+
+    async def _verdict(self, request: StoredRequest) -> Verdict:
         entry = self._registry.services.get(request.service)
         if entry is None:
-            await self._finish(request, "failed", None, problem=("agency-unavailable", "no adapter serves it", None))
-            return
+            return Verdict(problem=("agency-unavailable", "no adapter serves this service", None))
         adapter, service = entry
         try:
             payload = service.payload_model.model_validate(request.envelope.get("payload", {}))
         except ValidationError:
-            await self._finish(request, "failed", None, problem=("validation-error", "stored payload invalid", None))
-            return
-        kind = ServiceKind(request.kind)
-        policy = self._policies[kind]
-        deadline = time.monotonic() + (request.deadline_at - time.time())
-        if deadline <= time.monotonic():
-            await self._finish(request, "failed", None, problem=("deadline-exceeded", "deadline passed in queue", None))
-            return
-        retry = _Retry(policy, deadline)
-        number = request.attempt_count
-        pending: StoredAttempt | None = None
-        outcome: tuple[str, dict[str, Any] | None, str | None, tuple[str, str, str | None] | None]
-        started = time.monotonic()
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(policy.attempts) | _PastDeadline(deadline),
-                wait=retry.wait,
-                retry=retry_if_exception_type(TransientAgencyError),
-                sleep=self._sleep,
-                reraise=True,
-            ):
-                if pending is not None:
-                    await self._store.record_attempt(request.id, pending)
-                    pending = None
-                number += 1
-                call = Call(
-                    request_id=request.id,
-                    service=request.service,
-                    nik=request.envelope["applicant"]["nik"],
-                    payload=payload,
-                    reference=request.id,
-                    attempt=number,
-                    deadline=deadline,
-                )
-                began = _utcnow()
-                with attempt:
-                    try:
-                        result = await self._call(adapter.execute, call, policy, deadline, kind)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as exc:
-                        pending = StoredAttempt(number, began, _utcnow(), _attempt_outcome(exc), _detail(exc))
-                        raise
-                    if isinstance(result, WaitingAgency):
-                        outcome_class = AttemptOutcome.WAITING_AGENCY.value
-                    else:
-                        outcome_class = AttemptOutcome.COMPLETED.value
-                    pending = StoredAttempt(number, began, _utcnow(), outcome_class, None)
-        except AgencyRejected as exc:
-            slug = exc.slug if exc.slug in self._problems else "agency-rejected"
-            outcome = ("rejected", None, None, (slug, exc.detail, exc.code))
-        except AgencyMisconfigured as exc:
-            log.error(
-                "agency.misconfigured",
-                agency=adapter.agency,
-                service=request.service,
-                detail=exc.detail,
-                code=exc.code,
-                request_id=request.id,
-            )
-            outcome = ("failed", None, None, ("agency-misconfigured", exc.detail, exc.code))
-        except AmbiguousOutcome as exc:
-            outcome = ("failed", None, None, ("agency-outcome-unknown", exc.detail, exc.code))
-        except TransientAgencyError as exc:
-            slug = "deadline-exceeded" if time.monotonic() >= deadline else "agency-unavailable"
-            detail = f"{exc.detail} (after {number - request.attempt_count} attempts)"
-            outcome = ("failed", None, None, (slug, detail, exc.code))
-        except ContractError as exc:
-            outcome = ("failed", None, None, ("validation-error", exc.detail, None))
-        except Exception:
-            log.exception("adapter.defect", agency=adapter.agency, service=request.service, request_id=request.id)
-            outcome = ("failed", None, None, ("internal-error", "the adapter failed unexpectedly", None))
-        else:
-            if isinstance(result, Completed):
-                outcome = (
-                    "completed",
-                    result.result.model_dump(mode="json"),
-                    result.agency_reference,
-                    None,
-                )
-            else:
-                outcome = ("waiting_agency", None, result.agency_reference, None)
-        status, result_json, reference, problem = outcome
-        await self._finish(request, status, pending, result=result_json, reference=reference, problem=problem)
-        log.info(
-            "request.finished",
-            request_id=request.id,
-            service=request.service,
-            agency=adapter.agency,
-            client=request.client_id,
-            status=status,
-            attempts=number - request.attempt_count,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            return Verdict(problem=("validation-error", "the stored payload no longer fits the service", None))
+        execution = Execution(
+            self._store,
+            request,
+            adapter,
+            payload,
+            self._guards[adapter.agency],
+            self._policies[adapter.agency][ServiceKind(request.kind)],
+            sleep=self._sleep,
         )
+        return await execution.run()
 
-    async def _call(
-        self,
-        execute: Callable[[Call], Awaitable[Completed | WaitingAgency]],
-        call: Call,
-        policy: RetryPolicy,
-        deadline: float,
-        kind: ServiceKind,
-    ) -> Completed | WaitingAgency:
-        budget = min(policy.call_timeout, deadline - time.monotonic())
-        try:
-            async with asyncio.timeout(max(budget, 0.001)):
-                return await execute(call)
-        except TimeoutError as exc:
-            error = TransientAgencyError("the agency call timed out", sent=True)
-            raise self._for_kind(error, kind) from exc
-        except TransientAgencyError as exc:
-            raise self._for_kind(exc, kind) from exc
-
-    @staticmethod
-    def _for_kind(exc: TransientAgencyError, kind: ServiceKind) -> Exception:
-        # A submission that may have reached the agency is never resent blindly.
-        if kind is ServiceKind.SUBMISSION and exc.sent:
-            return AmbiguousOutcome(exc.detail, agency=exc.agency, code=exc.code)
-        return exc
-
-    async def _finish(
-        self,
-        request: StoredRequest,
-        status: str,
-        attempt: StoredAttempt | None,
-        *,
-        result: dict[str, Any] | None = None,
-        reference: str | None = None,
-        problem: tuple[str, str, str | None] | None = None,
-    ) -> None:
+    async def _finish(self, request: StoredRequest, verdict: Verdict) -> None:
         problem_json = None
-        if problem is not None:
-            slug, detail, code = problem
+        if verdict.problem is not None:
+            slug, detail, code = verdict.problem
+            if verdict.status == "rejected" and slug not in self._problems:
+                slug = "agency-rejected"
             problem_json = self._problems.build(
                 slug, detail, instance=f"/v1/requests/{request.id}", trace_id=request.trace_id, code=code
             ).model_dump(mode="json", exclude_none=True)
+        webhook = None
+        callback = request.envelope.get("callback_url")
+        if callback and verdict.status in _NOTIFY:
+            event_id = "evt_" + new_request_id()[4:]
+            webhook = NewWebhook(
+                id=event_id,
+                client_id=request.client_id,
+                url=str(callback),
+                body={
+                    "event_id": event_id,
+                    "type": "request.status",
+                    "request_id": request.id,
+                    "service": request.service,
+                    "status": verdict.status,
+                    "agency_reference": verdict.reference,
+                    "result": verdict.result,
+                    "problem": problem_json,
+                    "occurred_at": time.time(),
+                },
+            )
         owned = await self._store.finish(
             request.id,
             self._owner,
-            status=status,
-            attempt=attempt,
-            result=result,
-            agency_reference=reference,
+            status=verdict.status,
+            attempt=verdict.attempt,
+            result=verdict.result,
+            agency_reference=verdict.reference,
             problem=problem_json,
+            webhook=webhook,
         )
         if not owned:
-            log.warning("dispatch.lease_lost", request_id=request.id)
-        self._notify(request.id)
-
-
-def _attempt_outcome(exc: BaseException) -> str:
-    if isinstance(exc, AgencyRejected):
-        return AttemptOutcome.REJECTED.value
-    if isinstance(exc, AgencyMisconfigured | ContractError):
-        return AttemptOutcome.MISCONFIGURED.value
-    if isinstance(exc, AmbiguousOutcome):
-        return AttemptOutcome.AMBIGUOUS.value
-    return AttemptOutcome.TRANSIENT.value
-
-
-def _detail(exc: BaseException) -> str:
-    detail = getattr(exc, "detail", None) or type(exc).__name__
-    code = getattr(exc, "code", None)
-    return redact(f"{detail} (code {code})" if code else detail)
+            log.warning("dispatch.lease_lost")
+        self._notify(request.id, verdict.status)

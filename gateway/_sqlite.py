@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ._store import NewRequest, StoredAttempt, StoredRequest
+from ._store import IdempotencyMismatch, NewRequest, NewWebhook, StoredAttempt, StoredRequest, Webhook
 
 __all__ = ["SqliteStore"]
 
@@ -32,7 +32,7 @@ _Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 _COLUMNS = (
     "id, client_id, service, agency, kind, status, mpp_id, desk, operator, nik_masked, envelope, result, "
     "agency_reference, problem, trace_id, traceparent, created_at, updated_at, finished_at, deadline_at, "
-    "lease_owner, lease_expires, attempts"
+    "lease_owner, lease_expires, attempts, not_before, needs_reconcile"
 )
 
 
@@ -86,30 +86,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 def _row_to_request(row: sqlite3.Row | tuple[Any, ...], attempts: tuple[StoredAttempt, ...]) -> StoredRequest:
     (
-        id_,
-        client_id,
-        service,
-        agency,
-        kind,
-        status,
-        mpp_id,
-        desk,
-        operator,
-        nik_masked,
-        envelope,
-        result,
-        agency_reference,
-        problem,
-        trace_id,
-        traceparent,
-        created_at,
-        updated_at,
-        finished_at,
-        deadline_at,
-        lease_owner,
-        lease_expires,
-        attempt_count,
-    ) = row
+        id_, client_id, service, agency, kind, status, mpp_id, desk, operator, nik_masked, envelope, result,
+        agency_reference, problem, trace_id, traceparent, created_at, updated_at, finished_at, deadline_at,
+        lease_owner, lease_expires, attempt_count, not_before, needs_reconcile,
+    ) = row  # fmt: skip
     return StoredRequest(
         id=id_,
         client_id=client_id,
@@ -135,6 +115,8 @@ def _row_to_request(row: sqlite3.Row | tuple[Any, ...], attempts: tuple[StoredAt
         lease_expires=lease_expires,
         attempt_count=attempt_count,
         attempts=attempts,
+        not_before=not_before,
+        needs_reconcile=bool(needs_reconcile),
     )
 
 
@@ -300,36 +282,41 @@ class SqliteStore:
             return False
         return True
 
-    async def insert(self, request: NewRequest) -> None:
-        """Persist a new request in status ``accepted``."""
+    async def insert(self, request: NewRequest, *, idempotency: tuple[str, str] | None = None) -> str | None:
+        """Persist a new request in status ``accepted``, or find the one an idempotency key already names."""
         r = request
         created = _ts(r.created_at)
         params = (
-            r.id,
-            r.client_id,
-            r.service,
-            r.agency,
-            r.kind,
-            "accepted",
-            r.mpp_id,
-            r.desk,
-            r.operator,
-            r.nik_masked,
-            _json(r.envelope),
-            r.trace_id,
-            r.traceparent,
-            created,
-            created,
-            r.deadline_at,
-        )
-        await self._write(
-            lambda c: c.execute(
+            r.id, r.client_id, r.service, r.agency, r.kind, "accepted", r.mpp_id, r.desk, r.operator, r.nik_masked,
+            _json(r.envelope), r.trace_id, r.traceparent, created, created, r.deadline_at,
+        )  # fmt: skip
+
+        def op(c: sqlite3.Connection) -> str | None:
+            if idempotency is not None:
+                key, fingerprint = idempotency
+                row = c.execute(
+                    "SELECT fingerprint, request_id FROM idempotency_keys WHERE client_id = ? AND key = ?",
+                    (r.client_id, key),
+                ).fetchone()
+                if row is not None:
+                    if row[0] != fingerprint:
+                        raise IdempotencyMismatch(row[1])
+                    return str(row[1])
+            c.execute(
                 "INSERT INTO requests (id, client_id, service, agency, kind, status, mpp_id, desk, operator, "
                 "nik_masked, envelope, trace_id, traceparent, created_at, updated_at, deadline_at) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 params,
             )
-        )
+            if idempotency is not None:
+                c.execute(
+                    "INSERT INTO idempotency_keys (client_id, key, fingerprint, request_id, created_at) "
+                    "VALUES (?,?,?,?,?)",
+                    (r.client_id, idempotency[0], idempotency[1], r.id, time.time()),
+                )
+            return None
+
+        return await self._write(op)
 
     async def get(self, request_id: str, *, with_attempts: bool = True) -> StoredRequest | None:
         """The request with its attempts, or ``None``."""
@@ -340,10 +327,14 @@ class SqliteStore:
 
         def op(c: sqlite3.Connection) -> StoredRequest | None:
             now = time.time()
+            # Taking over a submission from a dead owner: it may have reached the agency unrecorded.
             cur = c.execute(
-                "UPDATE requests SET status = 'in_progress', lease_owner = ?, lease_expires = ?, updated_at = ? "
-                "WHERE id = ? AND (status = 'accepted' OR (status = 'in_progress' AND lease_expires < ?))",
-                (owner, now + lease_seconds, _ts(_now()), request_id, now),
+                "UPDATE requests SET status = 'in_progress', lease_owner = ?, lease_expires = ?, updated_at = ?, "
+                "needs_reconcile = CASE WHEN status = 'in_progress' AND kind = 'submission' THEN 1 "
+                "ELSE needs_reconcile END "
+                "WHERE id = ? AND (not_before IS NULL OR not_before <= ?) "
+                "AND (status = 'accepted' OR (status = 'in_progress' AND lease_expires < ?))",
+                (owner, now + lease_seconds, _ts(_now()), request_id, now, now),
             )
             if cur.rowcount != 1:
                 return None
@@ -368,9 +359,9 @@ class SqliteStore:
         now = time.time()
         rows = await self._read(
             lambda c: c.execute(
-                "SELECT id FROM requests WHERE status = 'accepted' "
+                "SELECT id FROM requests WHERE (status = 'accepted' AND (not_before IS NULL OR not_before <= ?)) "
                 "OR (status = 'in_progress' AND lease_expires < ?) ORDER BY created_at LIMIT ?",
-                (now, limit),
+                (now, now, limit),
             ).fetchall()
         )
         return [row[0] for row in rows]
@@ -397,8 +388,9 @@ class SqliteStore:
         result: dict[str, Any] | None = None,
         agency_reference: str | None = None,
         problem: dict[str, Any] | None = None,
+        webhook: NewWebhook | None = None,
     ) -> bool:
-        """Record the last attempt and the new status in one transaction, if ``owner`` holds the lease."""
+        """Record the last attempt, the new status and its webhook in one transaction, if ``owner`` holds the lease."""
         now = _now()
         final = status in {"completed", "rejected", "failed"}
 
@@ -423,16 +415,64 @@ class SqliteStore:
                 return False
             if attempt is not None:
                 _insert_attempt(c, request_id, attempt)
+            if webhook is not None:
+                c.execute(
+                    "INSERT INTO webhooks (id, request_id, client_id, url, body, next_at) VALUES (?,?,?,?,?,?)",
+                    (webhook.id, request_id, webhook.client_id, webhook.url, _json(webhook.body), time.time()),
+                )
             return True
 
         return await self._write(op)
 
-    async def release(self, request_id: str, owner: str) -> None:
-        """Return the request to the queue."""
+    async def release(
+        self,
+        request_id: str,
+        owner: str,
+        *,
+        not_before: float | None = None,
+        needs_reconcile: bool | None = None,
+        attempt: StoredAttempt | None = None,
+    ) -> None:
+        """Return the request to the queue, claimable from ``not_before`` on."""
+
+        def op(c: sqlite3.Connection) -> None:
+            cur = c.execute(
+                "UPDATE requests SET status = 'accepted', lease_owner = NULL, lease_expires = NULL, updated_at = ?, "
+                "not_before = ?, needs_reconcile = COALESCE(?, needs_reconcile), attempts = attempts + ? "
+                "WHERE id = ? AND lease_owner = ? AND status = 'in_progress'",
+                (
+                    _ts(_now()), not_before, None if needs_reconcile is None else int(needs_reconcile),
+                    1 if attempt else 0, request_id, owner,
+                ),
+            )  # fmt: skip
+            if cur.rowcount == 1 and attempt is not None:
+                _insert_attempt(c, request_id, attempt)
+
+        await self._write(op)
+
+    async def purge_idempotency_keys(self, older_than: float) -> int:
+        """Forget idempotency keys created before ``older_than``."""
+        return await self._write(
+            lambda c: c.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,)).rowcount
+        )
+
+    async def due_webhooks(self, limit: int) -> list[Webhook]:
+        """Undelivered webhooks whose next try is due, oldest first."""
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT id, request_id, client_id, url, body, attempts FROM webhooks "
+                "WHERE delivered_at IS NULL AND next_at <= ? ORDER BY next_at LIMIT ?",
+                (time.time(), limit),
+            ).fetchall()
+        )
+        return [Webhook(*row) for row in rows]
+
+    async def webhook_tried(self, webhook_id: str, *, delivered: bool, next_at: float, error: str | None) -> None:
+        """Record one delivery try."""
         await self._write(
             lambda c: c.execute(
-                "UPDATE requests SET status = 'accepted', lease_owner = NULL, lease_expires = NULL, updated_at = ? "
-                "WHERE id = ? AND lease_owner = ? AND status = 'in_progress'",
-                (_ts(_now()), request_id, owner),
+                "UPDATE webhooks SET attempts = attempts + 1, next_at = ?, last_error = ?, "
+                "delivered_at = CASE WHEN ? THEN ? ELSE NULL END WHERE id = ?",
+                (next_at, error, int(delivered), time.time(), webhook_id),
             )
         )

@@ -6,7 +6,23 @@ import dataclasses
 import datetime as dt
 from typing import Any, Protocol
 
-__all__ = ["NewRequest", "Store", "StoredAttempt", "StoredRequest"]
+__all__ = [
+    "IdempotencyMismatch",
+    "NewRequest",
+    "NewWebhook",
+    "Store",
+    "StoredAttempt",
+    "StoredRequest",
+    "Webhook",
+]
+
+
+class IdempotencyMismatch(Exception):
+    """The idempotency key was used before with a different request body."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__("idempotency key reused with a different body")
+        self.request_id = request_id
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,6 +84,31 @@ class StoredRequest:
     lease_expires: float | None
     attempt_count: int
     attempts: tuple[StoredAttempt, ...] = ()
+    not_before: float | None = None
+    #: True when a submission may have reached the agency unrecorded: ask the agency before sending again.
+    needs_reconcile: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewWebhook:
+    """A notification to deliver, written in the same transaction as the status it announces."""
+
+    id: str
+    client_id: str
+    url: str
+    body: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Webhook:
+    """A notification waiting for delivery."""
+
+    id: str
+    request_id: str
+    client_id: str
+    url: str
+    body: str
+    attempts: int
 
 
 class Store(Protocol):
@@ -82,8 +123,13 @@ class Store(Protocol):
     async def ping(self) -> bool:
         """True when the store answers."""
 
-    async def insert(self, request: NewRequest) -> None:
-        """Persist a new request in status ``accepted``; returns once it is durable."""
+    async def insert(self, request: NewRequest, *, idempotency: tuple[str, str] | None = None) -> str | None:
+        """Persist a new request in status ``accepted``; returns once it is durable.
+
+        With ``idempotency=(key, fingerprint)``, a key the client used before returns the earlier request's id
+        instead (``None`` means the new request was stored), or raises :class:`IdempotencyMismatch` when the
+        earlier body differed.
+        """
 
     async def get(self, request_id: str, *, with_attempts: bool = True) -> StoredRequest | None:
         """The request, or ``None``."""
@@ -110,8 +156,26 @@ class Store(Protocol):
         result: dict[str, Any] | None = None,
         agency_reference: str | None = None,
         problem: dict[str, Any] | None = None,
+        webhook: NewWebhook | None = None,
     ) -> bool:
-        """Record the final attempt and the new status, if ``owner`` still holds the lease."""
+        """Record the final attempt and the new status (and queue its webhook), if ``owner`` holds the lease."""
 
-    async def release(self, request_id: str, owner: str) -> None:
-        """Give a lease back: the request returns to ``accepted``."""
+    async def release(
+        self,
+        request_id: str,
+        owner: str,
+        *,
+        not_before: float | None = None,
+        needs_reconcile: bool | None = None,
+        attempt: StoredAttempt | None = None,
+    ) -> None:
+        """Give a lease back: the request returns to ``accepted``, claimable from ``not_before`` on."""
+
+    async def purge_idempotency_keys(self, older_than: float) -> int:
+        """Forget idempotency keys created before ``older_than`` (Unix time)."""
+
+    async def due_webhooks(self, limit: int) -> list[Webhook]:
+        """Undelivered webhooks whose next try is due."""
+
+    async def webhook_tried(self, webhook_id: str, *, delivered: bool, next_at: float, error: str | None) -> None:
+        """Record one delivery try."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway import NewRequest, SqliteStore, StoredAttempt
+from gateway._sqlite import migrations
 
 
 def new(request_id: str, deadline: float = 60.0) -> NewRequest:
@@ -135,7 +136,8 @@ async def test_schema_is_versioned(tmp_path: Path) -> None:
         await s.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
-    assert versions == [1]
+    assert versions == [version for version, _ in migrations()]
+    assert versions[0] == 1
 
 
 async def test_ping_reports_a_closed_store(tmp_path: Path) -> None:
