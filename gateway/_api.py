@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 import re
 import time
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from ._config import Settings
 from ._dispatch import Dispatcher
 from ._ids import new_request_id
 from ._problems import ApiProblem
-from ._store import NewRequest, Store, StoredRequest
+from ._store import IdempotencyMismatch, NewRequest, Store, StoredRequest
 from ._web import TRACE, client_of
 
 __all__ = ["STATE", "GatewayState", "routes"]
@@ -45,6 +46,7 @@ log = structlog.get_logger("gateway.api")
 _SERVICE_ID = re.compile(SERVICE_ID_PATTERN)
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
 _JSON_TYPES = ("application/json", "application/problem+json")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @dataclasses.dataclass
@@ -199,6 +201,27 @@ async def create_request(request: web.Request) -> web.Response:
             "this service reads personal data: include the citizen's consent",
             errors=[FieldError(field="consent", message="required for this service")],
         )
+    if envelope.callback_url is not None and not client.webhook_secret:
+        raise ApiProblem(
+            "validation-error",
+            "this client has no webhook secret configured, so it cannot receive callbacks",
+            errors=[FieldError(field="callback_url", message="no webhook secret for this client")],
+        )
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise ApiProblem("validation-error", "Idempotency-Key must be 1-255 visible ASCII characters",
+                         errors=[FieldError(field="Idempotency-Key", message="1-255 visible ASCII characters")])
+    if service.kind is ServiceKind.SUBMISSION and idempotency_key is None:
+        raise ApiProblem("idempotency-key-required", "send an Idempotency-Key header with every submission")
+    guard = state.dispatcher.guards.get(adapter.agency)
+    if service.kind is ServiceKind.LOOKUP and guard is not None and guard.breaker.state.value == "open":
+        retry_after = max(1, round(guard.breaker.retry_after()))
+        guard.fast_failures += 1
+        raise ApiProblem(
+            "agency-unavailable",
+            f"{adapter.agency} is unavailable (circuit open); try again in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
 
     settings = state.settings
     wait = prefer_wait(request.headers.get("Prefer"), settings.max_wait_seconds)
@@ -227,12 +250,35 @@ async def create_request(request: web.Request) -> web.Response:
         created_at=now,
         deadline_at=time.time() + lifetime,
     )
+    idempotency = None
+    if idempotency_key is not None:
+        canonical = orjson.dumps(
+            {"service": service.id, "counter": envelope.counter.model_dump(mode="json"), **stored_envelope},
+            option=orjson.OPT_SORT_KEYS,
+        )
+        idempotency = (idempotency_key, hashlib.sha256(canonical).hexdigest())
+    try:
+        existing = await state.store.insert(new, idempotency=idempotency)
+    except IdempotencyMismatch:
+        raise ApiProblem(
+            "idempotency-key-reused",
+            "this Idempotency-Key was used for a different request",
+            errors=[FieldError(field="Idempotency-Key", message="already names a different request")],
+        ) from None
+    headers = {}
+    if existing is not None:
+        # A retry from the counter: the same request, not a second one.
+        structlog.contextvars.bind_contextvars(request_id=existing, service=service.id, agency=adapter.agency)
+        headers = {"Location": f"/v1/requests/{existing}", "Idempotent-Replayed": "true"}
+        row = await state.store.get(existing)
+        if row is None:  # pragma: no cover - a key always names a stored request
+            raise RuntimeError("idempotency key names a missing request")
+        return _record_response(row, 200 if RequestStatus(row.status).final else 202, headers)
     structlog.contextvars.bind_contextvars(request_id=new.id, service=service.id, agency=adapter.agency)
-    await state.store.insert(new)
     log.info("request.accepted", mpp=new.mpp_id, desk=new.desk)
     waiter = state.dispatcher.waiter(new.id) if wait else None
     state.dispatcher.submit(new.id)
-    headers = {"Location": f"/v1/requests/{new.id}"}
+    headers["Location"] = f"/v1/requests/{new.id}"
     if waiter is not None and wait is not None:
         headers["Preference-Applied"] = f"wait={wait:g}"
         try:
@@ -258,6 +304,54 @@ async def get_request(request: web.Request) -> web.Response:
     return _record_response(row, 200, {})
 
 
+async def request_events(request: web.Request) -> web.StreamResponse:
+    """``GET /v1/requests/{id}/events``: the record at each status change, as server-sent events."""
+    state = request.app[STATE]
+    client = client_of(request)
+    request_id = request.match_info["request_id"]
+    row = await state.store.get(request_id)
+    if row is None or not client.may_read(row.client_id, row.mpp_id):
+        raise ApiProblem("not-found", "no request with this id for this client")
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    seen: tuple[str, Any] | None = None
+    sequence = 0
+    with state.dispatcher.hub.subscribe(request_id) as changes:
+        while True:
+            row = await state.store.get(request_id)
+            if row is None:  # pragma: no cover - records are never deleted
+                break
+            if (row.status, row.updated_at) != seen:
+                seen = (row.status, row.updated_at)
+                sequence += 1
+                data = orjson.dumps(to_record(row).model_dump(mode="json")).decode()
+                await response.write(f"id: {request_id}:{sequence}\nevent: status\ndata: {data}\n\n".encode())
+            if RequestStatus(row.status).final:
+                break
+            try:
+                # Changes made in this process arrive at once; another replica's show up on the next read.
+                await asyncio.wait_for(changes.get(), timeout=state.settings.sweep_interval_seconds)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+    await response.write_eof()
+    return response
+
+
+async def list_agencies(request: web.Request) -> web.Response:
+    """``GET /v1/agencies``: health, circuit state, latency and error figures per agency."""
+    state = request.app[STATE]
+    agencies = []
+    for agency, adapter in sorted(state.registry.adapters.items()):
+        guard = state.dispatcher.guards.get(agency)
+        figures = guard.snapshot() if guard is not None else {"agency": agency}
+        agencies.append({**figures, "name": adapter.agency_name or agency})
+    body = {"agencies": agencies, "queue": {"local_depth": state.dispatcher.queue_depth(),
+                                            "in_flight": state.dispatcher.in_flight()}}
+    return _json(orjson.dumps(body))
+
+
 async def healthz(request: web.Request) -> web.Response:
     """``GET /healthz``: the process is alive."""
     return _json(b'{"status":"ok"}')
@@ -281,6 +375,8 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/v1/services/{service_id}", get_service),
         web.post("/v1/requests", create_request),
         web.get("/v1/requests/{request_id}", get_request),
+        web.get("/v1/requests/{request_id}/events", request_events),
+        web.get("/v1/agencies", list_agencies),
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
     ]

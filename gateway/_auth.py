@@ -42,6 +42,8 @@ class Client:
     mpp_id: str | None = None
     #: Service ids or glob patterns (``dukcapil.*``) the client is granted.
     services: tuple[str, ...] = ("*",)
+    #: Key of the HMAC signature on webhooks to this client; no secret, no webhooks.
+    webhook_secret: str | None = dataclasses.field(default=None, repr=False)
 
     def may_use(self, service: str) -> bool:
         """True when the client is granted ``service``."""
@@ -82,7 +84,7 @@ class ClientDirectory:
 
     @classmethod
     def from_file(cls, path: str | Path) -> ClientDirectory:
-        """Load ``{"clients": [{"id", "name", "mpp_id", "services", "key_sha256": [...]}, ...]}``."""
+        """Load ``{"clients": [{"id", "name", "mpp_id", "services", "key_sha256": [...], "webhook_secret"}]}``."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         return cls.from_data(data)
 
@@ -101,6 +103,7 @@ class ClientDirectory:
                     key_hashes=frozenset(str(h).lower() for h in hashes),
                     mpp_id=entry.get("mpp_id"),
                     services=tuple(entry.get("services", ["*"])),
+                    webhook_secret=entry.get("webhook_secret"),
                 )
             )
         return cls(clients)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
 import orjson
+import structlog
 from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
 
@@ -21,9 +24,12 @@ from ._dispatch import Dispatcher
 from ._docs import render_docs, render_problem
 from ._openapi import build_openapi
 from ._problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
+from ._resilience import AgencyPolicy
+from ._retry import policies_from_settings
 from ._sqlite import SqliteStore
 from ._store import Store
 from ._web import DIRECTORY, PROBLEMS, error_middleware
+from ._webhooks import WebhookSender
 
 __all__ = ["build_app", "build_registry", "build_transport"]
 
@@ -98,8 +104,20 @@ def build_app(
         owner=owner or f"{socket.gethostname()}:{os.getpid()}",
         concurrency=settings.dispatch_concurrency,
         lease_seconds=settings.lease_seconds,
+        sweep_interval=settings.sweep_interval_seconds,
+        agency_policies={
+            name: AgencyPolicy.from_settings(settings.agencies[name].adapter_settings)
+            for name in registry.adapters
+            if name in settings.agencies
+        },
+        agency_retry_policies={
+            name: policies_from_settings(settings.agencies[name].adapter_settings)
+            for name in registry.adapters
+            if name in settings.agencies
+        },
         problems=problems,
     )
+    webhooks = WebhookSender(store, transport, clients.clients, max_attempts=settings.webhook_max_attempts)
     state = GatewayState(settings=settings, store=store, registry=registry, dispatcher=dispatcher)
     state.build_catalog()
     spec = build_openapi([service for _, service in registry.services.values()], problems=problems)
@@ -128,19 +146,34 @@ def build_app(
     app.add_routes(
         [web.get("/openapi.json", openapi), web.get("/docs", docs), web.get("/problems/{slug}", problem_page)]
     )
-    app.cleanup_ctx.append(_lifecycle(state, transport if own_transport else None))
+    app.cleanup_ctx.append(_lifecycle(state, webhooks, transport if own_transport else None))
     return app
 
 
+async def _housekeeping(state: GatewayState) -> None:
+    """Forget idempotency keys past their window, once a minute."""
+    while True:
+        try:
+            await state.store.purge_idempotency_keys(time.time() - state.settings.idempotency_window_seconds)
+        except Exception:  # the next round tries again
+            structlog.get_logger("gateway").warning("housekeeping.failed", exc_info=True)
+        await asyncio.sleep(60)
+
+
 def _lifecycle(
-    state: GatewayState, transport: httpx.AsyncBaseTransport | None
+    state: GatewayState, webhooks: WebhookSender, transport: httpx.AsyncBaseTransport | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(_: web.Application) -> AsyncIterator[None]:
         await state.store.open()
         await state.dispatcher.start()
+        webhooks.start()
+        housekeeping = asyncio.create_task(_housekeeping(state), name="housekeeping")
         try:
             yield
         finally:
+            housekeeping.cancel()
+            await asyncio.gather(housekeeping, return_exceptions=True)
+            await webhooks.stop()
             await state.dispatcher.stop(state.settings.shutdown_grace_seconds)
             await state.registry.aclose()
             if transport is not None:

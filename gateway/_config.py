@@ -66,6 +66,9 @@ class Settings:
     dispatch_concurrency: int = 64
     lease_seconds: float = 60.0
     shutdown_grace_seconds: float = 10.0
+    sweep_interval_seconds: float = 5.0
+    idempotency_window_seconds: float = 24 * 3600.0
+    webhook_max_attempts: int = 20
     clients_file: str | None = None
     log_level: str = "info"
     #: Agency slugs to load; ``None`` loads every installed adapter.

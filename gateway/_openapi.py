@@ -31,10 +31,11 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "Not found, or not visible to this client.",
         405: "Method not allowed.",
         413: "Body larger than the gateway accepts.",
+        409: "Conflict.",
         415: "Body is not application/json.",
         422: "Validation failed: 'errors' lists field paths; or consent is missing.",
         500: "Unexpected error (identified by trace_id).",
-        503: "Not ready.",
+        503: "Agency unavailable (circuit open; see Retry-After), or not ready.",
     }
     return {str(code): _problem_response(texts[code]) for code in codes}
 
@@ -139,7 +140,7 @@ def build_openapi(
                         "headers": {"Location": {"schema": {"type": "string"}}},
                         "content": record,
                     },
-                    **_errors(400, 401, 403, 404, 413, 415, 422, 500),
+                    **_errors(400, 401, 403, 404, 413, 415, 422, 500, 503),
                 },
             }
         },
@@ -150,6 +151,46 @@ def build_openapi(
                 "tags": ["requests"],
                 "parameters": [request_id],
                 "responses": {"200": {"description": "The record.", "content": record}, **_errors(401, 404, 500)},
+            }
+        },
+        "/v1/requests/{request_id}/events": {
+            "get": {
+                "operationId": "getRequestEvents",
+                "summary": "The record at each status change, as server-sent events (ends at a final status)",
+                "tags": ["requests"],
+                "parameters": [request_id],
+                "responses": {
+                    "200": {
+                        "description": "`event: status` with the record as `data`, one per change.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401, 404, 500),
+                },
+            }
+        },
+        "/v1/agencies": {
+            "get": {
+                "operationId": "listAgencies",
+                "summary": "Health, circuit state, latency and error figures per agency",
+                "tags": ["operations"],
+                "responses": {
+                    "200": {
+                        "description": "One entry per loaded agency.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["agencies"],
+                                    "properties": {
+                                        "agencies": {"type": "array", "items": {"type": "object"}},
+                                        "queue": {"type": "object"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(401, 500),
+                },
             }
         },
         "/healthz": {

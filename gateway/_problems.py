@@ -100,6 +100,20 @@ BUILTIN_PROBLEMS: tuple[ProblemType, ...] = (
         "The agency answered with a final refusal; 'code' carries its reason code.",
     ),
     _p(
+        "idempotency-key-required",
+        400,
+        "Idempotency-Key required",
+        "Idempotency-Key diperlukan",
+        "Submissions change something at the agency: send an Idempotency-Key header so a retry is safe.",
+    ),
+    _p(
+        "idempotency-key-reused",
+        422,
+        "Idempotency-Key reused with another body",
+        "Idempotency-Key dipakai ulang dengan isi berbeda",
+        "This key already names a different request from this client; use a new key for a new request.",
+    ),
+    _p(
         "internal-error",
         500,
         "Internal error",

@@ -81,8 +81,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = problem_response(
             problems.build("internal-error", "unexpected error", instance=request.path, trace_id=trace.trace_id)
         )
-    response.headers["X-Request-Id"] = call_id
-    response.headers["traceresponse"] = trace.traceparent
+    if not response.prepared:  # a streamed response has sent its headers already
+        response.headers["X-Request-Id"] = call_id
+        response.headers["traceresponse"] = trace.traceparent
     client = request.get(CLIENT)
     log.info(
         "http.request",

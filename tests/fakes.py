@@ -56,6 +56,9 @@ class FakeAdapter(Adapter):
     def __init__(self, context: AdapterContext | None = None) -> None:
         self.script: list[BaseException | float] = []
         self.calls: list[Call] = []
+        #: What reconcile answers, in order; when empty it cannot reconcile (the base class's behaviour).
+        self.reconcile_script: list[Outcome | BaseException | None] = []
+        self.reconciled: list[Call] = []
         self.release = asyncio.Event()
         self.release.set()
 
@@ -86,6 +89,15 @@ class FakeAdapter(Adapter):
                 result_model=ThingResult,
             ),
         ]
+
+    async def reconcile(self, call: Call) -> Outcome | None:
+        self.reconciled.append(call)
+        if not self.reconcile_script:
+            return await super().reconcile(call)
+        step = self.reconcile_script.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        return step
 
     async def execute(self, call: Call) -> Outcome:
         self.calls.append(call)

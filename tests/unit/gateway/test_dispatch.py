@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters import AgencyMisconfigured, AgencyRejected, ContractError, Registry, TransientAgencyError
+from adapters import AgencyMisconfigured, AgencyRejected, Completed, ContractError, Registry, TransientAgencyError
 from contracts import ServiceKind
 from gateway import BUILTIN_PROBLEMS, Dispatcher, NewRequest, ProblemCatalog, RetryPolicy, SqliteStore
-from tests.fakes import NIK, FakeAdapter
+from gateway._resilience import AgencyPolicy, RetryBudget
+from tests.fakes import NIK, FakeAdapter, ThingResult
 
 
 def new(
@@ -232,3 +233,100 @@ async def test_stop_lets_short_in_flight_requests_finish(tmp_path: Path) -> None
     row = await store.get("r1")
     await store.aclose()
     assert row is not None and row.status == "completed"
+
+
+def submission(request_id: str, deadline: float = 3600.0) -> NewRequest:
+    return new(request_id, service="fake.thing.submit", kind="submission", deadline=deadline)
+
+
+async def test_ambiguous_submission_found_by_reconcile_is_not_resent(harness: Harness) -> None:
+    """After a timeout-after-send, the agency is asked first; it has the submission, so nothing is resent."""
+    harness.adapter.script = [TransientAgencyError("read timeout", sent=True)]
+    harness.adapter.reconcile_script = [Completed(result=ThingResult(echoed="v", attempt=1), agency_reference="R")]
+    out = await harness.run(submission("s1"))
+    assert out["status"] == "completed"
+    assert len(harness.adapter.calls) == 1
+    assert len(harness.adapter.reconciled) == 1
+    assert harness.adapter.reconciled[0].reference == "s1"
+    assert out["attempts"] == ["ambiguous"]
+
+
+async def test_ambiguous_submission_unknown_to_the_agency_is_resent_once(harness: Harness) -> None:
+    """When the agency does not have it, the submission is resent with the same reference."""
+    harness.adapter.script = [TransientAgencyError("reset", sent=True)]
+    harness.adapter.reconcile_script = [None]
+    out = await harness.run(submission("s1"))
+    assert out["status"] == "completed"
+    assert [c.reference for c in harness.adapter.calls] == ["s1", "s1"]
+    assert out["attempts"] == ["ambiguous", "completed"]
+
+
+async def test_reconcile_that_cannot_answer_now_defers_the_submission(harness: Harness) -> None:
+    """A reconciliation that fails transiently keeps the submission queued, marked for reconciling."""
+    harness.adapter.script = [TransientAgencyError("reset", sent=True)]
+    harness.adapter.reconcile_script = [TransientAgencyError("503")] * 5
+    await harness.store.insert(submission("s1"))
+    harness.dispatcher.submit("s1")
+    for _ in range(200):
+        row = await harness.store.get("s1")
+        if row is not None and row.status == "accepted" and row.not_before:
+            break
+        await asyncio.sleep(0.01)
+    assert row is not None and row.status == "accepted"
+    assert row.needs_reconcile and row.not_before is not None
+    assert len(harness.adapter.calls) == 1
+
+
+async def test_submission_taken_over_from_a_dead_owner_is_reconciled_first(tmp_path: Path) -> None:
+    """A submission whose previous owner died mid-run is looked up at the agency before any send."""
+    store = SqliteStore(tmp_path / "d.sqlite3", synchronous="NORMAL")
+    await store.open()
+    await store.insert(submission("s1"))
+    await store.claim("s1", "dead-process", 0.05)
+    await asyncio.sleep(0.1)
+    adapter = FakeAdapter()
+    adapter.reconcile_script = [Completed(result=ThingResult(echoed="v", attempt=1), agency_reference="R")]
+    h = Harness(store, adapter)
+    await h.dispatcher.start()
+    try:
+        for _ in range(200):
+            row = await store.get("s1")
+            if row is not None and row.status == "completed":
+                break
+            await asyncio.sleep(0.02)
+        assert row is not None and row.status == "completed"
+        assert adapter.calls == [] and len(adapter.reconciled) == 1
+    finally:
+        await h.dispatcher.stop(0.5)
+        await store.aclose()
+
+
+async def test_open_circuit_fails_lookups_fast_and_defers_submissions(harness: Harness) -> None:
+    """With the agency's circuit open, a lookup fails at once and a submission waits in the queue."""
+    guard = harness.dispatcher.guards["fake"]
+    for _ in range(guard.policy.breaker_min_calls):
+        guard.breaker.record(False)
+    out = await harness.run(new("l1"))
+    assert out["status"] == "failed"
+    problem = out["problem"]
+    assert isinstance(problem, dict) and "circuit is open" in problem["detail"]
+    await harness.store.insert(submission("s1"))
+    harness.dispatcher.submit("s1")
+    for _ in range(200):
+        row = await harness.store.get("s1")
+        if row is not None and row.not_before:
+            break
+        await asyncio.sleep(0.01)
+    assert row is not None and row.status == "accepted" and row.not_before is not None
+    assert harness.adapter.calls == []
+
+
+async def test_spent_retry_budget_stops_retries(harness: Harness) -> None:
+    """Once the agency's retry budget is spent, a failing lookup is not retried and says why."""
+    guard = harness.dispatcher.guards["fake"]
+    guard.budget = RetryBudget(AgencyPolicy(budget_ratio=0.0, budget_min_retries=0))
+    harness.adapter.script = [TransientAgencyError("503")] * 3
+    out = await harness.run(new("l1"))
+    problem = out["problem"]
+    assert isinstance(problem, dict) and "retry budget" in problem["detail"]
+    assert len(harness.adapter.calls) == 1
