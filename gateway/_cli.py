@@ -79,6 +79,7 @@ def _cmd_mocks(args: argparse.Namespace) -> int:
                 for key, value in agency.settings.items():
                     env = f"MPP_AGENCY__{agency.name.upper().replace('-', '_')}__{key.upper()}"
                     print(f"{env}={value}", flush=True)
+            print("Mock agencies are ready.", flush=True)
             await _until_signalled()
         finally:
             await cluster.aclose()

@@ -299,4 +299,4 @@ def attempt_outcome(exc: BaseException) -> str:
 def _detail(exc: BaseException) -> str:
     detail = getattr(exc, "detail", None) or type(exc).__name__
     code = getattr(exc, "code", None)
-    return redact(f"{detail} (code {code})" if code else detail)
+    return redact(f"{detail} (code {code})" if code and code not in detail else detail)
