@@ -15,12 +15,13 @@ import contextlib
 import dataclasses
 import email.utils
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
 import httpx
 import orjson
+from opentelemetry import propagate, trace
 
 from ._errors import TransientAgencyError
 
@@ -107,8 +108,13 @@ class AgencyHttp:
         timeout: float = 10.0,
         extra_headers: Mapping[str, str] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        tracer: trace.Tracer | None = None,
+        scrub: Callable[[str], str] | None = None,
     ) -> None:
         self.agency = agency
+        self._tracer = tracer or trace.NoOpTracer()
+        #: Masks personal data in the URL before it becomes a span attribute (NIKs travel in some agencies' paths).
+        self._scrub = scrub or (lambda text: "")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_body = max_body
@@ -148,13 +154,34 @@ class AgencyHttp:
         """Send ``request`` and read the whole body, within ``timeout`` seconds overall."""
         budget = self.timeout if timeout is None else timeout
         started = time.monotonic()
-        with _translate(self.agency):
-            async with asyncio.timeout(budget):
-                response = await self._transport.handle_async_request(request)
-                try:
-                    body = await self._read(response)
-                finally:
-                    await response.aclose()
+        with self._tracer.start_as_current_span(
+            f"{request.method} {self.agency}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "http.request.method": request.method,
+                "url.full": self._scrub(str(request.url)),
+                "mpp.agency": self.agency,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            for key, value in carrier.items():
+                request.headers[key] = value
+            try:
+                with _translate(self.agency):
+                    async with asyncio.timeout(budget):
+                        response = await self._transport.handle_async_request(request)
+                        try:
+                            body = await self._read(response)
+                        finally:
+                            await response.aclose()
+            except TransientAgencyError as exc:
+                span.set_status(trace.Status(trace.StatusCode.ERROR))
+                span.set_attribute("error.type", "sent" if exc.sent else "not_sent")
+                raise
+            span.set_attribute("http.response.status_code", response.status_code)
         return AgencyResponse(response.status_code, response.headers, body, time.monotonic() - started)
 
     async def _read(self, response: httpx.Response) -> bytes:

@@ -14,6 +14,7 @@ import orjson
 import structlog
 from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters import AdapterContext, AdapterFactory, AgencyHttp, Registry, discover_factories
 
@@ -23,12 +24,15 @@ from ._config import AgencyConfig, Settings
 from ._dispatch import Dispatcher
 from ._docs import render_docs, render_problem
 from ._openapi import build_openapi
+from ._oss_inbound import mount_oss_inbound
 from ._problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
+from ._redact import redact
 from ._resilience import AgencyPolicy
 from ._retry import policies_from_settings
 from ._sqlite import SqliteStore
 from ._store import Store
-from ._web import DIRECTORY, PROBLEMS, error_middleware
+from ._telemetry import Telemetry
+from ._web import DIRECTORY, PROBLEMS, TELEMETRY, error_middleware
 from ._webhooks import WebhookSender
 
 __all__ = ["build_app", "build_registry", "build_transport"]
@@ -43,6 +47,7 @@ def build_registry(
     settings: Settings,
     transport: httpx.AsyncBaseTransport,
     factories: Mapping[str, AdapterFactory] | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Registry:
     """Instantiate every enabled adapter with its own :class:`AgencyHttp` and settings."""
     found = dict(factories) if factories is not None else discover_factories(settings.adapters)
@@ -60,6 +65,8 @@ def build_registry(
             timeout=config.timeout,
             extra_headers=config.extra_headers,
             max_body=config.max_body_bytes,
+            tracer=telemetry.tracer if telemetry is not None else None,
+            scrub=redact,
         )
         return AdapterContext(http=http, settings=config.adapter_settings)
 
@@ -91,11 +98,13 @@ def build_app(
     store: Store | None = None,
     factories: Mapping[str, AdapterFactory] | None = None,
     owner: str | None = None,
+    telemetry: Telemetry | None = None,
 ) -> web.Application:
     """The aiohttp application with everything wired; resources open and close with the app's lifecycle."""
     own_transport = transport is None
     transport = transport or build_transport()
-    registry = build_registry(settings, transport, factories)
+    telemetry = telemetry or Telemetry()
+    registry = build_registry(settings, transport, factories, telemetry)
     store = store or SqliteStore(settings.store_path, synchronous=settings.sqlite_synchronous)
     problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
     dispatcher = Dispatcher(
@@ -116,6 +125,7 @@ def build_app(
             if name in settings.agencies
         },
         problems=problems,
+        telemetry=telemetry,
     )
     webhooks = WebhookSender(store, transport, clients.clients, max_attempts=settings.webhook_max_attempts)
     state = GatewayState(settings=settings, store=store, registry=registry, dispatcher=dispatcher)
@@ -129,7 +139,9 @@ def build_app(
     app[STATE] = state
     app[DIRECTORY] = clients
     app[PROBLEMS] = problems
+    app[TELEMETRY] = telemetry
     app.add_routes(routes())
+    mount_oss_inbound(app, settings=settings, store=store)
 
     async def openapi(_: web.Request) -> web.Response:
         return web.Response(body=spec_body, content_type="application/json")
@@ -143,10 +155,19 @@ def build_app(
             raise ApiProblem("not-found", "no such problem type")
         return web.Response(text=render_problem(problem), content_type="text/html")
 
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(telemetry.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app.add_routes(
-        [web.get("/openapi.json", openapi), web.get("/docs", docs), web.get("/problems/{slug}", problem_page)]
+        [
+            web.get("/openapi.json", openapi),
+            web.get("/docs", docs),
+            web.get("/problems/{slug}", problem_page),
+            web.get("/metrics", metrics),
+        ]
     )
-    app.cleanup_ctx.append(_lifecycle(state, webhooks, transport if own_transport else None))
+    app.cleanup_ctx.append(_lifecycle(state, webhooks, telemetry, transport if own_transport else None))
     return app
 
 
@@ -161,7 +182,10 @@ async def _housekeeping(state: GatewayState) -> None:
 
 
 def _lifecycle(
-    state: GatewayState, webhooks: WebhookSender, transport: httpx.AsyncBaseTransport | None
+    state: GatewayState,
+    webhooks: WebhookSender,
+    telemetry: Telemetry,
+    transport: httpx.AsyncBaseTransport | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(_: web.Application) -> AsyncIterator[None]:
         await state.store.open()
@@ -179,5 +203,6 @@ def _lifecycle(
             if transport is not None:
                 await transport.aclose()
             await state.store.aclose()
+            await asyncio.to_thread(telemetry.shutdown)
 
     return ctx

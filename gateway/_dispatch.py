@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from adapters import Registry
@@ -26,6 +27,7 @@ from ._problems import DEFAULT_PROBLEMS, ProblemCatalog
 from ._resilience import AgencyGuard, AgencyPolicy
 from ._retry import DEFAULT_POLICIES, RetryPolicy
 from ._store import NewWebhook, Store, StoredRequest
+from ._telemetry import Telemetry, ids
 
 __all__ = ["Dispatcher", "RetryPolicy"]
 
@@ -52,7 +54,9 @@ class Dispatcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         problems: ProblemCatalog = DEFAULT_PROBLEMS,
         hub: EventHub | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry = telemetry or Telemetry()
         self._store = store
         self._registry = registry
         self._owner = owner
@@ -151,9 +155,13 @@ class Dispatcher:
             try:
                 for request_id in await self._store.due(limit=1000):
                     self.submit(request_id)
+                depth, oldest = await self._store.queue_stats()
+                self.telemetry.metrics.queue_depth.set(depth)
+                self.telemetry.metrics.queue_oldest.set(max(0.0, time.time() - oldest) if oldest else 0.0)
             except Exception:  # the store may be briefly unavailable; the next sweep tries again
                 log.warning("dispatch.sweep_failed", exc_info=True)
             self._watch_circuits()
+            self._gauges()
             await asyncio.sleep(self._sweep_interval)
 
     def _watch_circuits(self) -> None:
@@ -199,11 +207,35 @@ class Dispatcher:
         request = await self._store.claim(request_id, self._owner, self._lease_seconds)
         if request is None:
             return
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            request_id=request.id, trace_id=request.trace_id, service=request.service, agency=request.agency,
-            client=request.client_id,
-        )  # fmt: skip
+        telemetry = self.telemetry
+        # The request's own trace, stored at acceptance: work done later, even after a restart, joins it.
+        parent = telemetry.extract({"traceparent": request.traceparent} if request.traceparent else {})
+        with telemetry.tracer.start_as_current_span(
+            f"dispatch {request.service}",
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            attributes={"mpp.request_id": request.id, "mpp.service": request.service, "mpp.agency": request.agency,
+                        "mpp.reconcile_first": request.needs_reconcile},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:  # fmt: skip
+            trace_id, span_id = ids(span)
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(
+                request_id=request.id, trace_id=trace_id, span_id=span_id, service=request.service,
+                agency=request.agency, client=request.client_id,
+            )  # fmt: skip
+            await self._dispatch(request)
+            self._gauges()
+
+    def _gauges(self) -> None:
+        metrics = self.telemetry.metrics
+        for agency, guard in self._guards.items():
+            metrics.in_flight.labels(agency).set(guard.in_flight)
+            state = guard.breaker.state.value
+            metrics.circuit_state.labels(agency).set({"closed": 0, "half_open": 1, "open": 2}[state])
+
+    async def _dispatch(self, request: StoredRequest) -> None:
         self.hub.publish(request.id, RequestStatus.IN_PROGRESS.value)
         started = time.monotonic()
         verdict = await self._verdict(request)
@@ -216,6 +248,11 @@ class Dispatcher:
             log.info("request.deferred", seconds=round(verdict.defer, 1), attempts=verdict.attempts)
             return
         await self._finish(request, verdict)
+        metrics = self.telemetry.metrics
+        metrics.requests.labels(request.service, request.agency, verdict.status).inc()
+        metrics.request_seconds.labels(request.service, request.agency).observe(
+            max(0.0, time.time() - request.created_at.timestamp())
+        )
         log.info(
             "request.finished",
             status=verdict.status,
@@ -240,6 +277,7 @@ class Dispatcher:
             self._guards[adapter.agency],
             self._policies[adapter.agency][ServiceKind(request.kind)],
             sleep=self._sleep,
+            telemetry=self.telemetry,
         )
         return await execution.run()
 

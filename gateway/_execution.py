@@ -20,8 +20,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 from pydantic import BaseModel
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from adapters import (
     Adapter,
@@ -41,6 +42,7 @@ from ._redact import redact
 from ._resilience import AgencyGuard
 from ._retry import Backoff, PastDeadline, RetryPolicy, WithinBudget
 from ._store import Store, StoredAttempt, StoredRequest
+from ._telemetry import Telemetry
 
 __all__ = ["Execution", "Verdict"]
 
@@ -100,7 +102,9 @@ class Execution:
         policy: RetryPolicy,
         *,
         sleep: Callable[[float], Awaitable[None]],
+        telemetry: Telemetry,
     ) -> None:
+        self._telemetry = telemetry
         self._store = store
         self._request = request
         self._adapter = adapter
@@ -181,6 +185,7 @@ class Execution:
             wait=Backoff(self._policy),
             retry=retry_if_exception_type(retryable) & budget,
             sleep=self._sleep,
+            before_sleep=self._before_sleep,
             reraise=True,
         ):
             if self._pending is not None:
@@ -194,6 +199,16 @@ class Execution:
                     self._needs_reconcile = False
                 return await self._attempt()
         raise AssertionError("tenacity ends with a result or an exception")  # pragma: no cover
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        """A retry is an event on the request's dispatch span and a count in the metrics."""
+        exc = state.outcome.exception() if state.outcome else None
+        trace.get_current_span().add_event(
+            "retry",
+            {"mpp.attempt": self._number, "mpp.delay_s": round(state.upcoming_sleep, 3),
+             "mpp.outcome": attempt_outcome(exc) if exc else "unknown"},
+        )  # fmt: skip
+        self._telemetry.metrics.retries.labels(self._adapter.agency, self._request.service).inc()
 
     def _call(self) -> Call:
         return Call(
@@ -230,12 +245,33 @@ class Execution:
             await self._sleep(delay)
         if not self._guard.breaker.allow():
             self._guard.fast_failures += 1
+            decision = "defer" if self.submission else "fail"
+            trace.get_current_span().add_event(
+                "circuit.open", {"mpp.agency": self._adapter.agency, "mpp.decision": decision}
+            )
             raise self._blocked("the agency's circuit is open", max(1.0, self._guard.breaker.retry_after()))
 
     def _blocked(self, reason: str, delay: float) -> Exception:
         return _Deferred(delay, reason) if self.submission else _FailFast(reason)
 
     async def _attempt(self) -> Outcome:
+        agency, service = self._adapter.agency, self._request.service
+        with self._telemetry.tracer.start_as_current_span(
+            f"attempt {service}",
+            attributes={"mpp.agency": agency, "mpp.service": service, "mpp.attempt": self._number + 1},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                outcome = await self._attempt_inner()
+            finally:
+                outcome_class = self._pending.outcome if self._pending is not None else "not_sent"
+                span.set_attribute("mpp.outcome", outcome_class)
+                if self._pending is not None and self._pending.number == self._number:
+                    self._telemetry.metrics.agency_calls.labels(agency, service, outcome_class).inc()
+            return outcome
+
+    async def _attempt_inner(self) -> Outcome:
         await self._admit()
         self._number += 1
         began, started = _utcnow(), time.monotonic()
@@ -270,7 +306,7 @@ class Execution:
         waiting = isinstance(outcome, WaitingAgency)
         outcome_class = AttemptOutcome.WAITING_AGENCY if waiting else AttemptOutcome.COMPLETED
         self._pending = StoredAttempt(self._number, began, _utcnow(), outcome_class.value, None)
-        guard.observe(True, time.monotonic() - started)
+        self._observe(True, started)
         return outcome
 
     def _classify(self, exc: TransientAgencyError) -> Exception:
@@ -282,7 +318,12 @@ class Execution:
 
     def _record(self, began: dt.datetime, exc: BaseException, started: float, *, healthy: bool) -> None:
         self._pending = StoredAttempt(self._number, began, _utcnow(), attempt_outcome(exc), _detail(exc))
-        self._guard.observe(healthy, time.monotonic() - started)
+        self._observe(healthy, started)
+
+    def _observe(self, healthy: bool, started: float) -> None:
+        elapsed = time.monotonic() - started
+        self._guard.observe(healthy, elapsed)
+        self._telemetry.metrics.agency_seconds.labels(self._adapter.agency, self._request.service).observe(elapsed)
 
 
 def attempt_outcome(exc: BaseException) -> str:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 
-__all__ = ["TraceContext", "new_request_id", "parse_traceparent"]
+__all__ = ["TraceContext", "new_request_id"]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 REQUEST_ID_PATTERN = r"^req_[0-9A-HJKMNP-TV-Z]{26}$"
 
 
@@ -24,7 +22,7 @@ def new_request_id() -> str:
 
 
 class TraceContext:
-    """The W3C trace context of one API call: the caller's trace, or a new one."""
+    """The W3C trace context of one API call's server span."""
 
     __slots__ = ("sampled", "span_id", "trace_id")
 
@@ -37,13 +35,3 @@ class TraceContext:
     def traceparent(self) -> str:
         """The ``traceparent`` header value naming this context's span as parent."""
         return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"
-
-
-def parse_traceparent(header: str | None) -> TraceContext:
-    """A new span in the caller's trace when ``header`` is a valid ``traceparent``; a new trace otherwise."""
-    span_id = os.urandom(8).hex()
-    if header:
-        match = _TRACEPARENT.match(header.strip().lower())
-        if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
-            return TraceContext(match.group(1), span_id, int(match.group(3), 16) & 1 == 1)
-    return TraceContext(os.urandom(16).hex(), span_id, True)

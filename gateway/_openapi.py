@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 from adapters import Service
 from contracts import CONTRACT_VERSION, Problem, RequestRecord, ServiceDescriptor, ServiceRequest
 
+from ._oss_inbound import openapi_paths as oss_inbound_paths
 from ._problems import DEFAULT_PROBLEMS, ProblemCatalog, type_uri
 
 __all__ = ["build_openapi"]
@@ -216,6 +217,17 @@ def build_openapi(
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (text exposition format)",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
@@ -255,6 +267,7 @@ def build_openapi(
             }
         },
     }
+    paths.update(oss_inbound_paths())
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {

@@ -450,6 +450,16 @@ class SqliteStore:
 
         await self._write(op)
 
+    async def queue_stats(self) -> tuple[int, float | None]:
+        """Requests not yet final (waiting_agency aside) and the acceptance time of the oldest."""
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM requests WHERE status IN ('accepted', 'in_progress')"
+            ).fetchone()
+        )
+        oldest = dt.datetime.fromisoformat(row[1]).timestamp() if row[1] else None
+        return int(row[0]), oldest
+
     async def purge_idempotency_keys(self, older_than: float) -> int:
         """Forget idempotency keys created before ``older_than``."""
         return await self._write(

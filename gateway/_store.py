@@ -171,6 +171,9 @@ class Store(Protocol):
     ) -> None:
         """Give a lease back: the request returns to ``accepted``, claimable from ``not_before`` on."""
 
+    async def queue_stats(self) -> tuple[int, float | None]:
+        """Requests waiting (accepted or in progress) and the Unix time the oldest of them was accepted."""
+
     async def purge_idempotency_keys(self, older_than: float) -> int:
         """Forget idempotency keys created before ``older_than`` (Unix time)."""
 

@@ -8,10 +8,12 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._auth import Client, ClientDirectory
-from ._ids import TraceContext, parse_traceparent
+from ._ids import TraceContext
 from ._problems import DEFAULT_PROBLEMS, ApiProblem, ProblemCatalog, problem_response
+from ._telemetry import Telemetry, ids
 
 __all__ = ["CLIENT", "TRACE", "client_of", "error_middleware", "require_client"]
 
@@ -21,8 +23,9 @@ TRACE: web.RequestKey[TraceContext] = web.RequestKey("trace", TraceContext)
 CLIENT: web.RequestKey[Client] = web.RequestKey("client", Client)
 DIRECTORY: web.AppKey[ClientDirectory] = web.AppKey("directory", ClientDirectory)
 PROBLEMS: web.AppKey[ProblemCatalog] = web.AppKey("problems", ProblemCatalog)
+TELEMETRY: web.AppKey[Telemetry] = web.AppKey("telemetry", Telemetry)
 
-_PUBLIC = re.compile(r"^/(healthz|readyz|openapi\.json|docs|problems/[a-z-]+)$")
+_PUBLIC = re.compile(r"^/(healthz|readyz|metrics|openapi\.json|docs|problems/[a-z0-9-]+)$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,55 +48,77 @@ def client_of(request: web.Request) -> Client:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind the call's context, authenticate, time it, and turn every error into a problem response."""
-    trace = parse_traceparent(request.headers.get("traceparent"))
-    request[TRACE] = trace
-    incoming = request.headers.get("X-Request-Id", "")
-    call_id = incoming if _REQUEST_ID.match(incoming) else trace.span_id
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(trace_id=trace.trace_id, span_id=trace.span_id, call_id=call_id)
+    """Open the call's server span, bind its log context, authenticate, and turn every error into a problem."""
+    telemetry = request.app[TELEMETRY]
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
     started = time.perf_counter()
+    with telemetry.tracer.start_as_current_span(
+        f"{request.method} {route}",
+        context=telemetry.extract(request.headers),
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": request.method, "http.route": route},
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        trace_id, span_id = ids(span)
+        trace = TraceContext(trace_id, span_id, span.get_span_context().trace_flags.sampled)
+        request[TRACE] = trace
+        incoming = request.headers.get("X-Request-Id", "")
+        call_id = incoming if _REQUEST_ID.match(incoming) else span_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(trace_id=trace_id, span_id=span_id, call_id=call_id)
+        response = await _answer(request, handler, trace)
+        span.set_attribute("http.response.status_code", response.status)
+        if response.status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+    if not response.prepared:  # a streamed response has sent its headers already
+        response.headers["X-Request-Id"] = call_id
+        response.headers["traceresponse"] = trace.traceparent
+    elapsed = time.perf_counter() - started
+    metrics = telemetry.metrics
+    metrics.http_requests.labels(route, request.method, str(response.status)).inc()
+    metrics.http_seconds.labels(route).observe(elapsed)
+    client = request.get(CLIENT)
+    log.info(
+        "http.request",
+        method=request.method,
+        route=route,
+        status=response.status,
+        client=client.id if client else None,
+        duration_ms=round(elapsed * 1000, 2),
+    )
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler, trace: TraceContext) -> web.StreamResponse:
     problems = request.app.get(PROBLEMS, DEFAULT_PROBLEMS)
     try:
         if not _PUBLIC.match(request.path):
             require_client(request)
-        response = await handler(request)
+        return await handler(request)
     except ApiProblem as exc:
-        response = problem_response(
-            problems.build(
-                exc.slug, exc.detail, instance=request.path, trace_id=trace.trace_id, errors=exc.errors, code=exc.code
-            ),
+        return problem_response(
+            problems.build(exc.slug, exc.detail, instance=request.path, trace_id=trace.trace_id, errors=exc.errors,
+                           code=exc.code),
             headers=exc.headers,
-        )
+        )  # fmt: skip
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         slug = _HTTP_SLUGS.get(exc.status, "internal-error")
         kind = problems.get(slug)
-        detail = kind.description if kind else None
         headers = {"Allow": exc.headers.get("Allow", "")} if exc.status == 405 else {}
-        response = problem_response(
-            problems.build(slug, detail, instance=request.path, trace_id=trace.trace_id, status=exc.status),
+        return problem_response(
+            problems.build(slug, kind.description if kind else None, instance=request.path, trace_id=trace.trace_id,
+                           status=exc.status),
             headers=headers,
-        )
+        )  # fmt: skip
     except Exception:
-        log.exception("http.unhandled", method=request.method, path=request.path)
-        response = problem_response(
+        log.exception("http.unhandled", method=request.method)
+        return problem_response(
             problems.build("internal-error", "unexpected error", instance=request.path, trace_id=trace.trace_id)
         )
-    if not response.prepared:  # a streamed response has sent its headers already
-        response.headers["X-Request-Id"] = call_id
-        response.headers["traceresponse"] = trace.traceparent
-    client = request.get(CLIENT)
-    log.info(
-        "http.request",
-        method=request.method,
-        path=request.path,
-        status=response.status,
-        client=client.id if client else None,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-    )
-    return response
 
 
 def require_client(request: web.Request) -> Client:

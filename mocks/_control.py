@@ -12,6 +12,7 @@ from a seeded ``random.Random``, so after ``POST /_control/reset`` the same requ
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import random
 import socket
@@ -261,6 +262,8 @@ class Control:
         self.population = population
         self.faults = FaultInjector(seed)
         self.deliveries = DeliveryLog()
+        #: The W3C ``traceparent`` headers agency calls arrived with, newest last, so tests can follow a trace.
+        self.traceparents: collections.deque[str] = collections.deque(maxlen=1000)
         self._on_reset: list[Callable[[], None]] = []
 
     def record_delivery(self, method: str, reference: str | None = None) -> None:
@@ -275,12 +278,14 @@ class Control:
         """Faults off, counters zero, agency state restored."""
         self.faults.reset()
         self.deliveries.clear()
+        self.traceparents.clear()
         for callback in self._on_reset:
             callback()
 
     def install(self, app: web.Application) -> None:
         """Mount the control routes and the fault middleware on ``app`` (before it starts)."""
         app[CONTROL_KEY] = self
+        app.middlewares.append(self._trace_middleware)
         app.middlewares.append(self.faults.middleware)
         app.on_shutdown.append(self._shutdown)
         p = CONTROL_PREFIX
@@ -290,8 +295,18 @@ class Control:
             web.get(p + "faults", self._get_faults),
             web.put(p + "faults", self._put_faults),
             web.get(p + "deliveries", self._get_deliveries),
+            web.get(p + "traceparents", self._get_traceparents),
             web.post(p + "reset", self._reset),
         ])
+
+    @web.middleware
+    async def _trace_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(CONTROL_PREFIX) and "traceparent" in request.headers:
+            self.traceparents.append(request.headers["traceparent"])
+        return await handler(request)
+
+    async def _get_traceparents(self, request: web.Request) -> web.Response:
+        return json_response({"traceparents": list(self.traceparents)})
 
     async def _shutdown(self, app: web.Application) -> None:
         self.faults.release_held()
