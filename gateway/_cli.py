@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from ._config import AgencyConfig, Settings
 from ._logging import configure_logging
 from ._openapi import build_openapi
 from ._problems import BUILTIN_PROBLEMS, ProblemCatalog
+from ._telemetry import Telemetry, TelemetrySettings
 
 __all__ = ["main"]
 
@@ -49,15 +51,20 @@ async def _serve(app: web.Application, host: str, port: int, started: Callable[[
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(os.environ)
+    try:
+        settings = Settings.from_env(os.environ)
+        configure_logging(settings.log_level)
+        if not settings.clients_file:
+            print("set MPP_CLIENTS_FILE to the clients file (see README: 'Running it for real')", file=sys.stderr)
+            return 2
+        clients = ClientDirectory.from_file(settings.clients_file)
+        app = build_app(settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ)))
+    except (OSError, ValueError, LookupError) as exc:
+        # Configuration errors name the setting; they never carry a secret's value.
+        print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
+        return 2
     host = args.host or settings.host
     port = args.port or settings.port
-    configure_logging(settings.log_level)
-    if not settings.clients_file:
-        print("set MPP_CLIENTS_FILE to the clients file (see README: 'Clients and keys')", file=sys.stderr)
-        return 2
-    clients = ClientDirectory.from_file(settings.clients_file)
-    app = build_app(settings, clients=clients)
 
     async def started() -> None:
         print(f"mpp-gateway listening on http://{host}:{port}", file=sys.stderr, flush=True)
@@ -74,11 +81,20 @@ def _cmd_mocks(args: argparse.Namespace) -> int:
     async def run() -> None:
         cluster = await start_mocks(args.host, _mock_ports(args))
         try:
-            print("Mock agencies are running. Gateway settings for them:", flush=True)
+            lines = []
             for agency in cluster.agencies.values():
                 for key, value in agency.settings.items():
-                    env = f"MPP_AGENCY__{agency.name.upper().replace('-', '_')}__{key.upper()}"
-                    print(f"{env}={value}", flush=True)
+                    if key == "base_url" and args.public_host:
+                        value = value.replace(f"//{args.host}:", f"//{args.public_host}:", 1)
+                    lines.append(f"MPP_AGENCY__{agency.name.upper().replace('-', '_')}__{key.upper()}={value}")
+            if args.write_settings:
+                target = Path(args.write_settings)
+                partial = target.with_suffix(".partial")
+                partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                partial.replace(target)
+            print("Mock agencies are running. Gateway settings for them:", flush=True)
+            for line in lines:
+                print(line, flush=True)
             print("Mock agencies are ready.", flush=True)
             await _until_signalled()
         finally:
@@ -139,7 +155,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             clients = ClientDirectory(
                 [Client(id="demo-counter", name="Demo counter app", key_hashes=frozenset({hash_key(key)}))]
             )
-            app = build_app(demo_settings, clients=clients)
+            app = build_app(
+                demo_settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ))
+            )
             sample = cluster.population.sample(status="active", limit=1)[0]
 
             async def started() -> None:
@@ -199,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--port", type=int, default=None)
         if name != "serve":
             p.add_argument("--ephemeral-mock-ports", action="store_true", help="start the mocks on free ports")
+        if name == "mocks":
+            p.add_argument("--write-settings", metavar="FILE", help="also write the gateway settings to FILE")
+            p.add_argument("--public-host", help="host name the gateway reaches the mocks by (containers)")
     sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
     sub.add_parser("keygen", help="make a client API key and the hash to put in the clients file")
     args = parser.parse_args(argv)

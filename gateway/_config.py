@@ -77,7 +77,13 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Read ``MPP_*`` variables; anything unset keeps its default."""
+        """Read ``MPP_*`` variables; anything unset keeps its default.
+
+        ``MPP_AGENCY_SETTINGS_FILE`` names a ``KEY=VALUE`` file (what ``mpp-gateway mocks --write-settings``
+        writes) read first; variables in the environment win over it.
+        """
+        if environ.get("MPP_AGENCY_SETTINGS_FILE"):
+            environ = {**read_env_file(environ["MPP_AGENCY_SETTINGS_FILE"]), **environ}
         defaults = cls()
         kwargs: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
@@ -99,6 +105,17 @@ class Settings:
             kwargs["adapters"] = tuple(a.strip() for a in environ["MPP_ADAPTERS"].split(",") if a.strip())
         kwargs["agencies"] = {name: AgencyConfig.from_values(v) for name, v in agency_values(environ).items()}
         return cls(**kwargs)
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """``KEY=VALUE`` lines; blank lines and ``#`` comments skipped."""
+    values = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
 
 
 def agency_values(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
