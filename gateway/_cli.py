@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -148,16 +149,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         cluster = await start_mocks(host, _mock_ports(args))
         try:
             agencies = {name: AgencyConfig.from_values(agency.settings) for name, agency in cluster.agencies.items()}
-            demo_settings = Settings(
-                **{**settings.__dict__, "host": host, "port": port, "agencies": {**agencies, **settings.agencies}}
-            )
+            configured = {**agencies, **settings.agencies}
+            # Installed adapters without a mock or settings (a third-party one, say) are left out of the demo.
+            enabled = settings.adapters or tuple(sorted(configured))
+            demo_settings = dataclasses.replace(settings, host=host, port=port, agencies=configured, adapters=enabled)
             key = os.environ.get("MPP_DEMO_KEY") or generate_key()
             clients = ClientDirectory(
                 [Client(id="demo-counter", name="Demo counter app", key_hashes=frozenset({hash_key(key)}))]
             )
-            app = build_app(
-                demo_settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ))
-            )
+            app = build_app(demo_settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ)))
             sample = cluster.population.sample(status="active", limit=1)[0]
 
             async def started() -> None:

@@ -1,7 +1,8 @@
 """The one masking step every output path goes through: log events, problem details, attempt details.
 
-Structured values under personal-data keys are masked whole; free text is scanned for 16-digit numbers (NIK
-and KK numbers), which keep only their region prefix and last two digits (``3201**********01``). Names, birth
+Structured values under personal-data keys are masked whole; free text is scanned for long numbers (NIK and
+KK numbers, card and membership numbers, phone numbers), which keep only their first four and last two digits
+(``3201**********01``). Names, birth
 dates and addresses cannot be recognised in free text, so the gateway never puts payload values into messages;
 this step is the safety net for identifiers that can.
 """
@@ -16,7 +17,9 @@ from contracts import mask_nik
 
 __all__ = ["PERSONAL_KEYS", "redact", "redact_mapping"]
 
-_SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d{16}(?!\d)")
+# NIK and KK numbers (16 digits), BPJS card (13) and membership (11) numbers, phone numbers: any run of ten or
+# more digits is an identifier worth hiding; dates, amounts and codes are shorter.
+_LONG_NUMBER = re.compile(r"(?<!\d)\d{10,}(?!\d)")
 
 #: Keys whose values are personal data wherever they appear (contract names and agency wire names).
 PERSONAL_KEYS: frozenset[str] = frozenset(
@@ -52,8 +55,8 @@ PERSONAL_KEYS: frozenset[str] = frozenset(
 
 
 def redact(text: str) -> str:
-    """Mask every 16-digit number in ``text``."""
-    return _SIXTEEN_DIGITS.sub(lambda m: mask_nik(m.group(0)), text)
+    """Mask every number of ten or more digits in ``text``, keeping its first four and last two digits."""
+    return _LONG_NUMBER.sub(lambda m: mask_nik(m.group(0)), text)
 
 
 def _mask_value(value: Any) -> Any:
@@ -74,7 +77,7 @@ def redact_value(value: Any) -> Any:
 
 
 def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``values`` with personal keys masked and 16-digit numbers in strings masked."""
+    """A copy of ``values`` with personal keys masked and long numbers in strings masked."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key.lower() in PERSONAL_KEYS:
