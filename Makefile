@@ -4,24 +4,31 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck openapi clean
+.PHONY: run test chaos lint typecheck openapi clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/mpp-imigrasi/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e examples/mpp-imigrasi
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/mpp-gateway demo
 
+LINTED := contracts adapters gateway mocks tests examples
+
 test: $(STAMP)
-	$(BIN)/ruff check contracts adapters gateway mocks tests
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
+	$(BIN)/mypy examples/mpp-imigrasi/mpp_imigrasi
 	$(BIN)/python -m pytest
 
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos.runner --duration 120 --rate 10 --kills 2 --outage 15
+
 lint: $(STAMP)
-	$(BIN)/ruff check contracts adapters gateway mocks tests
+	$(BIN)/ruff check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

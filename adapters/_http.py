@@ -171,7 +171,9 @@ class AgencyHttp:
                 request.headers[key] = value
             try:
                 with _translate(self.agency):
-                    async with asyncio.timeout(budget):
+                    # The outer bound leaves aiohttp's own connect and read timers a moment to fire first: only
+                    # they can tell a connect that never happened from an answer that never came.
+                    async with asyncio.timeout(budget + 0.05):
                         response = await self._transport.handle_async_request(request)
                         try:
                             body = await self._read(response)

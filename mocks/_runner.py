@@ -16,7 +16,7 @@ from typing import Self
 
 from aiohttp import web
 
-from . import dukcapil
+from . import bpjs_kesehatan, bpjs_ketenagakerjaan, dukcapil, oss
 from ._control import Control
 from ._population import Population
 
@@ -47,15 +47,51 @@ def _build_dukcapil(population: Population, control: Control) -> tuple[web.Appli
     return app, settings
 
 
+def _build_bpjs_ketenagakerjaan(population: Population, control: Control) -> tuple[web.Application, dict[str, str]]:
+    settings = {"api_key": secrets.token_urlsafe(24)}
+    app = bpjs_ketenagakerjaan.create_app(population, api_key=settings["api_key"], control=control)
+    return app, settings
+
+
+def _build_bpjs_kesehatan(population: Population, control: Control) -> tuple[web.Application, dict[str, str]]:
+    settings = {
+        "cons_id": str(10_000 + secrets.randbelow(90_000)),  # BPJS issues numeric consumer ids
+        "consumer_secret": secrets.token_urlsafe(12),
+        "user_key": secrets.token_hex(16),
+    }
+    app = bpjs_kesehatan.create_app(
+        population,
+        cons_id=settings["cons_id"],
+        consumer_secret=settings["consumer_secret"],
+        user_key=settings["user_key"],
+        control=control,
+    )
+    return app, settings
+
+
+def _build_oss(population: Population, control: Control) -> tuple[web.Application, dict[str, str]]:
+    settings = {
+        "user_key": secrets.token_hex(16),
+        # Not the adapter's: the gateway's receiveNIB route checks the Token OSS computes from these two.
+        "inbound_username": f"oss_{secrets.token_hex(4)}",
+        "inbound_password": secrets.token_urlsafe(18),
+    }
+    return oss.create_app(population, user_key=settings["user_key"], control=control), settings
+
+
 @dataclass(frozen=True, slots=True)
 class _AgencySpec:
     default_port: int
     build: _Builder
+    #: Where the agency's API lives under the mock's root (VClaim: ``/vclaim-rest``); the adapter's base_url ends in it.
+    base_path: str = ""
 
 
-# Ports 8102 (bpjs-kesehatan), 8103 (bpjs-ketenagakerjaan) and 8104 (oss) are kept for the mocks to come.
 _AGENCIES: Mapping[str, _AgencySpec] = MappingProxyType({
     "dukcapil": _AgencySpec(8101, _build_dukcapil),
+    "bpjs-ketenagakerjaan": _AgencySpec(8103, _build_bpjs_ketenagakerjaan),
+    "bpjs-kesehatan": _AgencySpec(8102, _build_bpjs_kesehatan, base_path="/vclaim-rest"),
+    "oss": _AgencySpec(8104, _build_oss, base_path="/v1/kl/rba"),
 })
 
 AGENCY_PORTS: Mapping[str, int] = MappingProxyType({name: spec.default_port for name, spec in _AGENCIES.items()})
@@ -134,7 +170,8 @@ async def start_mocks(
             runners.append(runner)
             await web.TCPSite(runner, host, port).start()
             base_url = _base_url(host, runner.addresses[0][1])
-            agencies[name] = MockAgency(name, base_url, {"base_url": base_url, **settings}, app, control)
+            adapter_url = base_url + _AGENCIES[name].base_path
+            agencies[name] = MockAgency(name, base_url, {"base_url": adapter_url, **settings}, app, control)
     except BaseException:
         await cluster.aclose()
         raise

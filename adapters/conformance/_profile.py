@@ -39,3 +39,6 @@ class ConformanceProfile:
     documented_codes: Sequence[str] = ()
     classify: Callable[[str], type[AgencyError] | None] | None = None
     secret_settings: Sequence[str] = ()
+    #: Path prefix of the agency's API under its host (``/vclaim-rest``). ``None`` takes the path of
+    #: ``settings["base_url"]``; the hostile battery serves every scenario under ``http://127.0.0.1:<port><prefix>``.
+    base_path: str | None = None

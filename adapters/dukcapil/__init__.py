@@ -1,7 +1,8 @@
-"""Dukcapil, Indonesia's population registry: verification of what an institution holds against the NIK's record.
+"""Dukcapil, Indonesia's population registry: verification against a NIK's record, and retrieval of the record.
 
 The glue only: :mod:`.client` speaks the wire, :mod:`.errors` reads the agency's codes, :mod:`.mapping` turns
-the contract into wire fields and back, :mod:`.services` holds the catalog entries. ``manifest.json`` says what
+the contract into wire fields and back (:mod:`.record` for ``CALL_NIK``), :mod:`.services` holds the catalog
+entries. ``manifest.json`` says what
 is real and what is modelled; ``quality.yaml`` is the checklist.
 
 Settings (``MPP_AGENCY__DUKCAPIL__<NAME>``): ``institution``, ``user_id``, ``password``, ``ip_user``.
@@ -17,15 +18,21 @@ from adapters import Adapter, AdapterContext, Call, Completed, ContractError, Ou
 from .client import DukcapilClient
 from .errors import PROBLEM_TYPES, raise_for_content
 from .mapping import VERIFY_METHOD, FieldMatch, VerifyPayload, VerifyResult, parse_verify, verify_fields
-from .services import SERVICES, VERIFY
+from .record import NIK_METHOD, CivilAddress, CivilRecord, NikLookupPayload, Region, nik_fields, parse_record
+from .services import NIK_LOOKUP, SERVICES, VERIFY
 
 __all__ = [
+    "NIK_LOOKUP",
     "REQUIRED_SETTINGS",
     "SERVICES",
     "VERIFY",
+    "CivilAddress",
+    "CivilRecord",
     "DukcapilAdapter",
     "DukcapilClient",
     "FieldMatch",
+    "NikLookupPayload",
+    "Region",
     "VerifyPayload",
     "VerifyResult",
 ]
@@ -54,7 +61,10 @@ class DukcapilAdapter(Adapter):
             password=settings["password"],
             ip_user=settings["ip_user"].strip(),
         )
-        self._handlers: dict[str, Callable[[Call], Awaitable[Outcome]]] = {VERIFY.id: self._verify}
+        self._handlers: dict[str, Callable[[Call], Awaitable[Outcome]]] = {
+            VERIFY.id: self._verify,
+            NIK_LOOKUP.id: self._nik_lookup,
+        }
 
     def __repr__(self) -> str:
         return f"DukcapilAdapter({self._client!r})"
@@ -78,3 +88,11 @@ class DukcapilAdapter(Adapter):
         content = await self._client.call(VERIFY_METHOD, fields, deadline=call.deadline)
         raise_for_content(content)
         return Completed(result=parse_verify(content, payload), agency_reference=None)
+
+    async def _nik_lookup(self, call: Call) -> Outcome:
+        if not isinstance(call.payload, NikLookupPayload):
+            raise ContractError(f"{NIK_LOOKUP.id} needs a NikLookupPayload", slug="validation-error")
+        content = await self._client.call(NIK_METHOD, nik_fields(call.nik), deadline=call.deadline)
+        # The not-found form {"RESPON": "Data Tidak Ditemukan"} reads as code 13, like every other failure code.
+        raise_for_content(content)
+        return Completed(result=parse_record(content, call.nik), agency_reference=None)

@@ -21,6 +21,8 @@ from adapters import AgencyHttp, AgencyMisconfigured, AgencyResponse, TransientA
 
 __all__ = ["CREDENTIAL_KEYS", "DukcapilClient"]
 
+_NOT_JSON = object()
+
 #: The body keys that carry credentials. Clients in the wild mix cases; the adapter always sends these.
 CREDENTIAL_KEYS = frozenset({"USER_ID", "PASSWORD", "IP_USER"})
 
@@ -126,9 +128,11 @@ class DukcapilClient:
         try:
             document = response.json()
         except ValueError:
-            # ``from None``: the decode error keeps the whole body in ``.doc``, and a truncated reply may hold a
-            # citizen's data; nothing that personal may ride along in an exception chain.
-            raise TransientAgencyError(f"{agency} sent a body that is not JSON", agency=agency, sent=True) from None
+            # The decode error keeps the whole body in ``.doc`` and would stay reachable as ``__context__`` even
+            # with ``from None``; a truncated reply may hold a citizen's data, so the error is raised outside.
+            document = _NOT_JSON
+        if document is _NOT_JSON:
+            raise TransientAgencyError(f"{agency} sent a body that is not JSON", agency=agency, sent=True)
         content = document.get("content") if isinstance(document, dict) else None
         if not isinstance(content, list) or not content or not isinstance(content[0], dict):
             raise TransientAgencyError(

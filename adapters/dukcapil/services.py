@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from adapters import Service
 from contracts import LocalizedText, ServiceKind
 
 from .mapping import VerifyPayload, VerifyResult
+from .record import CivilRecord, NikLookupPayload
 
-__all__ = ["SERVICES", "VERIFY"]
+__all__ = ["NIK_LOOKUP", "SERVICES", "VERIFY"]
 
 VERIFY: Service[VerifyPayload, VerifyResult] = Service(
     id="dukcapil.nik.verify",
@@ -32,5 +35,28 @@ VERIFY: Service[VerifyPayload, VerifyResult] = Service(
 )
 """Verification by elements (``CALL_VERIFY_BY_ELEMEN``)."""
 
-SERVICES: tuple[Service[VerifyPayload, VerifyResult], ...] = (VERIFY,)
+NIK_LOOKUP: Service[NikLookupPayload, CivilRecord] = Service(
+    id="dukcapil.nik.lookup",
+    title=LocalizedText(id="Ambil data kependudukan (NIK)", en="Retrieve population record (NIK)"),
+    kind=ServiceKind.LOOKUP,
+    # The answer is the citizen's whole civil record: consent is required.
+    personal_data=True,
+    payload_model=NikLookupPayload,
+    result_model=CivilRecord,
+    description=LocalizedText(
+        id=(
+            "Mengambil data kependudukan pemohon dari Dukcapil berdasarkan NIK: nama, tempat dan tanggal lahir, "
+            "nomor KK, agama, status perkawinan, pendidikan, pekerjaan, nama orang tua dan alamat. Memerlukan "
+            "persetujuan pemohon."
+        ),
+        en=(
+            "Retrieves the applicant's civil record from Dukcapil by NIK: name, place and date of birth, family "
+            "card number, religion, marital status, education, occupation, parents' names and address. Requires "
+            "the applicant's consent."
+        ),
+    ),
+)
+"""Data retrieval (``CALL_NIK``)."""
+
+SERVICES: tuple[Service[Any, Any], ...] = (VERIFY, NIK_LOOKUP)
 """Every service the adapter offers."""

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,10 +30,9 @@ def test_compose_has_the_observability_stack_and_valid_commands() -> None:
 
     for name in ("mocks",):
         argv = services[name]["command"]
-        try:
+        with pytest.raises(SystemExit) as exit_:
             main([*argv, "--help"])
-        except SystemExit as exit_:
-            assert exit_.code == 0, argv
+        assert exit_.value.code == 0, argv
     for service in services.values():
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]

@@ -11,8 +11,8 @@ from mocks import AGENCY_PORTS, MockCluster, Population, start_mocks
 
 
 def test_default_ports() -> None:
-    """Dukcapil listens on 8101 by default (8102-8104 are kept for the BPJS and OSS mocks)."""
-    assert dict(AGENCY_PORTS) == {"dukcapil": 8101}
+    """Each agency mock has its documented default port."""
+    assert dict(AGENCY_PORTS) == {"dukcapil": 8101, "bpjs-kesehatan": 8102, "bpjs-ketenagakerjaan": 8103, "oss": 8104}
 
 
 async def test_settings_are_exactly_what_the_adapter_needs(cluster: MockCluster) -> None:

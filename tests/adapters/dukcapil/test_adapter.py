@@ -47,12 +47,17 @@ CODE_FIXTURES = [name for name in fixtures.names() if name.startswith("code_")] 
 def test_public_surface() -> None:
     """The package exports exactly its documented names."""
     assert set(adapters.dukcapil.__all__) == {
+        "NIK_LOOKUP",
         "REQUIRED_SETTINGS",
         "SERVICES",
         "VERIFY",
+        "CivilAddress",
+        "CivilRecord",
         "DukcapilAdapter",
         "DukcapilClient",
         "FieldMatch",
+        "NikLookupPayload",
+        "Region",
         "VerifyPayload",
         "VerifyResult",
     }

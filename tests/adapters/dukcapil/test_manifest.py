@@ -33,6 +33,7 @@ def test_manifest_agrees_with_the_adapter() -> None:
     assert manifest["owner"] == "MPP Integration Gateway team"
     assert [s["id"] for s in manifest["services"]] == [s.id for s in SERVICES]
     assert [s["personal_data"] for s in manifest["services"]] == [s.personal_data for s in SERVICES]
+    assert [s["method"] for s in manifest["services"]] == ["CALL_VERIFY_BY_ELEMEN", "CALL_NIK"]
 
 
 def test_manifest_states_its_protocol_source_and_what_is_modelled() -> None:
@@ -82,6 +83,7 @@ def test_fixtures_are_package_data_with_a_content_list() -> None:
     """Every fixture loads through the package and has Dukcapil's non-empty content list."""
     names = fixtures.names()
     assert {"verify_match", "verify_mismatch", "verify_duplicate", "not_found_respon"} <= set(names)
+    assert {"nik_record", "nik_record_duplicate"} <= set(names)
     for name in names:
         content = fixtures.load(name)["content"]
         assert isinstance(content, list)

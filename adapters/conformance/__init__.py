@@ -1,0 +1,52 @@
+"""The conformance kit: what every adapter, built in or third-party, must pass before the gateway loads it.
+
+Three parts, each a plain function returning a :class:`Report`:
+
+- :func:`check_catalog`: service ids, descriptors, JSON Schemas, bilingual titles, sample calls, problem types;
+- :func:`check_error_table`: every code the agency documents maps to ``None`` or one of the four outcome classes;
+- :func:`run_hostile_battery`: every sample call against every :data:`SCENARIOS` entry (refused and hanging
+  connections, 5xx, 429, HTML pages, garbage, truncated, huge and dripping bodies, resets) over real loopback
+  sockets; each must end in a :class:`~adapters.TransientAgencyError` that says whether the request was sent,
+  and no secret setting may show in an exception, the adapter's repr, or a log line.
+
+An adapter package publishes ``<package>.conformance.PROFILE`` (a :class:`ConformanceProfile`); a test module
+runs the whole kit on every installed adapter, or on the named ones, with two lines::
+
+    from adapters.conformance import conformance_tests
+
+    test_conformance = conformance_tests("imigrasi")
+
+See ``docs/writing-an-adapter.md``.
+"""
+
+from ._battery import BATTERY_MAX_BODY, DEFAULT_TIMEOUT, run_hostile_battery
+from ._catalog import MIN_SECRET_LENGTH, check_catalog
+from ._discovery import PARTS, InstalledAdapter, conformance_params, conformance_tests, installed_adapters
+from ._error_table import OUTCOME_CLASSES, check_error_table
+from ._profile import ConformanceProfile, SampleCall
+from ._report import BatteryReport, ConformanceFailure, Failure, Report, ScenarioOutcome
+from ._scenarios import SCENARIOS, Scenario
+
+__all__ = [
+    "BATTERY_MAX_BODY",
+    "DEFAULT_TIMEOUT",
+    "MIN_SECRET_LENGTH",
+    "OUTCOME_CLASSES",
+    "PARTS",
+    "SCENARIOS",
+    "BatteryReport",
+    "ConformanceFailure",
+    "ConformanceProfile",
+    "Failure",
+    "InstalledAdapter",
+    "Report",
+    "SampleCall",
+    "Scenario",
+    "ScenarioOutcome",
+    "check_catalog",
+    "check_error_table",
+    "conformance_params",
+    "conformance_tests",
+    "installed_adapters",
+    "run_hostile_battery",
+]

@@ -1,0 +1,87 @@
+"""The example immigration API's error codes, as a table, and the one function that reads them.
+
+EXAMPLE, INVENTED WIRE FORMAT: the codes below belong to this example, not to Direktorat Jenderal Imigrasi. Errors
+arrive as ``{"error": {"code": "SLOT_FULL", "message": "..."}}`` with a matching HTTP status; the code decides.
+``NOT_FOUND`` (no appointment under a reference) is an answer to reconciliation, read by the adapter itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from adapters import AgencyError, AgencyMisconfigured, AgencyRejected, ProblemType, TransientAgencyError
+from contracts import LocalizedText
+
+__all__ = ["APPOINTMENT_NOT_FOUND", "ERROR_CODES", "PROBLEM_TYPES", "CodeEntry", "raise_for_error"]
+
+AGENCY = "imigrasi"
+APPOINTMENT_NOT_FOUND = "NOT_FOUND"
+
+
+class CodeEntry(NamedTuple):
+    """What one error code means to the gateway."""
+
+    error: type[AgencyError]
+    slug: str | None
+    #: English and free of personal data.
+    detail: str
+    #: For transient codes: whether the office may have acted on the request.
+    sent: bool = True
+
+
+PROBLEM_TYPES: tuple[ProblemType, ...] = (
+    ProblemType(
+        "imigrasi-slot-unavailable",
+        409,
+        LocalizedText(id="Jadwal tidak tersedia", en="Appointment slot unavailable"),
+        "The chosen slot does not exist (any more) or is fully booked: look the free slots up again.",
+    ),
+    ProblemType(
+        "imigrasi-already-booked",
+        409,
+        LocalizedText(id="Sudah punya jadwal aktif", en="Already has an active appointment"),
+        "The applicant already holds an active passport appointment; one at a time is allowed.",
+    ),
+    ProblemType(
+        "imigrasi-appointment-not-found",
+        404,
+        LocalizedText(id="Jadwal tidak ditemukan", en="Appointment not found"),
+        "The immigration office holds no appointment under that reference.",
+    ),
+)
+
+ERROR_CODES: Mapping[str, CodeEntry] = {
+    "SLOT_NOT_FOUND": CodeEntry(AgencyRejected, "imigrasi-slot-unavailable", "the slot does not exist"),
+    "SLOT_FULL": CodeEntry(AgencyRejected, "imigrasi-slot-unavailable", "the slot is fully booked"),
+    "ALREADY_BOOKED": CodeEntry(AgencyRejected, "imigrasi-already-booked", "the applicant has an active appointment"),
+    "NOT_FOUND": CodeEntry(AgencyRejected, "imigrasi-appointment-not-found", "no appointment under that reference"),
+    "UNAUTHORIZED": CodeEntry(AgencyMisconfigured, None, "the API token is missing or invalid"),
+    "FORBIDDEN_OFFICE": CodeEntry(AgencyMisconfigured, None, "the API token is not valid for this office"),
+    "UNKNOWN_OFFICE": CodeEntry(AgencyMisconfigured, None, "the configured office code is unknown"),
+    "IDEMPOTENCY_CONFLICT": CodeEntry(AgencyMisconfigured, None, "the reference was used for another booking"),
+    "INVALID_REQUEST": CodeEntry(AgencyMisconfigured, None, "the office could not read the request"),
+    # Both refuse before anything is booked: a resend is safe.
+    "RATE_LIMITED": CodeEntry(TransientAgencyError, None, "the office asks the gateway to slow down", sent=False),
+    "UNAVAILABLE": CodeEntry(TransientAgencyError, None, "the booking system is temporarily down", sent=False),
+}
+"""Every error code of the example format."""
+
+_CODE_SHAPE = re.compile(r"^[A-Z0-9_]{1,40}$")
+
+
+def raise_for_error(code: str, *, retry_after: float | None = None) -> None:
+    """Raise the classified error ``code`` stands for; an unknown code is misconfigured (it needs a human)."""
+    entry = ERROR_CODES.get(code)
+    if entry is None:
+        safe = code if _CODE_SHAPE.match(code) else None
+        raise AgencyMisconfigured(
+            f"{AGENCY} answered with unknown error code {safe or '(malformed)'}", agency=AGENCY, code=safe
+        )
+    detail = f"{entry.detail} ({code})"
+    if entry.error is AgencyRejected:
+        raise AgencyRejected(detail, agency=AGENCY, code=code, slug=entry.slug or "agency-rejected")
+    if entry.error is TransientAgencyError:
+        raise TransientAgencyError(detail, agency=AGENCY, code=code, retry_after=retry_after, sent=entry.sent)
+    raise entry.error(detail, agency=AGENCY, code=code)

@@ -1,0 +1,3 @@
+"""A profile written as a plain dict: the kit must say so rather than fail obscurely."""
+
+PROFILE = {"factory": None, "settings": {}, "samples": []}

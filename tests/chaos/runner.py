@@ -1,0 +1,374 @@
+"""The chaos run: steady mixed traffic through a gateway that is SIGKILLed and restarted, against mock agencies
+that inject faults and go fully down for a while. Afterwards it waits for the queue to drain and reports:
+accepted, completed, rejected, failed (with reasons), lost, and duplicated at the agency (from the mocks'
+delivery counts). Lost and duplicated must be 0 and every accepted request must reach a final state.
+
+Everything runs as separate processes on 127.0.0.1 and stops by itself: ``python -m tests.chaos.runner``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+LOOKUP = "dukcapil.nik.verify"
+SUBMISSION = "bpjs-ketenagakerjaan.peserta.register"
+SUBMISSION_METHOD = "peserta.bpu"
+FAULTS = {"error_rate": 0.20, "timeout_rate": 0.05, "reset_rate": 0.02, "malformed_rate": 0.01,
+          "timeout_s": 4.0, "drop_after_processing": True}  # fmt: skip
+
+
+@dataclasses.dataclass
+class Options:
+    duration: float = 120.0
+    rate: float = 10.0
+    kills: int = 2
+    outage: float = 15.0
+    drain_timeout: float = 180.0
+    seed: int = 7
+
+
+@dataclasses.dataclass
+class Report:
+    sent: int = 0
+    accepted: int = 0
+    statuses: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    failures: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    lost: list[str] = dataclasses.field(default_factory=list)
+    unfinished: list[str] = dataclasses.field(default_factory=list)
+    duplicated: dict[str, int] = dataclasses.field(default_factory=dict)
+    kills: int = 0
+    submissions: int = 0
+    delivered: int = 0
+    resent_unapplied: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.lost and not self.unfinished and not self.duplicated and self.accepted > 0
+
+    def lines(self) -> list[str]:
+        out = [
+            f"sent (POSTs, retries of one request counted once): {self.sent}",
+            f"accepted: {self.accepted} (submissions {self.submissions})",
+            f"gateway SIGKILLs: {self.kills}",
+            f"completed: {self.statuses['completed']}",
+            f"rejected: {self.statuses['rejected']}",
+            f"failed: {self.statuses['failed']}",
+        ]
+        out += [f"  failed because {reason}: {n}" for reason, n in self.failures.most_common()]
+        out += [
+            f"not final after the drain: {len(self.unfinished)}",
+            f"lost: {len(self.lost)}",
+            f"submissions delivered to the agency: {self.delivered}",
+            f"resent after reconciliation found nothing applied: {self.resent_unapplied}",
+            f"duplicated at the agency: {len(self.duplicated)}",
+            "RESULT: " + ("PASS" if self.ok else "FAIL"),
+        ]
+        return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Processes:
+    """The mocks process and the (restartable) gateway process."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.key = "mppk_chaos_" + secrets.token_urlsafe(24)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env: dict[str, str] = {}
+        self.controls: dict[str, str] = {}
+        self.mocks: subprocess.Popen[str] | None = None
+        self.gateway: subprocess.Popen[bytes] | None = None
+        self._logs: list[Any] = []
+
+    def start_mocks(self) -> None:
+        log = (self.workdir / "mocks.log").open("w")
+        self._logs.append(log)
+        self.mocks = subprocess.Popen(
+            [sys.executable, "-m", "gateway._cli", "mocks", "--ephemeral-mock-ports"],
+            stdout=subprocess.PIPE, stderr=log, text=True,
+        )  # fmt: skip
+        assert self.mocks.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.mocks.stdout.readline()
+            if not line:
+                break
+            if match := re.match(r"^(MPP_AGENCY__[A-Z_]+__[A-Z_]+)=(.*)$", line.strip()):
+                self.env[match.group(1)] = match.group(2)
+                if match.group(1).endswith("__BASE_URL"):
+                    agency = match.group(1)[len("MPP_AGENCY__") : -len("__BASE_URL")].lower().replace("_", "-")
+                    origin = re.match(r"^(https?://[^/]+)", match.group(2))
+                    assert origin is not None
+                    self.controls[agency] = origin.group(1)
+            if len(self.controls) >= 1 and line.startswith("Mock agencies are ready"):
+                break
+        if not self.controls:
+            raise RuntimeError("the mocks did not start")
+
+    def start_gateway(self) -> None:
+        clients = self.workdir / "clients.json"
+        digest = __import__("hashlib").sha256(self.key.encode()).hexdigest()
+        clients.write_text(json.dumps({"clients": [{"id": "chaos", "name": "Chaos counter", "key_sha256": [digest]}]}))
+        env = {
+            **os.environ,
+            **self.env,
+            "MPP_PORT": str(self.port),
+            "MPP_STORE_PATH": str(self.workdir / "gateway.sqlite3"),
+            "MPP_CLIENTS_FILE": str(clients),
+            "MPP_LEASE_SECONDS": "6",
+            "MPP_SWEEP_INTERVAL_SECONDS": "0.5",
+            "MPP_LOG_LEVEL": "warning",
+            "MPP_ADAPTERS": "dukcapil,bpjs-ketenagakerjaan",
+        }
+        for agency in self.controls:
+            prefix = f"MPP_AGENCY__{agency.upper().replace('-', '_')}__"
+            env.setdefault(prefix + "TIMEOUT", "2")
+            env[prefix + "LOOKUP_CALL_TIMEOUT"] = "2"
+            env[prefix + "SUBMISSION_CALL_TIMEOUT"] = "2"
+            env[prefix + "SUBMISSION_DEFER"] = "1"
+            env[prefix + "SUBMISSION_ATTEMPTS"] = "3"
+            env[prefix + "BREAKER_OPEN_SECONDS"] = "2"
+            env[prefix + "BUDGET_RATIO"] = "0.5"
+        log = (self.workdir / "gateway.log").open("a")
+        self._logs.append(log)
+        self.gateway = subprocess.Popen([sys.executable, "-m", "gateway._cli", "serve"], env=env,
+                                        stdout=log, stderr=log)  # fmt: skip
+
+    def kill_gateway(self) -> None:
+        if self.gateway is not None and self.gateway.poll() is None:
+            self.gateway.send_signal(signal.SIGKILL)
+            self.gateway.wait()
+
+    def stop(self) -> None:
+        for proc in (self.gateway, self.mocks):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if self.mocks is not None and self.mocks.stdout is not None:
+            self.mocks.stdout.close()
+        for log in self._logs:
+            log.close()
+
+
+async def wait_ready(client: httpx.AsyncClient, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if (await client.get("/readyz")).status_code == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the gateway did not become ready")
+
+
+async def post_until_answered(client: httpx.AsyncClient, body: dict[str, Any], key: str, stop_at: float) -> Any:
+    """A counter app's behaviour: resend with the same Idempotency-Key until the gateway answers."""
+    while time.monotonic() < stop_at:
+        try:
+            resp = await client.post("/v1/requests", json=body, headers={"Idempotency-Key": key})
+        except httpx.HTTPError:
+            await asyncio.sleep(0.2)
+            continue
+        if resp.status_code >= 500 and resp.status_code != 503:
+            await asyncio.sleep(0.2)
+            continue
+        return resp
+    return None
+
+
+def register_payload(citizen: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "occupation": "trader",
+        "monthly_income": "2m_to_3m",
+        "programmes": ["JKK", "JKM", "JHT"],
+        "phone": "081234567890",
+        "address": {
+            "street": citizen["address"],
+            "village": citizen["village_name"],
+            "district": citizen["district_name"],
+            "regency": citizen["regency_name"],
+            "province": citizen["province_name"],
+        },
+    }
+
+
+async def run(options: Options, out: Any = sys.stdout) -> Report:
+    rng = random.Random(options.seed)
+    report = Report()
+    with tempfile.TemporaryDirectory(prefix="mpp-chaos-") as tmp:
+        procs = Processes(Path(tmp))
+        procs.start_mocks()
+        procs.start_gateway()
+        headers = {"Authorization": f"Bearer {procs.key}"}
+        async with httpx.AsyncClient(base_url=procs.url, headers=headers, timeout=10) as client, \
+                httpx.AsyncClient(timeout=10) as control:  # fmt: skip
+            try:
+                await wait_ready(client)
+                listing = await control.get(
+                    f"{procs.controls['dukcapil']}/_control/citizens", params={"status": "active", "limit": 400}
+                )
+                citizens = listing.json()["citizens"]
+                for origin in procs.controls.values():
+                    (await control.put(f"{origin}/_control/faults", json=FAULTS)).raise_for_status()
+                accepted: dict[str, str] = {}
+                submitted: set[str] = set()
+                tasks: list[asyncio.Task[None]] = []
+                start = time.monotonic()
+                stop_at = start + options.duration
+                kill_times = [start + options.duration * (i + 1) / (options.kills + 1) for i in range(options.kills)]
+                outage_at = start + options.duration * 0.25
+                outage_done = False
+                outage_over = False
+
+                async def one(index: int) -> None:
+                    citizen = citizens[index % len(citizens)]
+                    key = str(uuid.UUID(int=rng.getrandbits(128)))
+                    if rng.random() < 0.3:
+                        service, payload = SUBMISSION, register_payload(citizen)
+                    else:
+                        service, payload = LOOKUP, {"full_name": citizen["full_name"], "threshold": 80}
+                    body = {"service": service, "applicant": {"nik": citizen["nik"]},
+                            "counter": {"mpp_id": "mpp-chaos", "desk": f"loket-{index % 12:02d}", "operator": "op-1"},
+                            "payload": payload}  # fmt: skip
+                    if service == SUBMISSION:
+                        body["consent"] = {"method": "written", "reference": f"F-{index}",
+                                           "given_at": "2026-11-22T08:00:00+07:00"}  # fmt: skip
+                    resp = await post_until_answered(client, body, key, stop_at + 60)
+                    report.sent += 1
+                    if resp is not None and resp.status_code in (200, 202):
+                        request_id = resp.json()["id"]
+                        accepted[request_id] = service
+                        if service == SUBMISSION:
+                            submitted.add(request_id)
+                    elif resp is not None and resp.status_code == 503:
+                        report.statuses["refused (circuit open)"] += 1
+                    elif resp is not None:
+                        print(f"unexpected answer {resp.status_code}: {resp.text[:300]}", file=out)
+
+                index = 0
+                while time.monotonic() < stop_at:
+                    now = time.monotonic()
+                    if kill_times and now >= kill_times[0]:
+                        kill_times.pop(0)
+                        procs.kill_gateway()
+                        report.kills += 1
+                        print(f"[{now - start:5.1f}s] gateway SIGKILLed; restarting", file=out, flush=True)
+                        await asyncio.sleep(1.0)
+                        procs.start_gateway()
+                    if not outage_done and now >= outage_at:
+                        outage_done = True
+                        await control.put(f"{procs.controls['bpjs-ketenagakerjaan']}/_control/faults",
+                                          json={**FAULTS, "error_rate": 1.0, "timeout_rate": 0.0, "reset_rate": 0.0,
+                                                "malformed_rate": 0.0})  # fmt: skip
+                        print(f"[{now - start:5.1f}s] BPJS Ketenagakerjaan down", file=out, flush=True)
+                    if outage_done and not outage_over and now >= outage_at + options.outage:
+                        outage_over = True
+                        await control.put(f"{procs.controls['bpjs-ketenagakerjaan']}/_control/faults", json=FAULTS)
+                        print(f"[{now - start:5.1f}s] BPJS Ketenagakerjaan back", file=out, flush=True)
+                    tasks.append(asyncio.create_task(one(index)))
+                    index += 1
+                    await asyncio.sleep(1.0 / options.rate)
+                await asyncio.gather(*tasks)
+                print(f"[{time.monotonic() - start:5.1f}s] load over; faults off; draining", file=out, flush=True)
+                calm = {"error_rate": 0.0, "timeout_rate": 0.0, "reset_rate": 0.0, "malformed_rate": 0.0}
+                for origin in procs.controls.values():
+                    await control.put(f"{origin}/_control/faults", json=calm)
+                report.accepted = len(accepted)
+                report.submissions = len(submitted)
+                await drain(client, accepted, report, options.drain_timeout)
+                # The mock counts every registration request it read, per reference (the gateway's request id).
+                # A reference it registered and then received again is a duplicate: the gateway resent a
+                # submission the agency had applied. (A refused submission, e.g. an existing membership, may be
+                # resent after reconciliation finds nothing: nothing was applied, so nothing is duplicated.)
+                origin = procs.controls["bpjs-ketenagakerjaan"]
+                deliveries = (await control.get(f"{origin}/_control/deliveries")).json()
+                registered = {
+                    r["reference"]
+                    for r in (await control.get(f"{origin}/_control/registrations")).json()["registrations"]
+                }
+                report.duplicated = {
+                    ref: n for ref, n in deliveries["by_reference"].items() if n > 1 and ref in registered
+                }
+                report.resent_unapplied = sum(
+                    1 for ref, n in deliveries["by_reference"].items() if n > 1 and ref not in registered
+                )
+                report.delivered = len(deliveries["by_reference"])
+                for reference in report.duplicated:
+                    record = (await client.get(f"/v1/requests/{reference}")).json()
+                    attempts = [(a["number"], a["outcome"], a["detail"]) for a in record["attempts"]]
+                    print(f"duplicated {reference}: {record['status']} attempts={attempts}", file=out)
+            finally:
+                procs.stop()
+    for line in report.lines():
+        print(line, file=out, flush=True)
+    return report
+
+
+async def drain(client: httpx.AsyncClient, accepted: dict[str, str], report: Report, within: float) -> None:
+    pending = set(accepted)
+    deadline = time.monotonic() + within
+    records: dict[str, dict[str, Any]] = {}
+    while pending and time.monotonic() < deadline:
+        for request_id in list(pending):
+            try:
+                resp = await client.get(f"/v1/requests/{request_id}")
+            except httpx.HTTPError:
+                await asyncio.sleep(0.5)
+                continue
+            if resp.status_code == 404:
+                report.lost.append(request_id)
+                pending.discard(request_id)
+            elif resp.status_code == 200 and resp.json()["status"] in {"completed", "rejected", "failed"}:
+                records[request_id] = resp.json()
+                pending.discard(request_id)
+        if pending:
+            await asyncio.sleep(0.5)
+    report.unfinished = sorted(pending)
+    for record in records.values():
+        report.statuses[record["status"]] += 1
+        if record["status"] == "failed":
+            report.failures[record["problem"]["type"].rsplit("/", 1)[-1]] += 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=Options.duration)
+    parser.add_argument("--rate", type=float, default=Options.rate)
+    parser.add_argument("--kills", type=int, default=Options.kills)
+    parser.add_argument("--outage", type=float, default=Options.outage)
+    args = parser.parse_args()
+    report = asyncio.run(run(Options(duration=args.duration, rate=args.rate, kills=args.kills, outage=args.outage)))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,24 @@
+"""The short chaos run: nothing accepted is lost, nothing is applied twice, every request ends final."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests.chaos.runner import Options, run
+
+
+@pytest.mark.slow
+async def test_short_chaos_run_loses_and_duplicates_nothing() -> None:
+    """Faults, an agency outage and two SIGKILLs of the gateway: 0 lost, 0 duplicated, all final."""
+    out = io.StringIO()
+    report = await run(Options(duration=24, rate=6, kills=2, outage=5, drain_timeout=120), out=out)
+    summary = out.getvalue()
+    assert report.kills == 2, summary
+    assert report.accepted > 100, summary
+    assert report.submissions > 20, summary
+    assert report.lost == [], summary
+    assert report.unfinished == [], summary
+    assert report.duplicated == {}, summary
+    assert report.statuses["completed"] > 0, summary
