@@ -265,6 +265,7 @@ class Control:
         #: The W3C ``traceparent`` headers agency calls arrived with, newest last, so tests can follow a trace.
         self.traceparents: collections.deque[str] = collections.deque(maxlen=1000)
         self._on_reset: list[Callable[[], None]] = []
+        self._quota_setters: list[Callable[[int], None]] = []
 
     def record_delivery(self, method: str, reference: str | None = None) -> None:
         """Called by the mock for each request it really processed."""
@@ -273,6 +274,10 @@ class Control:
     def on_reset(self, callback: Callable[[], None]) -> None:
         """Register agency state (a quota, stored submissions) to restore on reset."""
         self._on_reset.append(callback)
+
+    def on_quota(self, setter: Callable[[int], None]) -> None:
+        """Register the agency's quota, so ``PUT /_control/quota`` can exhaust or refill it."""
+        self._quota_setters.append(setter)
 
     def reset(self) -> None:
         """Faults off, counters zero, agency state restored."""
@@ -296,6 +301,7 @@ class Control:
             web.put(p + "faults", self._put_faults),
             web.get(p + "deliveries", self._get_deliveries),
             web.get(p + "traceparents", self._get_traceparents),
+            web.put(p + "quota", self._put_quota),
             web.post(p + "reset", self._reset),
         ])
 
@@ -304,6 +310,20 @@ class Control:
         if not request.path.startswith(CONTROL_PREFIX) and "traceparent" in request.headers:
             self.traceparents.append(request.headers["traceparent"])
         return await handler(request)
+
+    async def _put_quota(self, request: web.Request) -> web.Response:
+        if not self._quota_setters:
+            return json_response({"message": f"{self.agency} has no quota"}, status=404)
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            body = None
+        remaining = body.get("remaining") if isinstance(body, dict) else None
+        if not isinstance(remaining, int) or isinstance(remaining, bool) or remaining < 0:
+            return _unprocessable("'remaining' must be a whole number of calls, 0 or more")
+        for setter in self._quota_setters:
+            setter(remaining)
+        return json_response({"remaining": remaining})
 
     async def _get_traceparents(self, request: web.Request) -> web.Response:
         return json_response({"traceparents": list(self.traceparents)})

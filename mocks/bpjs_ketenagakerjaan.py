@@ -218,6 +218,10 @@ class _BpjsTk:
         self._taken = {c.kpj for c in population if c.kpj is not None}
         self._rng = random.Random(population.seed or 0)
         control.on_reset(self._reset)
+        control.on_quota(self._set_quota)
+
+    def _set_quota(self, remaining: int) -> None:
+        self._remaining = remaining
 
     def _reset(self) -> None:
         # A reset stands in for a fresh agency: a new day's quota, nobody registered through the mock.

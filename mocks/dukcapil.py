@@ -157,6 +157,10 @@ class _Dukcapil:
             "CALL_NIK": self._call_nik,
         }
         control.on_reset(self._restore_quota)
+        control.on_quota(self._set_quota)
+
+    def _set_quota(self, remaining: int) -> None:
+        self._remaining = remaining
 
     def _restore_quota(self) -> None:
         # The real quota refills daily; a control reset stands in for the new day.

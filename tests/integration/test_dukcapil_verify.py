@@ -151,3 +151,22 @@ async def test_concurrent_counters_all_complete(gateway: httpx.AsyncClient, clus
     responses = await asyncio.gather(*(gateway.post("/v1/requests", json=b, headers=WAIT) for b in bodies))
     assert [r.json()["status"] for r in responses] == ["completed"] * len(bodies)
     assert cluster.agencies["dukcapil"].control.deliveries.count() == len(bodies)
+
+
+async def test_exhausted_daily_quota_is_misconfiguration_until_refilled(
+    gateway: httpx.AsyncClient, cluster: MockCluster
+) -> None:
+    """With the quota spent (control API) Dukcapil answers code 05: failed as misconfigured; a refill heals it."""
+    origin = cluster.agencies["dukcapil"].base_url
+    async with httpx.AsyncClient() as control:
+        assert (await control.put(f"{origin}/_control/quota", json={"remaining": 0})).status_code == 200
+        assert (await control.put(f"{origin}/_control/quota", json={"remaining": -1})).status_code == 422
+    citizen = cluster.population.sample(status="active", duplicate=False, limit=1)[0]
+    body = verify_body(citizen.nik, full_name=citizen.full_name)
+    record = (await gateway.post("/v1/requests", json=body, headers=WAIT)).json()
+    assert record["status"] == "failed"
+    assert record["problem"]["type"] == "/problems/agency-misconfigured"
+    assert record["problem"]["code"] == "05"
+    async with httpx.AsyncClient() as control:
+        await control.put(f"{origin}/_control/quota", json={"remaining": 10})
+    assert (await gateway.post("/v1/requests", json=body, headers=WAIT)).json()["status"] == "completed"
