@@ -10,6 +10,7 @@ from ._config import AgencyConfig, Settings
 from ._dispatch import Dispatcher, RetryPolicy
 from ._logging import configure_logging
 from ._openapi import build_openapi
+from ._postgres import PostgresStore
 from ._problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
 from ._redact import redact, redact_mapping
 from ._sqlite import SqliteStore
@@ -23,6 +24,7 @@ __all__ = [
     "ClientDirectory",
     "Dispatcher",
     "NewRequest",
+    "PostgresStore",
     "ProblemCatalog",
     "RetryPolicy",
     "Settings",

@@ -25,6 +25,7 @@ from ._dispatch import Dispatcher
 from ._docs import render_docs, render_problem
 from ._openapi import build_openapi
 from ._oss_inbound import mount_oss_inbound
+from ._postgres import PostgresStore
 from ._problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
 from ._redact import redact
 from ._resilience import AgencyPolicy
@@ -35,7 +36,7 @@ from ._telemetry import Telemetry
 from ._web import DIRECTORY, PROBLEMS, TELEMETRY, error_middleware
 from ._webhooks import WebhookSender
 
-__all__ = ["build_app", "build_registry", "build_transport"]
+__all__ = ["build_app", "build_registry", "build_store", "build_transport"]
 
 
 def build_transport(limit: int = 256) -> httpx.AsyncBaseTransport:
@@ -73,6 +74,15 @@ def build_registry(
     return Registry.build(found, context)
 
 
+def build_store(settings: Settings) -> Store:
+    """PostgreSQL when ``MPP_STORE_DSN`` is set (several replicas), else the embedded SQLite file."""
+    if settings.store_dsn:
+        return PostgresStore(
+            settings.store_dsn, pool_size=settings.store_pool_size, handover_grace=settings.store_handover_seconds
+        )
+    return SqliteStore(settings.store_path, synchronous=settings.sqlite_synchronous)
+
+
 def placeholder_settings(agencies: list[str]) -> Settings:
     """Settings that let adapters be built without credentials, to describe their services (``openapi``)."""
     values = {"base_url": "http://127.0.0.1:9"}
@@ -105,7 +115,7 @@ def build_app(
     transport = transport or build_transport()
     telemetry = telemetry or Telemetry()
     registry = build_registry(settings, transport, factories, telemetry)
-    store = store or SqliteStore(settings.store_path, synchronous=settings.sqlite_synchronous)
+    store = store or build_store(settings)
     problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
     dispatcher = Dispatcher(
         store,

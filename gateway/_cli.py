@@ -1,4 +1,5 @@
-"""``mpp-gateway``: serve the gateway, run the mock agencies, run both as a demo, print the OpenAPI document."""
+"""``mpp-gateway``: serve the gateway, run the mock agencies, run both as a demo, print the OpenAPI document,
+show or upgrade the store's schema."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -22,9 +24,13 @@ from ._config import AgencyConfig, Settings
 from ._logging import configure_logging
 from ._openapi import build_openapi
 from ._problems import BUILTIN_PROBLEMS, ProblemCatalog
+from ._schema import describe, schema_status, upgrade
+from ._store import StoreError
 from ._telemetry import Telemetry, TelemetrySettings
 
-__all__ = ["main"]
+__all__ = ["main", "run_loop"]
+
+T = TypeVar("T")
 
 
 async def _until_signalled() -> None:
@@ -51,9 +57,24 @@ async def _serve(app: web.Application, host: str, port: int, started: Callable[[
         await runner.cleanup()
 
 
+def run_loop(main: Coroutine[Any, Any, T], event_loop: str = "uvloop") -> T:
+    """Run ``main`` to completion on uvloop or, with ``event_loop="asyncio"`` or without uvloop, asyncio's loop."""
+    if event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # not built for every platform; the standard loop runs the same code
+            pass
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(main)
+    return asyncio.run(main)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env(os.environ)
+        if settings.event_loop not in {"uvloop", "asyncio"}:
+            raise ValueError("MPP_EVENT_LOOP must be uvloop or asyncio")
         configure_logging(settings.log_level)
         if not settings.clients_file:
             print("set MPP_CLIENTS_FILE to the clients file (see README: 'Running it for real')", file=sys.stderr)
@@ -70,8 +91,35 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     async def started() -> None:
         print(f"mpp-gateway listening on http://{host}:{port}", file=sys.stderr, flush=True)
 
-    asyncio.run(_serve(app, host, port, started))
+    try:
+        run_loop(_serve(app, host, port, started), settings.event_loop)
+    except StoreError as exc:
+        # A schema behind the code, or no database server: say which and how to fix it, without a traceback.
+        print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env(os.environ)
+    except (OSError, ValueError) as exc:
+        print(f"mpp-gateway db {args.action}: {exc}", file=sys.stderr)
+        return 2
+    store = describe(settings)
+    try:
+        if args.action == "upgrade":
+            applied = asyncio.run(upgrade(settings))
+            done = ", ".join(map(str, applied)) if applied else "nothing to apply"
+            print(f"{store}: applied {done}")
+        status = asyncio.run(schema_status(settings))
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        print(f"mpp-gateway db {args.action}: {store}: {exc}", file=sys.stderr)
+        return 2
+    pending = ", ".join(map(str, status.pending)) or "none"
+    print(f"{store}: schema version {status.current}; pending migrations: {pending}")
+    # ``db status`` exits 1 while migrations are pending, so a script or an init container can wait on it.
+    return 1 if status.pending else 0
 
 
 def _cmd_mocks(args: argparse.Namespace) -> int:
@@ -172,7 +220,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         finally:
             await cluster.aclose()
 
-    asyncio.run(run())
+    run_loop(run(), settings.event_loop)
     return 0
 
 
@@ -222,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--public-host", help="host name the gateway reaches the mocks by (containers)")
     sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
     sub.add_parser("keygen", help="make a client API key and the hash to put in the clients file")
+    db = sub.add_parser("db", help="the store's schema: MPP_STORE_DSN (PostgreSQL) or MPP_STORE_PATH (SQLite)")
+    db.add_argument("action", choices=("status", "upgrade"), help="show the schema version, or apply migrations")
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "serve": _cmd_serve,
@@ -229,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mocks": _cmd_mocks,
         "openapi": _cmd_openapi,
         "keygen": _cmd_keygen,
+        "db": _cmd_db,
     }
     with contextlib.suppress(KeyboardInterrupt):
         return handlers[args.command](args)

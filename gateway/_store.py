@@ -10,11 +10,23 @@ __all__ = [
     "IdempotencyMismatch",
     "NewRequest",
     "NewWebhook",
+    "ReceivedNib",
+    "SchemaOutdated",
+    "SchemaStatus",
     "Store",
+    "StoreError",
     "StoredAttempt",
     "StoredRequest",
     "Webhook",
 ]
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (the database driver's error, if any, is the ``__cause__``)."""
+
+
+class SchemaOutdated(StoreError):
+    """The database's schema is older than this gateway needs: ``mpp-gateway db upgrade`` brings it up to date."""
 
 
 class IdempotencyMismatch(Exception):
@@ -111,6 +123,49 @@ class Webhook:
     attempts: int
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReceivedNib:
+    """One NIB's latest push from OSS RBA (``receiveNIB``); ``data`` is the dataNIB object, personal data included."""
+
+    nib: str
+    oss_id: str | None
+    company_name: str | None
+    data: dict[str, Any]
+    first_received_at: dt.datetime
+    received_at: dt.datetime
+    pushes: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The read route's body."""
+        return {
+            "nib": self.nib,
+            "oss_id": self.oss_id,
+            "company_name": self.company_name,
+            "first_received_at": self.first_received_at.isoformat(),
+            "received_at": self.received_at.isoformat(),
+            "pushes": self.pushes,
+            "data": self.data,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    """Which versioned migrations a database has, against those this gateway ships."""
+
+    applied: tuple[int, ...]
+    available: tuple[int, ...]
+
+    @property
+    def pending(self) -> tuple[int, ...]:
+        """Shipped migrations the database does not have yet."""
+        return tuple(v for v in self.available if v not in self.applied)
+
+    @property
+    def current(self) -> int:
+        """The highest applied version (0 for an empty database)."""
+        return max(self.applied, default=0)
+
+
 class Store(Protocol):
     """Durable storage of requests, their attempts, and the work queue (status plus lease)."""
 
@@ -182,3 +237,11 @@ class Store(Protocol):
 
     async def webhook_tried(self, webhook_id: str, *, delivered: bool, next_at: float, error: str | None) -> None:
         """Record one delivery try."""
+
+    async def save_nib(
+        self, nib: str, *, oss_id: str | None, company_name: str | None, data: dict[str, Any], received_at: dt.datetime
+    ) -> None:
+        """Keep OSS's latest push for ``nib`` (counting pushes, remembering the first); :class:`StoreError` if not."""
+
+    async def get_nib(self, nib: str) -> ReceivedNib | None:
+        """OSS's latest push for ``nib``, or ``None``."""

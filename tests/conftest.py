@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway import AgencyConfig, Settings, build_app
 from tests.fakes import FakeAdapter, directory
+from tests.postgres import postgres  # noqa: F401 - the session's PostgreSQL server, a fixture
 
 GatewayFactory = Callable[..., Awaitable[tuple[TestClient[Any, Any], FakeAdapter]]]
 

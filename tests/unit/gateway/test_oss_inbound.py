@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 import gateway._oss_inbound as inbound
 from gateway import AgencyConfig, Settings, SqliteStore, build_app
 from gateway._oss_inbound import JAKARTA, RECEIVE_PATH, mount_oss_inbound, oss_token, token_valid
+from gateway._store import StoreError
 from gateway._telemetry import Telemetry
 from gateway._web import DIRECTORY, TELEMETRY, error_middleware
 from tests.fakes import KEY_A, KEY_NARROW, FakeAdapter, directory
@@ -255,11 +256,31 @@ async def test_the_oss_identity_opens_nothing_else(client: TestClient[Any, Any])
 
 
 async def test_a_store_without_the_table_refuses_and_says_so(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
-    """With a store other than SQLite, pushes are refused and reads answer not-ready."""
+    """With a store that keeps no NIB data, pushes are refused and reads answer not-ready."""
     client = await make_client(aiohttp_client, tmp_path, store=object())
     assert (await receive(client, push(), token()))["status"] == "2"
     resp = await client.get(f"/v1/oss/nib/{NIB}", headers=AUTH)
     assert resp.status == 503 and (await resp.json())["type"] == "/problems/not-ready"
+
+
+class _FailingStore:
+    """A store whose database refuses the write."""
+
+    async def save_nib(self, nib: str, **fields: Any) -> None:
+        raise StoreError("the NIB data could not be stored")
+
+    async def get_nib(self, nib: str) -> None:
+        return None
+
+
+async def test_a_failed_write_is_refused_in_osss_envelope(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    """When the store cannot keep a push, OSS is answered status 2 (so it sends again) and nothing is read back."""
+    client = await make_client(aiohttp_client, tmp_path, store=_FailingStore())
+    with capture_logs() as logs:
+        reply = await receive(client, push(), token())
+    assert reply == {"status": "2", "keterangan": "Gagal menyimpan data"}
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["oss.receive_nib.store_failed"]
+    assert (await client.get(f"/v1/oss/nib/{NIB}", headers=AUTH)).status == 404
 
 
 async def test_the_composed_gateway_hosts_receive_nib(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
