@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint typecheck openapi clean
+.PHONY: run test chaos bench lint typecheck openapi clean
 
 $(STAMP): pyproject.toml examples/mpp-imigrasi/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml examples/mpp-imigrasi/pyproject.toml
 run: $(STAMP)
 	$(BIN)/mpp-gateway demo
 
-LINTED := contracts adapters gateway mocks tests examples
+LINTED := contracts adapters gateway mocks tests examples bench
 
 test: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.runner --duration 120 --rate 10 --kills 2 --outage 15
+
+# The benchmark (README, "Benchmark"): installs wrk and nginx from Debian's packages if missing, runs on 127.0.0.1.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

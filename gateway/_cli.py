@@ -11,9 +11,9 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -28,9 +28,7 @@ from ._schema import describe, schema_status, upgrade
 from ._store import StoreError
 from ._telemetry import Telemetry, TelemetrySettings
 
-__all__ = ["main", "run_loop"]
-
-T = TypeVar("T")
+__all__ = ["main"]
 
 
 async def _until_signalled() -> None:
@@ -57,24 +55,9 @@ async def _serve(app: web.Application, host: str, port: int, started: Callable[[
         await runner.cleanup()
 
 
-def run_loop(main: Coroutine[Any, Any, T], event_loop: str = "uvloop") -> T:
-    """Run ``main`` to completion on uvloop or, with ``event_loop="asyncio"`` or without uvloop, asyncio's loop."""
-    if event_loop == "uvloop":
-        try:
-            import uvloop
-        except ImportError:  # not built for every platform; the standard loop runs the same code
-            pass
-        else:
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                return runner.run(main)
-    return asyncio.run(main)
-
-
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env(os.environ)
-        if settings.event_loop not in {"uvloop", "asyncio"}:
-            raise ValueError("MPP_EVENT_LOOP must be uvloop or asyncio")
         configure_logging(settings.log_level)
         if not settings.clients_file:
             print("set MPP_CLIENTS_FILE to the clients file (see README: 'Running it for real')", file=sys.stderr)
@@ -92,7 +75,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"mpp-gateway listening on http://{host}:{port}", file=sys.stderr, flush=True)
 
     try:
-        run_loop(_serve(app, host, port, started), settings.event_loop)
+        asyncio.run(_serve(app, host, port, started))
     except StoreError as exc:
         # A schema behind the code, or no database server: say which and how to fix it, without a traceback.
         print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
@@ -220,7 +203,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         finally:
             await cluster.aclose()
 
-    run_loop(run(), settings.event_loop)
+    asyncio.run(run())
     return 0
 
 

@@ -77,9 +77,6 @@ class Settings:
     webhook_max_attempts: int = 20
     clients_file: str | None = None
     log_level: str = "info"
-    #: ``uvloop`` (the default where it is installed: the same asyncio API on libuv, measured about a quarter
-    #: faster under load in ``make bench``) or ``asyncio``, the standard library's loop.
-    event_loop: str = "uvloop"
     #: Agency slugs to load; ``None`` loads every installed adapter.
     adapters: tuple[str, ...] | None = None
     agencies: Mapping[str, AgencyConfig] = dataclasses.field(default_factory=dict)

@@ -1,0 +1,219 @@
+"""The stack under test, started once per run: mocks, sink, bare proxy, nginx; gateways come and go per scenario."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ._bodies import lookup_body, register_body, wire_calls, write_lines
+from ._procs import (
+    HOST,
+    Proc,
+    cpu_seconds,
+    free_port,
+    start_gateway,
+    start_mocks,
+    start_nginx,
+    start_server,
+    write_clients,
+)
+from ._wrk import Load, WrkResult, run_wrk
+
+__all__ = ["ALL_ON", "Stack"]
+
+#: Every feature on: traces sampled and exported over OTLP/HTTP, info logs, durable commits.
+ALL_ON = {
+    "MPP_LOG_LEVEL": "info",
+    "MPP_OTEL_EXPORTER": "otlp",
+    "MPP_OTEL_SAMPLE_RATIO": "1.0",
+    "MPP_SQLITE_SYNCHRONOUS": "FULL",
+    # Enough workers that dispatch is never what limits a lookup at 64 connections.
+    "MPP_DISPATCH_CONCURRENCY": "128",
+    "MPP_SHUTDOWN_GRACE_SECONDS": "2",
+}
+
+
+@dataclasses.dataclass
+class Measured:
+    """A wrk result with the gateway's CPU time per request, when a gateway served it."""
+
+    wrk: WrkResult
+    cpu_us_per_request: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        out = self.wrk.as_dict()
+        if self.cpu_us_per_request is not None:
+            out["gateway_cpu_us_per_request"] = round(self.cpu_us_per_request, 1)
+        return out
+
+
+class Stack:
+    """The long-lived processes of a run and the request files made for them."""
+
+    def __init__(self, workdir: Path, gateway_env: Mapping[str, str] | None = None) -> None:
+        self.workdir = workdir
+        #: Settings every gateway of this run gets on top of :data:`ALL_ON` (``--gateway-env``).
+        self.gateway_env = dict(gateway_env or {})
+        self.procs: list[Proc] = []
+        self.key = write_clients(workdir)
+        mocks, self.settings, self.origins = start_mocks(workdir)
+        self.procs.append(mocks)
+        citizens = httpx.get(
+            self.origins["dukcapil"] + "/_control/citizens", params={"status": "active", "limit": 1000}, timeout=30
+        ).json()["citizens"]
+        self.citizens = len(citizens)
+        self.lookups = write_lines(workdir / "lookups.jsonl", [lookup_body(i, c) for i, c in enumerate(citizens)])
+        self.registers = write_lines(workdir / "registers.jsonl", [register_body(i, c) for i, c in enumerate(citizens)])
+        self.wire_path, wire = wire_calls(self.settings, citizens)
+        self.wire = write_lines(workdir / "wire.jsonl", wire)
+        self.wait_headers = self._headers("wait", {"Authorization": f"Bearer {self.key}", "Prefer": "wait=10"})
+        self.plain_headers = self._headers("plain", {"Authorization": f"Bearer {self.key}"})
+        self.wire_headers = self._headers("wire", {"Accept": "application/json"})
+        dukcapil = self.origins["dukcapil"]
+        self.sink_port = free_port()
+        self.procs.append(start_server("sink", self.sink_port, workdir))
+        self.proxy_port = free_port()
+        self.procs.append(start_server("proxy", self.proxy_port, workdir, upstream=dukcapil))
+        self.nginx_port = free_port()
+        self.procs.append(start_nginx(workdir, self.nginx_port, dukcapil.split("//", 1)[1]))
+        self.gateway: Proc | None = None
+        self.gateway_port = 0
+        self.gateway_name = ""
+
+    def _headers(self, name: str, headers: Mapping[str, str]) -> Path:
+        path = self.workdir / f"headers-{name}.txt"
+        path.write_text("".join(f"{k}: {v}\n" for k, v in headers.items()), encoding="utf-8")
+        return path
+
+    def close(self) -> None:
+        """Stop every process this run started, newest first."""
+        self.stop_gateway()
+        for proc in reversed(self.procs):
+            proc.stop()
+
+    # -- gateways ---------------------------------------------------------------------------------------------
+
+    def start_gateway(self, name: str, overrides: Mapping[str, str] | None = None) -> Proc:
+        """A fresh gateway (new store) with :data:`ALL_ON` and ``overrides``; the previous one is stopped."""
+        self.stop_gateway()
+        config = {**ALL_ON, "MPP_OTEL_ENDPOINT": f"http://{HOST}:{self.sink_port}/v1/traces", **self.gateway_env,
+                  **(overrides or {})}  # fmt: skip
+        self.gateway_port = free_port()
+        self.gateway_name = name
+        self.gateway = start_gateway(self.workdir, self.settings, self.gateway_port, config, name=name)
+        return self.gateway
+
+    def stop_gateway(self) -> None:
+        """Stop the current gateway, if any."""
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
+
+    @property
+    def store_path(self) -> Path:
+        """The current gateway's SQLite file."""
+        return self.workdir / f"{self.gateway_name}.sqlite3"
+
+    def pending(self) -> int:
+        """Requests in the current gateway's queue (accepted or in progress), read from its store."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=10)) as conn:
+            row = conn.execute("SELECT COUNT(*) FROM requests WHERE status IN ('accepted', 'in_progress')").fetchone()
+        return int(row[0])
+
+    def outcomes(self, kind: str) -> dict[str, int]:
+        """Requests of ``kind`` in the current gateway's store, by status."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=10)) as conn:
+            rows = conn.execute("SELECT status, COUNT(*) FROM requests WHERE kind = ? GROUP BY status", (kind,))
+            return {status: int(n) for status, n in rows}
+
+    # -- mock control -----------------------------------------------------------------------------------------
+
+    def reset(self, agency: str) -> None:
+        """Faults off, counters zero, the day's quota back (a full run sends more than one day's quota)."""
+        httpx.post(self.origins[agency] + "/_control/reset", timeout=10).raise_for_status()
+
+    def faults(self, agency: str, settings: Mapping[str, Any]) -> None:
+        """Set the mock's fault injection."""
+        httpx.put(self.origins[agency] + "/_control/faults", json=dict(settings), timeout=10).raise_for_status()
+
+    # -- loads ------------------------------------------------------------------------------------------------
+
+    def lookup_load(self, target: str, connections: int, duration: float, **extra: Any) -> Load:
+        """The verify lookup, to the gateway or (as the agency's wire call) to the mock, nginx or the bare proxy."""
+        if target == "gateway":
+            return Load(f"http://{HOST}:{self.gateway_port}/v1/requests", self.lookups, connections, duration,
+                        headers=self.wait_headers, **extra)  # fmt: skip
+        origin = {
+            "direct": self.origins["dukcapil"],
+            "nginx": f"http://{HOST}:{self.nginx_port}",
+            "bare_proxy": f"http://{HOST}:{self.proxy_port}",
+        }[target]
+        return Load(origin + self.wire_path, self.wire, connections, duration, headers=self.wire_headers, **extra)
+
+    def submission_load(self, connections: int, duration: float, run_id: str) -> Load:
+        """Registrations with a unique Idempotency-Key each and no wait: every answer is a 202."""
+        return Load(f"http://{HOST}:{self.gateway_port}/v1/requests", self.registers, connections, duration,
+                    headers=self.plain_headers, idempotency=True, run_id=run_id)  # fmt: skip
+
+    def measure(
+        self, load: Load, *, agency: str = "dukcapil", warmup: float = 0.0, profile: Path | None = None
+    ) -> Measured:
+        """Reset the agency, warm up, reset again, run ``load``; the gateway's CPU per request when it served.
+
+        With ``profile``, py-spy samples the gateway during the run and writes a flame graph (SVG) there.
+        """
+        if warmup > 0:
+            self.reset(agency)
+            run_wrk(dataclasses.replace(load, duration=warmup, max_requests=0))
+        self.reset(agency)
+        through_gateway = "/v1/requests" in load.url and self.gateway is not None
+        before = cpu_seconds(self.gateway.pid) if through_gateway and self.gateway else 0.0
+        spy = self._profile(profile, load.duration) if through_gateway and profile is not None else None
+        result = run_wrk(load)
+        if spy is not None:
+            spy.wait()
+        if through_gateway and self.gateway is not None and result.requests:
+            return Measured(result, (cpu_seconds(self.gateway.pid) - before) / result.requests * 1e6)
+        return Measured(result)
+
+    def _profile(self, out: Path, seconds: float) -> subprocess.Popen[bytes] | None:
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        if self.gateway is None or not Path(spy).exists():
+            print("  (py-spy not found: .venv/bin/pip install py-spy)", flush=True)
+            return None
+        out.parent.mkdir(parents=True, exist_ok=True)
+        command = [spy, "record", "--pid", str(self.gateway.pid), "--duration", str(max(1, round(seconds))),
+                   "--rate", "200", "--nonblocking", "--threads", "--output", str(out)]  # fmt: skip
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+
+    @contextlib.contextmanager
+    def watch_queue(self, interval: float = 0.25) -> Iterator[list[tuple[float, int]]]:
+        """Sample the queue depth in a thread while the body runs: ``[(monotonic time, pending)]``."""
+        samples: list[tuple[float, int]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(sqlite3.Error):
+                    samples.append((time.monotonic(), self.pending()))
+                stop.wait(interval)
+
+        thread = threading.Thread(target=sample, name="queue-watch", daemon=True)
+        thread.start()
+        try:
+            yield samples
+        finally:
+            stop.set()
+            thread.join()

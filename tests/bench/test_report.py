@@ -1,0 +1,61 @@
+"""The benchmark's judgement of the issue's targets, from a results document (no timing is measured here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench._report import table, targets
+
+
+def _results(gateway_rps: float, added_p99: float, accepted: float, growth: float) -> dict[str, Any]:
+    def row(rps: float, p99: float) -> dict[str, Any]:
+        return {"rps": rps, "p50_ms": 1.0, "p99_ms": p99}
+
+    saturated = {
+        "direct": row(8000, 4.0), "nginx": row(7000, 5.0), "bare_proxy": row(4000, 6.0),
+        "gateway": row(gateway_rps, 9.0), "ratio_gateway_to_bare_proxy": gateway_rps / 4000,
+    }  # fmt: skip
+    return {
+        "scenarios": {
+            "lookup": {
+                "saturated": {"16": saturated},
+                "paced": {"added_p99_ms": added_p99, "offered_rps": 400, "connections": 16},
+            },
+            "submissions": {"16": {"accepted_per_s": accepted}, "outcomes": {"completed": 1}},
+            "memory": {"growth": growth},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("gateway_rps", "added_p99", "accepted", "growth", "met"),
+    [
+        (2000, 4.9, 3000, 0.09, [True, True, False, True, True]),
+        (1999, 5.0, 2999, 0.10, [False, False, False, False, False]),
+    ],
+)
+def test_targets_are_met_at_their_thresholds(
+    gateway_rps: float, added_p99: float, accepted: float, growth: float, met: list[bool]
+) -> None:
+    """Each target is judged against its threshold: >= 50% of the bare proxy, < 5 ms, >= 3000/s, < 10%."""
+    judged = targets(_results(gateway_rps, added_p99, accepted, growth))
+    assert [t["met"] for t in judged.values()] == met
+    assert list(judged) == [
+        "gateway_over_bare_proxy_>=_0.5",
+        "p99_added_ms_at_c16_<_5",
+        "p99_added_ms_at_c16_saturated",
+        "durable_submissions_per_s_>=_3000",
+        "memory_growth_10k_to_100k_<_10%",
+    ]
+
+
+def test_targets_skip_scenarios_that_did_not_run() -> None:
+    """A run of some scenarios judges only their targets."""
+    assert targets({"scenarios": {}}) == {}
+
+
+def test_table_is_markdown_with_aligned_columns() -> None:
+    """The printed table is Markdown: a header, a rule, and one row per entry, padded to the widest cell."""
+    assert table(["a", "bb"], [["ccc", "d"]]).splitlines() == ["| a   | bb |", "|-----|----|", "| ccc | d  |"]
