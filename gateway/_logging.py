@@ -6,6 +6,7 @@ the masking step in :mod:`gateway._redact` sees all of them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import MutableMapping
@@ -34,9 +35,12 @@ def _add_logger_name(logger: Any, _: str, event: MutableMapping[str, Any]) -> Mu
 
 
 class _Sink:
-    """Where the gateway's own events go; swapped by :func:`configure_logging`, shared by cached loggers."""
+    """Where the gateway's own events go; swapped by :func:`configure_logging`, shared by cached loggers.
 
-    stream: TextIO = sys.stderr
+    ``None`` means whatever ``sys.stderr`` is at the moment of writing.
+    """
+
+    stream: TextIO | None = None
 
 
 class _LineLogger:
@@ -52,7 +56,9 @@ class _LineLogger:
         self.name = name
 
     def msg(self, message: str) -> None:
-        _Sink.stream.write(message + "\n")
+        # Like logging's own handlers: a closed or full stream must never fail the request being served.
+        with contextlib.suppress(OSError, ValueError):
+            (_Sink.stream or sys.stderr).write(message + "\n")
 
     debug = info = warning = warn = error = critical = exception = fatal = msg
 
@@ -66,8 +72,7 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    target = stream or sys.stderr
-    _Sink.stream = target
+    _Sink.stream = stream
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -86,7 +91,7 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), structlog.stdlib.add_logger_name, *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _render],
     )
-    handler = logging.StreamHandler(target)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
