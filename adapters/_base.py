@@ -105,6 +105,15 @@ class AdapterContext:
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
+def require_settings(settings: Mapping[str, str], names: Sequence[str], *, agency: str, label: str) -> None:
+    """Raise a ``ValueError`` naming every missing or blank setting by its variable, never by its value."""
+    missing = [name for name in names if not settings.get(name, "").strip()]
+    if missing:
+        prefix = f"MPP_AGENCY__{agency.upper().replace('-', '_')}__"
+        variables = ", ".join(prefix + name.upper() for name in missing)
+        raise ValueError(f"the {label} adapter needs the settings: {variables}")
+
+
 class Adapter(abc.ABC):
     """An agency integration: declares its services and executes one call at a time.
 

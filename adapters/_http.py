@@ -23,11 +23,12 @@ import httpx
 import orjson
 from opentelemetry import propagate, trace
 
-from ._errors import TransientAgencyError
+from ._errors import AgencyMisconfigured, TransientAgencyError
 
 __all__ = ["AgencyHttp", "AgencyResponse", "parse_retry_after"]
 
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
+_TRANSIENT_STATUS = frozenset({408, 429})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,6 +121,48 @@ class AgencyHttp:
         self.max_body = max_body
         self._transport = transport
         self._extra = dict(extra_headers or {})
+
+    def time_left(self, deadline: float | None) -> float:
+        """The per-call timeout for a call that must end by ``deadline`` (``time.monotonic()`` seconds).
+
+        Raises :class:`TransientAgencyError` with ``sent=False`` when the deadline has passed: nothing was sent,
+        and saying so lets the dispatcher report "deadline exceeded" rather than reconcile or retry.
+        """
+        if deadline is None:
+            return self.timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TransientAgencyError(
+                f"{self.agency}: the request's deadline passed before the call", agency=self.agency, sent=False
+            )
+        return min(self.timeout, left)
+
+    def raise_for_status(self, response: AgencyResponse, *, credentials: str, location: str) -> None:
+        """Classify an agency that speaks through HTTP statuses: 2xx passes, unless it is an HTML page.
+
+        5xx, 408 and 429 (and an HTML page) are transient, with the agency's ``Retry-After``; 401 and 403 are
+        misconfigured (``credentials`` says what to check); any other status means a wrong URL (``location``).
+        """
+        status = response.status_code
+        agency = self.agency
+        if 200 <= status < 300:
+            if response.looks_like_html():
+                # A proxy or API gateway answering for a backend that is down, typically.
+                raise TransientAgencyError(f"{agency} answered with an HTML page", agency=agency, sent=True)
+            return
+        if status >= 500 or status in _TRANSIENT_STATUS:
+            raise TransientAgencyError(
+                f"{agency} answered HTTP {status}",
+                agency=agency,
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
+                sent=True,
+            )
+        if status in (401, 403):
+            raise AgencyMisconfigured(
+                f"{agency} refused the gateway with HTTP {status}: check {credentials}", agency=agency
+            )
+        # 3xx (agencies do not redirect) and the other 4xx (404: a wrong path, so the base URL is wrong).
+        raise AgencyMisconfigured(f"{agency} answered HTTP {status}: check {location}", agency=agency)
 
     def url(self, path: str) -> str:
         """The absolute URL of ``path`` under the agency's base URL."""

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from adapters import Adapter, AdapterContext, Call, Completed, ContractError, Outcome, Service
+from adapters._base import require_settings
 
 from .client import VClaimClient
 from .errors import PROBLEM_TYPES, raise_for_code
@@ -64,10 +65,7 @@ class BpjsKesehatanAdapter(Adapter):
 
     def __init__(self, context: AdapterContext) -> None:
         settings = context.settings
-        missing = [name for name in REQUIRED_SETTINGS if not settings.get(name, "").strip()]
-        if missing:
-            variables = ", ".join(f"MPP_AGENCY__BPJS_KESEHATAN__{name.upper()}" for name in missing)
-            raise ValueError(f"the BPJS Kesehatan adapter needs the settings: {variables}")
+        require_settings(settings, REQUIRED_SETTINGS, agency=self.agency, label="BPJS Kesehatan")
         self._client = VClaimClient(
             context.http,
             cons_id=settings["cons_id"].strip(),

@@ -15,13 +15,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
-from adapters import AgencyHttp, AgencyMisconfigured, AgencyResponse, TransientAgencyError, parse_retry_after
+from adapters import AgencyHttp, AgencyResponse, TransientAgencyError
 
 from .crypto import DecryptionError, decrypt_response, signature
 from .errors import SUCCESS_CODE
@@ -31,7 +30,6 @@ __all__ = ["FORM_CONTENT_TYPE", "VClaimClient", "VClaimReply"]
 FORM_CONTENT_TYPE = "Application/x-www-form-urlencoded"
 """The content type VClaim clients send with a JSON body (sic: the capital A too)."""
 
-_TRANSIENT_STATUS = frozenset({408, 429})
 # Header values must be visible ASCII: a setting with a newline or a space could forge or split headers.
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]{1,256}")
 # Paths are built by the adapter from validated digits and dates; this keeps any other text off the URL.
@@ -119,7 +117,7 @@ class VClaimClient:
         """
         if not _PATH.fullmatch(path):
             raise ValueError("a VClaim path must be plain segments of letters, digits, '.', '_' or '-'")
-        timeout = self._timeout(deadline)
+        timeout = self._http.time_left(deadline)
         timestamp = self.timestamp()
         headers = self.headers(timestamp)
         content = None
@@ -128,46 +126,14 @@ class VClaimClient:
             content = orjson.dumps(body)
         request = self._http.build(method.upper(), path, headers=headers, content=content, timeout=timeout)
         response = await self._http.send(request, timeout=timeout)
-        self._check_http(response)
+        self._http.raise_for_status(
+            response, credentials="cons_id, user_key and the IP allow-list", location="the base URL"
+        )
         return self._decode(response, timestamp)
 
     async def get(self, path: str, *, deadline: float | None = None) -> VClaimReply:
         """``GET {base}/{path}``, signed; see :meth:`call`."""
         return await self.call("GET", path, deadline=deadline)
-
-    def _timeout(self, deadline: float | None) -> float:
-        if deadline is None:
-            return self._http.timeout
-        left = deadline - time.monotonic()
-        if left <= 0:
-            # Nothing was sent, and saying so lets the dispatcher report "deadline exceeded" rather than retry.
-            raise TransientAgencyError(
-                f"{self.agency}: the request's deadline passed before the call", agency=self.agency, sent=False
-            )
-        return min(self._http.timeout, left)
-
-    def _check_http(self, response: AgencyResponse) -> None:
-        status = response.status_code
-        agency = self.agency
-        if 200 <= status < 300:
-            if response.looks_like_html():
-                # The API gateway in front of VClaim answering for a backend that is down, typically.
-                raise TransientAgencyError(f"{agency} answered with an HTML page", agency=agency, sent=True)
-            return
-        if status >= 500 or status in _TRANSIENT_STATUS:
-            raise TransientAgencyError(
-                f"{agency} answered HTTP {status}",
-                agency=agency,
-                retry_after=parse_retry_after(response.headers.get("retry-after")),
-                sent=True,
-            )
-        if status in (401, 403):
-            raise AgencyMisconfigured(
-                f"{agency} refused the gateway with HTTP {status}: check cons_id, user_key and the IP allow-list",
-                agency=agency,
-            )
-        # 3xx (VClaim never redirects) and the other 4xx (404: a wrong path, so the base URL is wrong).
-        raise AgencyMisconfigured(f"{agency} answered HTTP {status}: check the base URL", agency=agency)
 
     def _decode(self, response: AgencyResponse, timestamp: str) -> VClaimReply:
         agency = self.agency

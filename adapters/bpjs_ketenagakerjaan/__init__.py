@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from adapters import Adapter, AdapterContext, Call, Completed, ContractError, Outcome, Service, TransientAgencyError
+from adapters._base import require_settings
 
 from .client import REGISTER_PATH, STATUS_PATH, VERIFY_PATH, BpjsTkClient, Reply
 from .errors import PROBLEM_TYPES, REGISTRATION_NOT_FOUND, SUCCESS, raise_for_code
@@ -69,10 +70,7 @@ class BpjsKetenagakerjaanAdapter(Adapter):
     problem_types = PROBLEM_TYPES
 
     def __init__(self, context: AdapterContext) -> None:
-        missing = [name for name in REQUIRED_SETTINGS if not context.settings.get(name, "").strip()]
-        if missing:
-            variables = ", ".join(f"MPP_AGENCY__BPJS_KETENAGAKERJAAN__{name.upper()}" for name in missing)
-            raise ValueError(f"the BPJS Ketenagakerjaan adapter needs the settings: {variables}")
+        require_settings(context.settings, REQUIRED_SETTINGS, agency=self.agency, label="BPJS Ketenagakerjaan")
         self._client = BpjsTkClient(context.http, api_key=context.settings["api_key"].strip())
         self._handlers: dict[str, Callable[[Call], Awaitable[Outcome]]] = {
             VERIFY.id: self._verify,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,21 +73,11 @@ class BpjsTkClient:
         5xx/408/429 answers; :class:`~adapters.AgencyMisconfigured` for other bare HTTP errors (wrong base URL, a
         proxy refusing the gateway).
         """
-        timeout = self._timeout(deadline)
+        timeout = self._http.time_left(deadline)
         headers = {**_HEADERS, API_KEY_HEADER: self._api_key}
         request = self._http.build("POST", path, headers=headers, content=orjson.dumps(body), timeout=timeout)
         response = await self._http.send(request, timeout=timeout)
         return self._read(response)
-
-    def _timeout(self, deadline: float | None) -> float:
-        if deadline is None:
-            return self._http.timeout
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TransientAgencyError(
-                f"{self.agency}: the request's deadline passed before the call", agency=self.agency, sent=False
-            )
-        return min(self._http.timeout, left)
 
     def _read(self, response: AgencyResponse) -> Reply:
         agency = self.agency

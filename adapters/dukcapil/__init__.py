@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from adapters import Adapter, AdapterContext, Call, Completed, ContractError, Outcome, Service
+from adapters._base import require_settings
 
 from .client import DukcapilClient
 from .errors import PROBLEM_TYPES, raise_for_content
@@ -50,10 +51,7 @@ class DukcapilAdapter(Adapter):
 
     def __init__(self, context: AdapterContext) -> None:
         settings = context.settings
-        missing = [name for name in REQUIRED_SETTINGS if not settings.get(name, "").strip()]
-        if missing:
-            variables = ", ".join(f"MPP_AGENCY__DUKCAPIL__{name.upper()}" for name in missing)
-            raise ValueError(f"the Dukcapil adapter needs the settings: {variables}")
+        require_settings(settings, REQUIRED_SETTINGS, agency=self.agency, label="Dukcapil")
         self._client = DukcapilClient(
             context.http,
             institution=settings["institution"].strip(),

@@ -11,13 +11,12 @@ This module knows nothing of services or codes: :mod:`.errors` reads ``RESPONSE_
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from adapters import AgencyHttp, AgencyMisconfigured, AgencyResponse, TransientAgencyError, parse_retry_after
+from adapters import AgencyHttp, AgencyResponse, TransientAgencyError
 
 __all__ = ["CREDENTIAL_KEYS", "DukcapilClient"]
 
@@ -26,7 +25,6 @@ _NOT_JSON = object()
 #: The body keys that carry credentials. Clients in the wild mix cases; the adapter always sends these.
 CREDENTIAL_KEYS = frozenset({"USER_ID", "PASSWORD", "IP_USER"})
 
-_TRANSIENT_STATUS = frozenset({408, 429})
 # The institution and method become path segments: only a plain identifier may get there, so that a setting can
 # never redirect the call to another path of the VPN endpoint.
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -70,9 +68,7 @@ class DukcapilClient:
         if clash := CREDENTIAL_KEYS.intersection(key.upper() for key in fields):
             # A field would override or duplicate a credential under another casing: a bug in the caller.
             raise ValueError(f"fields must not carry credential keys: {', '.join(sorted(clash))}")
-        return orjson.dumps(
-            {**fields, "USER_ID": self._user_id, "PASSWORD": self._password, "IP_USER": self._ip_user}
-        )
+        return orjson.dumps({**fields, "USER_ID": self._user_id, "PASSWORD": self._password, "IP_USER": self._ip_user})
 
     async def call(self, method: str, fields: Mapping[str, str], *, deadline: float | None = None) -> dict[str, Any]:
         """Call ``method`` with ``fields`` and return ``content[0]`` of the reply, unclassified.
@@ -82,46 +78,14 @@ class DukcapilClient:
         bodies that are not Dukcapil's JSON) and :class:`~adapters.AgencyMisconfigured` for other HTTP answers
         (401/403: credentials or IP; 3xx/4xx: wrong base URL or path).
         """
-        timeout = self._timeout(deadline)
+        timeout = self._http.time_left(deadline)
         body = self.body(fields)
         request = self._http.build("POST", self.path(method), headers=_HEADERS, content=body, timeout=timeout)
         response = await self._http.send(request, timeout=timeout)
-        self._check_http(response)
+        self._http.raise_for_status(
+            response, credentials="credentials and the VPN's IP allow-list", location="the base URL and institution"
+        )
         return self._first_content(response)
-
-    def _timeout(self, deadline: float | None) -> float:
-        if deadline is None:
-            return self._http.timeout
-        left = deadline - time.monotonic()
-        if left <= 0:
-            # Nothing was sent, and saying so lets the dispatcher report "deadline exceeded" rather than retry.
-            raise TransientAgencyError(
-                f"{self.agency}: the request's deadline passed before the call", agency=self.agency, sent=False
-            )
-        return min(self._http.timeout, left)
-
-    def _check_http(self, response: AgencyResponse) -> None:
-        status = response.status_code
-        agency = self.agency
-        if 200 <= status < 300:
-            if response.looks_like_html():
-                # A proxy or VPN concentrator answering for an unreachable backend, typically.
-                raise TransientAgencyError(f"{agency} answered with an HTML page", agency=agency, sent=True)
-            return
-        if status >= 500 or status in _TRANSIENT_STATUS:
-            raise TransientAgencyError(
-                f"{agency} answered HTTP {status}",
-                agency=agency,
-                retry_after=parse_retry_after(response.headers.get("retry-after")),
-                sent=True,
-            )
-        if status in (401, 403):
-            raise AgencyMisconfigured(
-                f"{agency} refused the gateway with HTTP {status}: check credentials and the VPN's IP allow-list",
-                agency=agency,
-            )
-        # 3xx (the service never redirects, so the base URL is wrong) and the other 4xx (404: wrong path).
-        raise AgencyMisconfigured(f"{agency} answered HTTP {status}: check the base URL and institution", agency=agency)
 
     def _first_content(self, response: AgencyResponse) -> dict[str, Any]:
         agency = self.agency

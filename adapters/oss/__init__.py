@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from adapters import Adapter, AdapterContext, AgencyRejected, Call, Completed, ContractError, Outcome, Service
+from adapters._base import require_settings
 
 from .client import DEFAULT_API_PATH, OssClient
 from .errors import PROBLEM_TYPES, raise_for_reply
@@ -85,10 +86,7 @@ class OssAdapter(Adapter):
 
     def __init__(self, context: AdapterContext) -> None:
         settings = context.settings
-        missing = [name for name in REQUIRED_SETTINGS if not settings.get(name, "").strip()]
-        if missing:
-            variables = ", ".join(f"MPP_AGENCY__OSS__{name.upper()}" for name in missing)
-            raise ValueError(f"the OSS adapter needs the settings: {variables}")
+        require_settings(settings, REQUIRED_SETTINGS, agency=self.agency, label="OSS")
         self._client = OssClient(
             context.http,
             user_key=settings["user_key"].strip(),

@@ -15,7 +15,6 @@ This module knows nothing of services or codes: :mod:`.errors` reads ``kode``, :
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,24 +107,13 @@ class OssClient:
         envelope, HTML pages, bodies that are not OSS's JSON) and :class:`~adapters.AgencyMisconfigured` for the
         other HTTP answers without an envelope (wrong base URL or path, a gateway refusing the caller).
         """
-        timeout = self._timeout(deadline)
+        timeout = self._http.time_left(deadline)
         body = orjson.dumps({wrapper: dict(fields)})
         request = self._http.build(
             "POST", self.path(method), headers=self.headers(reference), content=body, timeout=timeout
         )
         response = await self._http.send(request, timeout=timeout)
         return self._envelope(method, response)
-
-    def _timeout(self, deadline: float | None) -> float:
-        if deadline is None:
-            return self._http.timeout
-        left = deadline - time.monotonic()
-        if left <= 0:
-            # Nothing was sent: the dispatcher may report "deadline exceeded" without reconciling anything.
-            raise TransientAgencyError(
-                f"{self.agency}: the request's deadline passed before the call", agency=self.agency, sent=False
-            )
-        return min(self._http.timeout, left)
 
     def _envelope(self, method: str, response: AgencyResponse) -> dict[str, Any]:
         agency = self.agency
