@@ -257,8 +257,18 @@ async def create_request(request: web.Request) -> web.Response:
             option=orjson.OPT_SORT_KEYS,
         )
         idempotency = (idempotency_key, hashlib.sha256(canonical).hexdigest())
+    dispatcher = state.dispatcher
+    # With a worker free, the request is stored already claimed and run at once: no queue, no second write.
+    lease = (dispatcher.owner, dispatcher.lease_seconds) if dispatcher.can_run_now() else None
+    pending: asyncio.Task[str | None] | None = None
     try:
-        existing = await state.store.insert(new, idempotency=idempotency)
+        if lease is not None and idempotency is None and service.kind is ServiceKind.LOOKUP:
+            # A lookup changes nothing at the agency, so its call may overlap the commit of its acceptance: the
+            # run's writes, and the answer, wait for that commit.
+            pending = asyncio.ensure_future(state.store.insert(new, lease=lease))
+            existing = None
+        else:
+            existing = await state.store.insert(new, idempotency=idempotency, lease=lease)
     except IdempotencyMismatch:
         raise ApiProblem(
             "idempotency-key-reused",
@@ -276,9 +286,20 @@ async def create_request(request: web.Request) -> web.Response:
         return _record_response(row, 200 if RequestStatus(row.status).final else 202, headers)
     structlog.contextvars.bind_contextvars(request_id=new.id, service=service.id, agency=adapter.agency)
     log.info("request.accepted", mpp=new.mpp_id, desk=new.desk)
-    waiter = state.dispatcher.waiter(new.id) if wait else None
-    state.dispatcher.submit(new.id)
     headers["Location"] = f"/v1/requests/{new.id}"
+    if lease is not None:
+        run = dispatcher.run_claimed(_claimed(new, lease), payload, stored=pending)
+        if wait is not None:
+            headers["Preference-Applied"] = f"wait={wait:g}"
+            await asyncio.wait((run,), timeout=wait)
+        if pending is not None:
+            await pending
+        finished = run.result() if run.done() and not run.cancelled() else None
+        if finished is not None and RequestStatus(finished.status).final:
+            return _record_response(finished, 200, headers)
+        return await _stored_response(state.store, new.id, headers)
+    waiter = dispatcher.waiter(new.id) if wait else None
+    dispatcher.submit(new.id)
     if waiter is not None and wait is not None:
         headers["Preference-Applied"] = f"wait={wait:g}"
         try:
@@ -286,12 +307,27 @@ async def create_request(request: web.Request) -> web.Response:
         except TimeoutError:
             pass
         finally:
-            state.dispatcher.forget(new.id, waiter)
-    row = await state.store.get(new.id)
+            dispatcher.forget(new.id, waiter)
+    return await _stored_response(state.store, new.id, headers)
+
+
+def _claimed(new: NewRequest, lease: tuple[str, float]) -> StoredRequest:
+    """The request as the store holds it after an insert under ``lease``."""
+    return StoredRequest(
+        id=new.id, client_id=new.client_id, service=new.service, agency=new.agency, kind=new.kind,
+        status=RequestStatus.IN_PROGRESS.value, mpp_id=new.mpp_id, desk=new.desk, operator=new.operator,
+        nik_masked=new.nik_masked, envelope=new.envelope, result=None, agency_reference=None, problem=None,
+        trace_id=new.trace_id, traceparent=new.traceparent, created_at=new.created_at, updated_at=new.created_at,
+        finished_at=None, deadline_at=new.deadline_at, lease_owner=lease[0], lease_expires=time.time() + lease[1],
+        attempt_count=0,
+    )  # fmt: skip
+
+
+async def _stored_response(store: Store, request_id: str, headers: dict[str, str]) -> web.Response:
+    row = await store.get(request_id)
     if row is None:  # pragma: no cover - the insert above is durable
         raise RuntimeError("request vanished after insert")
-    done = RequestStatus(row.status).final
-    return _record_response(row, 200 if done else 202, headers)
+    return _record_response(row, 200 if RequestStatus(row.status).final else 202, headers)
 
 
 async def get_request(request: web.Request) -> web.Response:

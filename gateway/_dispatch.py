@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from opentelemetry.trace import SpanKind
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from adapters import Registry
 from contracts import RequestStatus, ServiceKind
@@ -26,7 +28,7 @@ from ._ids import new_request_id
 from ._problems import DEFAULT_PROBLEMS, ProblemCatalog
 from ._resilience import AgencyGuard, AgencyPolicy
 from ._retry import DEFAULT_POLICIES, RetryPolicy
-from ._store import NewWebhook, Store, StoredRequest
+from ._store import NewWebhook, Store, StoredAttempt, StoredRequest
 from ._telemetry import Telemetry, ids
 
 __all__ = ["Dispatcher", "RetryPolicy"]
@@ -80,6 +82,8 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         #: Requests being run, each with a future resolved when its run ends.
         self._inflight: dict[str, asyncio.Future[None]] = {}
+        #: Requests the API stored already claimed and runs at once, outside the worker pool.
+        self._direct = 0
         self._closing = False
         self._circuit_changes = {agency: 0 for agency in self._guards}
 
@@ -115,6 +119,46 @@ class Dispatcher:
                 if not fut.done():
                     fut.cancel()
         self._waiters.clear()
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claim lasts before another worker may take the request over."""
+        return self._lease_seconds
+
+    def can_run_now(self) -> bool:
+        """True when a new request may be stored already claimed and run at once by :meth:`run_claimed`."""
+        return not self._closing and bool(self._tasks) and self._direct < self._concurrency
+
+    def run_claimed(
+        self, request: StoredRequest, payload: BaseModel, *, stored: Awaitable[object] | None = None
+    ) -> asyncio.Task[StoredRequest | None]:
+        """Run a fresh request the API stored claimed by this process, without a queue, claim or read-back.
+
+        ``stored`` is the pending insert, when the API did not wait for it: every write of the run waits for it
+        first, so the answer is never given before the request is durable. The task's result is the request as
+        recorded at the end of the run, or ``None`` when the run did not end with a recorded status.
+        """
+        self._direct += 1
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._inflight[request.id] = done
+        return asyncio.create_task(self._run_claimed(request, payload, stored, done), name=f"run-{request.id}")
+
+    async def _run_claimed(
+        self, request: StoredRequest, payload: BaseModel, stored: Awaitable[object] | None, done: asyncio.Future[None]
+    ) -> StoredRequest | None:
+        try:
+            return await self._process_claimed(request, payload, stored)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.release(request.id, self._owner))
+            raise
+        except Exception:  # the lease expires and the sweeper runs the request again
+            log.exception("dispatch.worker_error", request_id=request.id)
+            return None
+        finally:
+            self._direct -= 1
+            self._inflight.pop(request.id, None)
+            done.set_result(None)
 
     def submit(self, request_id: str) -> None:
         """Queue a persisted request for execution."""
@@ -207,6 +251,11 @@ class Dispatcher:
         request = await self._store.claim(request_id, self._owner, self._lease_seconds)
         if request is None:
             return
+        await self._process_claimed(request)
+
+    async def _process_claimed(
+        self, request: StoredRequest, payload: BaseModel | None = None, stored: Awaitable[object] | None = None
+    ) -> StoredRequest | None:
         telemetry = self.telemetry
         # The request's own trace, stored at acceptance: work done later, even after a restart, joins it.
         parent = telemetry.extract({"traceparent": request.traceparent} if request.traceparent else {})
@@ -225,8 +274,9 @@ class Dispatcher:
                 request_id=request.id, trace_id=trace_id, span_id=span_id, service=request.service,
                 agency=request.agency, client=request.client_id,
             )  # fmt: skip
-            await self._dispatch(request)
+            finished = await self._dispatch(request, payload, stored)
             self._gauges()
+            return finished
 
     def _gauges(self) -> None:
         metrics = self.telemetry.metrics
@@ -235,10 +285,14 @@ class Dispatcher:
             state = guard.breaker.state.value
             metrics.circuit_state.labels(agency).set({"closed": 0, "half_open": 1, "open": 2}[state])
 
-    async def _dispatch(self, request: StoredRequest) -> None:
+    async def _dispatch(
+        self, request: StoredRequest, payload: BaseModel | None, stored: Awaitable[object] | None
+    ) -> StoredRequest | None:
         self.hub.publish(request.id, RequestStatus.IN_PROGRESS.value)
         started = time.monotonic()
-        verdict = await self._verdict(request)
+        verdict, recorded = await self._verdict(request, payload, stored)
+        if stored is not None:
+            await stored
         if verdict.defer is not None:
             await self._store.release(
                 request.id, self._owner, not_before=time.time() + verdict.defer,
@@ -246,8 +300,8 @@ class Dispatcher:
             )  # fmt: skip
             self._notify(request.id, RequestStatus.ACCEPTED.value)
             log.info("request.deferred", seconds=round(verdict.defer, 1), attempts=verdict.attempts)
-            return
-        await self._finish(request, verdict)
+            return None
+        finished = await self._finish(request, verdict, recorded)
         metrics = self.telemetry.metrics
         metrics.requests.labels(request.service, request.agency, verdict.status).inc()
         metrics.request_seconds.labels(request.service, request.agency).observe(
@@ -259,16 +313,20 @@ class Dispatcher:
             attempts=verdict.attempts,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
+        return finished
 
-    async def _verdict(self, request: StoredRequest) -> Verdict:
+    async def _verdict(
+        self, request: StoredRequest, payload: BaseModel | None, stored: Awaitable[object] | None
+    ) -> tuple[Verdict, list[StoredAttempt]]:
         entry = self._registry.services.get(request.service)
         if entry is None:
-            return Verdict(problem=("agency-unavailable", "no adapter serves this service", None))
+            return Verdict(problem=("agency-unavailable", "no adapter serves this service", None)), []
         adapter, service = entry
-        try:
-            payload = service.payload_model.model_validate(request.envelope.get("payload", {}))
-        except ValidationError:
-            return Verdict(problem=("validation-error", "the stored payload no longer fits the service", None))
+        if payload is None:
+            try:
+                payload = service.payload_model.model_validate(request.envelope.get("payload", {}))
+            except ValidationError:
+                return Verdict(problem=("validation-error", "the stored payload no longer fits the service", None)), []
         execution = Execution(
             self._store,
             request,
@@ -278,10 +336,14 @@ class Dispatcher:
             self._policies[adapter.agency][ServiceKind(request.kind)],
             sleep=self._sleep,
             telemetry=self.telemetry,
+            stored=stored,
         )
-        return await execution.run()
+        verdict = await execution.run()
+        return verdict, execution.recorded
 
-    async def _finish(self, request: StoredRequest, verdict: Verdict) -> None:
+    async def _finish(
+        self, request: StoredRequest, verdict: Verdict, recorded: list[StoredAttempt]
+    ) -> StoredRequest | None:
         problem_json = None
         if verdict.problem is not None:
             slug, detail, code = verdict.problem
@@ -310,6 +372,7 @@ class Dispatcher:
                     "occurred_at": time.time(),
                 },
             )
+        at = dt.datetime.now(dt.UTC)
         owned = await self._store.finish(
             request.id,
             self._owner,
@@ -319,7 +382,25 @@ class Dispatcher:
             agency_reference=verdict.reference,
             problem=problem_json,
             webhook=webhook,
+            at=at,
         )
         if not owned:
             log.warning("dispatch.lease_lost")
         self._notify(request.id, verdict.status)
+        if not owned:
+            return None
+        # What the store now holds, for a caller that answers without reading it back. Attempts of earlier runs
+        # are only in the store, so the list is whole only for a request's first run.
+        return dataclasses.replace(
+            request,
+            status=verdict.status,
+            result=verdict.result,
+            agency_reference=verdict.reference,
+            problem=problem_json,
+            updated_at=at,
+            finished_at=at if RequestStatus(verdict.status).final else None,
+            lease_owner=None,
+            lease_expires=None,
+            attempt_count=request.attempt_count + len(recorded),
+            attempts=request.attempts + tuple(recorded),
+        )

@@ -103,6 +103,7 @@ class Execution:
         *,
         sleep: Callable[[float], Awaitable[None]],
         telemetry: Telemetry,
+        stored: Awaitable[object] | None = None,
     ) -> None:
         self._telemetry = telemetry
         self._store = store
@@ -117,6 +118,10 @@ class Execution:
         self._number = request.attempt_count
         self._pending: StoredAttempt | None = None
         self._needs_reconcile = request.needs_reconcile
+        #: The request's pending insert, when the run began before it was durable; writes wait for it.
+        self._stored = stored
+        #: Every attempt of this run, in the order they are recorded.
+        self.recorded: list[StoredAttempt] = []
 
     @property
     def submission(self) -> bool:
@@ -125,6 +130,8 @@ class Execution:
     async def run(self) -> Verdict:
         """Attempt the request and decide how the run ends; never raises for agency outcomes."""
         verdict = await self._decide()
+        if self._pending is not None:
+            self.recorded.append(self._pending)
         verdict.attempt = self._pending
         verdict.attempts = self._number - self._request.attempt_count
         verdict.needs_reconcile = self._needs_reconcile
@@ -189,7 +196,10 @@ class Execution:
             reraise=True,
         ):
             if self._pending is not None:
+                if self._stored is not None:
+                    await self._stored
                 await self._store.record_attempt(self._request.id, self._pending)
+                self.recorded.append(self._pending)
                 self._pending = None
             with attempt:
                 if self._needs_reconcile:

@@ -167,12 +167,21 @@ class PostgresStore:
             return False
         return True
 
-    async def insert(self, request: NewRequest, *, idempotency: tuple[str, str] | None = None) -> str | None:
-        """Persist a new request in status ``accepted``, or find the one an idempotency key already names."""
+    async def insert(
+        self,
+        request: NewRequest,
+        *,
+        idempotency: tuple[str, str] | None = None,
+        lease: tuple[str, float] | None = None,
+    ) -> str | None:
+        """Persist a new request (``accepted``, or ``in_progress`` under ``lease``), or find the one an
+        idempotency key already names."""
         r = request
+        owner, expires = (lease[0], time.time() + lease[1]) if lease else (None, None)
         params = (
-            r.id, r.client_id, r.service, r.agency, r.kind, "accepted", r.mpp_id, r.desk, r.operator, r.nik_masked,
-            _json(r.envelope), r.trace_id, r.traceparent, r.created_at, r.created_at, r.deadline_at,
+            r.id, r.client_id, r.service, r.agency, r.kind, "in_progress" if lease else "accepted", r.mpp_id,
+            r.desk, r.operator, r.nik_masked, _json(r.envelope), r.trace_id, r.traceparent, r.created_at,
+            r.created_at, r.deadline_at, owner, expires,
         )  # fmt: skip
         # Two replicas may get the same key at once: the key's insert waits for the other transaction and, if
         # that one committed, this one rolls back its request and answers with the other's.
@@ -183,8 +192,9 @@ class PostgresStore:
                         return found
                     await c.execute(
                         "INSERT INTO requests (id, client_id, service, agency, kind, status, mpp_id, desk, operator, "
-                        "nik_masked, envelope, trace_id, traceparent, created_at, updated_at, deadline_at) "
-                        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+                        "nik_masked, envelope, trace_id, traceparent, created_at, updated_at, deadline_at, "
+                        "lease_owner, lease_expires) "
+                        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
                         *params,
                     )
                     if idempotency is not None:
@@ -285,9 +295,10 @@ class PostgresStore:
         agency_reference: str | None = None,
         problem: dict[str, Any] | None = None,
         webhook: NewWebhook | None = None,
+        at: dt.datetime | None = None,
     ) -> bool:
         """Record the last attempt, the new status and its webhook in one transaction, if ``owner`` holds the lease."""
-        now = _now()
+        now = at or _now()
         final = status in {"completed", "rejected", "failed"}
         async with self._db.acquire() as c, c.transaction():
             tag = await c.execute(

@@ -328,13 +328,22 @@ class SqliteStore:
             return False
         return True
 
-    async def insert(self, request: NewRequest, *, idempotency: tuple[str, str] | None = None) -> str | None:
-        """Persist a new request in status ``accepted``, or find the one an idempotency key already names."""
+    async def insert(
+        self,
+        request: NewRequest,
+        *,
+        idempotency: tuple[str, str] | None = None,
+        lease: tuple[str, float] | None = None,
+    ) -> str | None:
+        """Persist a new request (``accepted``, or ``in_progress`` under ``lease``), or find the one an
+        idempotency key already names."""
         r = request
         created = _ts(r.created_at)
+        owner, expires = (lease[0], time.time() + lease[1]) if lease else (None, None)
         params = (
-            r.id, r.client_id, r.service, r.agency, r.kind, "accepted", r.mpp_id, r.desk, r.operator, r.nik_masked,
-            _json(r.envelope), r.trace_id, r.traceparent, created, created, r.deadline_at,
+            r.id, r.client_id, r.service, r.agency, r.kind, "in_progress" if lease else "accepted", r.mpp_id,
+            r.desk, r.operator, r.nik_masked, _json(r.envelope), r.trace_id, r.traceparent, created, created,
+            r.deadline_at, owner, expires,
         )  # fmt: skip
 
         def op(c: sqlite3.Connection) -> str | None:
@@ -350,8 +359,8 @@ class SqliteStore:
                     return str(row[1])
             c.execute(
                 "INSERT INTO requests (id, client_id, service, agency, kind, status, mpp_id, desk, operator, "
-                "nik_masked, envelope, trace_id, traceparent, created_at, updated_at, deadline_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "nik_masked, envelope, trace_id, traceparent, created_at, updated_at, deadline_at, lease_owner, "
+                "lease_expires) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 params,
             )
             if idempotency is not None:
@@ -435,9 +444,10 @@ class SqliteStore:
         agency_reference: str | None = None,
         problem: dict[str, Any] | None = None,
         webhook: NewWebhook | None = None,
+        at: dt.datetime | None = None,
     ) -> bool:
         """Record the last attempt, the new status and its webhook in one transaction, if ``owner`` holds the lease."""
-        now = _now()
+        now = at or _now()
         final = status in {"completed", "rejected", "failed"}
 
         def op(c: sqlite3.Connection) -> bool:

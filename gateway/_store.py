@@ -178,8 +178,17 @@ class Store(Protocol):
     async def ping(self) -> bool:
         """True when the store answers."""
 
-    async def insert(self, request: NewRequest, *, idempotency: tuple[str, str] | None = None) -> str | None:
+    async def insert(
+        self,
+        request: NewRequest,
+        *,
+        idempotency: tuple[str, str] | None = None,
+        lease: tuple[str, float] | None = None,
+    ) -> str | None:
         """Persist a new request in status ``accepted``; returns once it is durable.
+
+        With ``lease=(owner, seconds)`` the request is stored already claimed (``in_progress`` under that lease),
+        for a dispatcher that runs it at once: one write instead of an insert and a claim.
 
         With ``idempotency=(key, fingerprint)``, a key the client used before returns the earlier request's id
         instead (``None`` means the new request was stored), or raises :class:`IdempotencyMismatch` when the
@@ -212,8 +221,12 @@ class Store(Protocol):
         agency_reference: str | None = None,
         problem: dict[str, Any] | None = None,
         webhook: NewWebhook | None = None,
+        at: dt.datetime | None = None,
     ) -> bool:
-        """Record the final attempt and the new status (and queue its webhook), if ``owner`` holds the lease."""
+        """Record the final attempt and the new status (and queue its webhook), if ``owner`` holds the lease.
+
+        ``at`` is the time recorded as updated (and finished), so a caller can answer without reading back.
+        """
 
     async def release(
         self,

@@ -282,3 +282,24 @@ async def test_ping_reports_a_closed_store(backend: Backend) -> None:
     assert await s.ping()
     await s.aclose()
     assert not await s.ping()
+
+
+async def test_insert_under_a_lease_stores_the_request_claimed(store: Store) -> None:
+    """A request inserted with a lease is in progress for its owner: nobody else can claim it until it expires."""
+    await store.insert(new("req_1"), lease=("a", 0.3))
+    row = await store.get("req_1")
+    assert row is not None and (row.status, row.lease_owner) == ("in_progress", "a")
+    assert row.lease_expires is not None and row.lease_expires > time.time()
+    assert await store.claim("req_1", "b", 10) is None
+    assert await store.due(10) == []
+    await asyncio.sleep(0.35)
+    assert await store.due(10) == ["req_1"]
+
+
+async def test_finish_records_the_given_time(store: Store) -> None:
+    """``finish(at=...)`` stores exactly that time as updated and finished, so the caller may answer from memory."""
+    await store.insert(new("req_1"), lease=("a", 30))
+    at = dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
+    assert await store.finish("req_1", "a", status="completed", attempt=attempt(1), result={"ok": True}, at=at)
+    row = await store.get("req_1")
+    assert row is not None and (row.status, row.updated_at, row.finished_at) == ("completed", at, at)
