@@ -22,6 +22,8 @@ from typing import IO, Any
 
 import httpx
 
+from gateway._sealing import generate_data_key
+
 __all__ = ["Proc", "cpu_seconds", "free_port", "rss_kib", "start_gateway", "start_mocks", "start_nginx",
            "start_server"]  # fmt: skip
 
@@ -129,6 +131,7 @@ def start_gateway(workdir: Path, settings: Path, port: int, config: Mapping[str,
         "MPP_AGENCY_SETTINGS_FILE": str(settings),
         "MPP_CLIENTS_FILE": str(workdir / "clients.json"),
         "MPP_STORE_PATH": str(store),
+        "MPP_DATA_KEYS": generate_data_key(),
         "MPP_PORT": str(port),
         "MPP_ADAPTERS": "dukcapil,bpjs-ketenagakerjaan",
         **config,

@@ -104,3 +104,8 @@ class RequestRecord(BaseModel):
     updated_at: datetime
     finished_at: datetime | None = None
     trace_id: str | None = None
+    purged_at: datetime | None = Field(
+        default=None,
+        description="When the retention period ended and the personal data (the result, the agency reference and "
+        "what the counter sent) was removed; status, attempts and timestamps stay.",
+    )

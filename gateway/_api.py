@@ -32,9 +32,11 @@ from contracts import (
     mask_nik,
 )
 
+from ._audit import Auditor
 from ._config import Settings
 from ._dispatch import Dispatcher
 from ._ids import new_request_id
+from ._limits import MAX_JSON_DEPTH, json_depth_exceeded, nul_field
 from ._problems import ApiProblem
 from ._store import IdempotencyMismatch, NewRequest, Store, StoredRequest
 from ._web import TRACE, client_of
@@ -59,6 +61,7 @@ class GatewayState:
     dispatcher: Dispatcher
     catalog: bytes = b""
     services_json: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    auditor: Auditor = dataclasses.field(default_factory=Auditor.off)
 
     def build_catalog(self) -> None:
         """Render the catalog once: JSON Schema generation is too costly for every call."""
@@ -120,6 +123,7 @@ def to_record(row: StoredRequest) -> RequestRecord:
         updated_at=row.updated_at,
         finished_at=row.finished_at,
         trace_id=row.trace_id,
+        purged_at=row.purged_at,
     )
 
 
@@ -135,9 +139,27 @@ async def _read_json(request: web.Request) -> Any:
     if not body:
         raise ApiProblem("malformed-json", "the request body is empty")
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
+        too_deep = json_depth_exceeded(data)
     except orjson.JSONDecodeError as exc:
-        raise ApiProblem("malformed-json", f"the body is not valid JSON (at character {exc.pos})") from None
+        # orjson stops at a depth bound of its own, far past ours: that body gets the same answer as any too deep.
+        if not str(exc).startswith("depth limit"):
+            raise ApiProblem("malformed-json", f"the body is not valid JSON (at character {exc.pos})") from None
+        data, too_deep = None, True
+    if too_deep:
+        raise ApiProblem(
+            "validation-error",
+            f"the body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep",
+            errors=[FieldError(field="(body)", message=f"nested more than {MAX_JSON_DEPTH} levels deep")],
+        )
+    # The escape is rare in real bodies, so the walk to name the field runs only when the bytes show one.
+    if b"\\u0000" in body and (where := nul_field(data)) is not None:
+        raise ApiProblem(
+            "validation-error",
+            "the body holds a NUL character",
+            errors=[FieldError(field=where, message="must not contain NUL characters")],
+        )
+    return data
 
 
 async def list_services(request: web.Request) -> web.Response:
@@ -188,8 +210,10 @@ async def create_request(request: web.Request) -> web.Response:
         raise ApiProblem("validation-error", f"{len(errors)} field(s) break the contract", errors=errors)
     adapter, service = entry
     if not client.may_use(service.id):
+        await state.auditor.denied(client, service.id, envelope, "service-not-granted")
         raise ApiProblem("forbidden", "this client is not granted the service")
     if not client.may_act_for(envelope.counter.mpp_id):
+        await state.auditor.denied(client, service.id, envelope, "mpp-not-granted")
         raise ApiProblem(
             "forbidden",
             "this client may not act for that MPP",
@@ -283,9 +307,11 @@ async def create_request(request: web.Request) -> web.Response:
         row = await state.store.get(existing)
         if row is None:  # pragma: no cover - a key always names a stored request
             raise RuntimeError("idempotency key names a missing request")
+        await state.auditor.read(client, row)  # a replay hands the result out again
         return _record_response(row, 200 if RequestStatus(row.status).final else 202, headers)
     structlog.contextvars.bind_contextvars(request_id=new.id, service=service.id, agency=adapter.agency)
     log.info("request.accepted", mpp=new.mpp_id, desk=new.desk)
+    state.auditor.accepted(new, envelope.applicant.nik)  # queued before the run can record anything of it
     headers["Location"] = f"/v1/requests/{new.id}"
     if lease is not None:
         run = dispatcher.run_claimed(_claimed(new, lease), payload, stored=pending)
@@ -336,7 +362,9 @@ async def get_request(request: web.Request) -> web.Response:
     client = client_of(request)
     row = await state.store.get(request.match_info["request_id"])
     if row is None or not client.may_read(row.client_id, row.mpp_id):
+        await state.auditor.denied_read(client, row)
         raise ApiProblem("not-found", "no request with this id for this client")
+    await state.auditor.read(client, row)
     return _record_response(row, 200, {})
 
 

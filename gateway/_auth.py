@@ -2,6 +2,9 @@
 
 An API key is 32 random bytes, so a fast hash is as safe as a slow one here (nothing to brute-force) and keeps
 authentication off the profile. Two keys per client may be valid at once, for rotation.
+
+A client may instead present a JWT from the region's identity provider (:mod:`gateway._jwt`); either way the client
+is an entry of this directory, and its grants, MPP and rate limit come from here, never from the token.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Client", "ClientDirectory", "generate_key", "hash_key"]
+__all__ = ["Client", "ClientDirectory", "bearer_token", "generate_key", "hash_key"]
 
 KEY_PREFIX = "mppk_"
 
@@ -29,6 +32,17 @@ def generate_key() -> str:
 def hash_key(key: str) -> str:
     """The stored form of an API key."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, or ``None`` for anything else."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +58,11 @@ class Client:
     services: tuple[str, ...] = ("*",)
     #: Key of the HMAC signature on webhooks to this client; no secret, no webhooks.
     webhook_secret: str | None = dataclasses.field(default=None, repr=False)
+    #: Calls per second allowed on average (a token bucket per client); ``None`` takes the gateway's default,
+    #: ``0`` is unlimited.
+    rate_per_second: float | None = None
+    #: Calls allowed at once; ``None`` takes the gateway's default.
+    rate_burst: int | None = None
 
     def may_use(self, service: str) -> bool:
         """True when the client is granted ``service``."""
@@ -70,12 +89,10 @@ class ClientDirectory:
 
     def authenticate(self, authorization: str | None) -> Client | None:
         """The client presenting ``Authorization: Bearer <key>``, or ``None``."""
-        if not authorization:
+        token = bearer_token(authorization)
+        if token is None:
             return None
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return None
-        digest = hash_key(token.strip())
+        digest = hash_key(token)
         client = self._by_hash.get(digest)
         # The dictionary lookup already decided; compare_digest keeps the final check constant-time.
         if client is not None and any(hmac.compare_digest(digest, h) for h in client.key_hashes):
@@ -84,7 +101,8 @@ class ClientDirectory:
 
     @classmethod
     def from_file(cls, path: str | Path) -> ClientDirectory:
-        """Load ``{"clients": [{"id", "name", "mpp_id", "services", "key_sha256": [...], "webhook_secret"}]}``."""
+        """Load ``{"clients": [{"id", "name", "mpp_id", "services", "key_sha256": [...], "webhook_secret",
+        "rate_per_second", "rate_burst"}]}``."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         return cls.from_data(data)
 
@@ -104,6 +122,19 @@ class ClientDirectory:
                     mpp_id=entry.get("mpp_id"),
                     services=tuple(entry.get("services", ["*"])),
                     webhook_secret=entry.get("webhook_secret"),
+                    rate_per_second=_limit(entry, "rate_per_second", float),
+                    rate_burst=_limit(entry, "rate_burst", int),
                 )
             )
         return cls(clients)
+
+
+def _limit(entry: Mapping[str, Any], name: str, kind: type[float] | type[int]) -> Any:
+    """A client's optional rate setting: a non-negative number (``rate_burst`` whole), or ``None`` when absent."""
+    value = entry.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (kind is int and value % 1):
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"client {entry.get('id')!r}: {name} must be {what} >= 0")
+    return kind(value)

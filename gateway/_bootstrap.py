@@ -19,21 +19,27 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from adapters import AdapterContext, AdapterFactory, AgencyHttp, Registry, discover_factories
 
 from ._api import STATE, GatewayState, routes
+from ._audit import build_auditor
 from ._auth import ClientDirectory
 from ._config import AgencyConfig, Settings
 from ._dispatch import Dispatcher
 from ._docs import render_docs, render_problem
+from ._jwt import JwtSettings, JwtVerifier
+from ._limits import server_options
 from ._openapi import build_openapi
 from ._oss_inbound import mount_oss_inbound
 from ._postgres import PostgresStore
 from ._problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
+from ._ratelimit import RateLimiter
 from ._redact import redact
 from ._resilience import AgencyPolicy
+from ._retention import purge_expired
 from ._retry import policies_from_settings
+from ._sealing import KeyRing
 from ._sqlite import SqliteStore
 from ._store import Store
 from ._telemetry import Telemetry
-from ._web import DIRECTORY, PROBLEMS, TELEMETRY, error_middleware
+from ._web import DIRECTORY, JWT, LIMITER, PROBLEMS, TELEMETRY, error_middleware
 from ._webhooks import WebhookSender
 
 __all__ = ["build_app", "build_registry", "build_store", "build_transport"]
@@ -75,12 +81,19 @@ def build_registry(
 
 
 def build_store(settings: Settings) -> Store:
-    """PostgreSQL when ``MPP_STORE_DSN`` is set (several replicas), else the embedded SQLite file."""
+    """PostgreSQL when ``MPP_STORE_DSN`` is set (several replicas), else the embedded SQLite file; personal data
+    sealed with the data key ring, which is required (:class:`ValueError` saying how to make one)."""
+    keys = KeyRing.configured(settings.data_keys, settings.data_keys_file)
+    if settings.retention_days <= 0 or settings.retention_batch < 1:
+        raise ValueError("MPP_RETENTION_DAYS and MPP_RETENTION_BATCH must be more than 0")
     if settings.store_dsn:
         return PostgresStore(
-            settings.store_dsn, pool_size=settings.store_pool_size, handover_grace=settings.store_handover_seconds
+            settings.store_dsn,
+            pool_size=settings.store_pool_size,
+            handover_grace=settings.store_handover_seconds,
+            keys=keys,
         )
-    return SqliteStore(settings.store_path, synchronous=settings.sqlite_synchronous)
+    return SqliteStore(settings.store_path, synchronous=settings.sqlite_synchronous, keys=keys)
 
 
 def placeholder_settings(agencies: list[str]) -> Settings:
@@ -117,6 +130,7 @@ def build_app(
     registry = build_registry(settings, transport, factories, telemetry)
     store = store or build_store(settings)
     problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
+    auditor = build_auditor(settings, store)
     dispatcher = Dispatcher(
         store,
         registry,
@@ -136,20 +150,29 @@ def build_app(
         },
         problems=problems,
         telemetry=telemetry,
+        auditor=auditor,
     )
     webhooks = WebhookSender(store, transport, clients.clients, max_attempts=settings.webhook_max_attempts)
-    state = GatewayState(settings=settings, store=store, registry=registry, dispatcher=dispatcher)
+    state = GatewayState(settings=settings, store=store, registry=registry, dispatcher=dispatcher, auditor=auditor)
     state.build_catalog()
     spec = build_openapi([service for _, service in registry.services.values()], problems=problems)
     spec_body = orjson.dumps(spec)
     catalog = orjson.loads(state.catalog)["services"]
     docs_body = render_docs(spec, catalog, problems)
 
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.max_body_bytes, handler_args=server_options(settings)
+    )
     app[STATE] = state
     app[DIRECTORY] = clients
     app[PROBLEMS] = problems
     app[TELEMETRY] = telemetry
+    app[LIMITER] = RateLimiter(
+        clients.clients.values(), default_rate=settings.client_rate_per_second, default_burst=settings.client_rate_burst
+    )
+    jwt_settings = JwtSettings.from_settings(settings)
+    if jwt_settings is not None:
+        app[JWT] = JwtVerifier(jwt_settings, transport=transport, tracer=telemetry.tracer)
     app.add_routes(routes())
     mount_oss_inbound(app, settings=settings, store=store)
 
@@ -182,13 +205,21 @@ def build_app(
 
 
 async def _housekeeping(state: GatewayState) -> None:
-    """Forget idempotency keys past their window, once a minute."""
+    """Forget idempotency keys past their window and purge personal data past retention, every round (a minute)."""
     while True:
         try:
             await state.store.purge_idempotency_keys(time.time() - state.settings.idempotency_window_seconds)
         except Exception:  # the next round tries again
             structlog.get_logger("gateway").warning("housekeeping.failed", exc_info=True)
-        await asyncio.sleep(60)
+        try:
+            await purge_expired(
+                state.store,
+                retention_seconds=state.settings.retention_days * 86400,
+                batch=state.settings.retention_batch,
+            )
+        except Exception:  # the next round tries again
+            structlog.get_logger("gateway").warning("retention.failed", exc_info=True)
+        await asyncio.sleep(state.settings.housekeeping_interval_seconds)
 
 
 def _lifecycle(
@@ -199,6 +230,7 @@ def _lifecycle(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(_: web.Application) -> AsyncIterator[None]:
         await state.store.open()
+        state.auditor.start(state.settings.audit_checkpoint_seconds)
         await state.dispatcher.start()
         webhooks.start()
         housekeeping = asyncio.create_task(_housekeeping(state), name="housekeeping")
@@ -209,6 +241,7 @@ def _lifecycle(
             await asyncio.gather(housekeeping, return_exceptions=True)
             await webhooks.stop()
             await state.dispatcher.stop(state.settings.shutdown_grace_seconds)
+            await state.auditor.aclose()  # after the last request's entries: the final head is signed
             await state.registry.aclose()
             if transport is not None:
                 await transport.aclose()

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ._audit_verify import add_audit_parser, audit_command
 from ._auth import Client, ClientDirectory, generate_key, hash_key
 from ._bootstrap import build_app, build_registry, build_transport, placeholder_settings
 from ._config import AgencyConfig, Settings
@@ -25,6 +26,7 @@ from ._logging import configure_logging
 from ._openapi import build_openapi
 from ._problems import BUILTIN_PROBLEMS, ProblemCatalog
 from ._schema import describe, schema_status, upgrade
+from ._sealing import generate_data_key, stored_data_keys
 from ._store import StoreError
 from ._telemetry import Telemetry, TelemetrySettings
 
@@ -172,6 +174,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from mocks import start_mocks
 
     settings = Settings.from_env(os.environ)
+    if not (settings.data_keys or settings.data_keys_file):
+        # One key for the demo's database, kept beside it: a restart still opens the rows sealed before.
+        keys_file = Path(settings.store_path).with_name(Path(settings.store_path).name + ".data-keys")
+        settings = dataclasses.replace(settings, data_keys=stored_data_keys(keys_file))
     host = args.host or settings.host
     port = args.port or settings.port
     configure_logging(settings.log_level)
@@ -228,6 +234,9 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
+    if args.data_key:
+        print(generate_data_key())
+        return 0
     key = generate_key()
     print(orjson.dumps({"key": key, "key_sha256": hash_key(key)}).decode())
     return 0
@@ -252,9 +261,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--write-settings", metavar="FILE", help="also write the gateway settings to FILE")
             p.add_argument("--public-host", help="host name the gateway reaches the mocks by (containers)")
     sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
-    sub.add_parser("keygen", help="make a client API key and the hash to put in the clients file")
+    keygen = sub.add_parser("keygen", help="make a client API key and the hash to put in the clients file")
+    keygen.add_argument(
+        "--data-key", action="store_true", help="make a data key instead: 'kid:base64key' for MPP_DATA_KEYS"
+    )
     db = sub.add_parser("db", help="the store's schema: MPP_STORE_DSN (PostgreSQL) or MPP_STORE_PATH (SQLite)")
     db.add_argument("action", choices=("status", "upgrade"), help="show the schema version, or apply migrations")
+    add_audit_parser(sub)
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "serve": _cmd_serve,
@@ -263,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "openapi": _cmd_openapi,
         "keygen": _cmd_keygen,
         "db": _cmd_db,
+        "audit": audit_command,
     }
     with contextlib.suppress(KeyboardInterrupt):
         return handlers[args.command](args)

@@ -75,7 +75,41 @@ class Settings:
     sweep_interval_seconds: float = 5.0
     idempotency_window_seconds: float = 24 * 3600.0
     webhook_max_attempts: int = 20
+    #: The data key ring sealing personal data at rest: ``kid:base64key`` entries, comma-separated, the first seals
+    #: (``mpp-gateway keygen --data-key``); or a file holding them. ``serve`` refuses to start without one.
+    data_keys: str | None = dataclasses.field(default=None, repr=False)
+    data_keys_file: str | None = None
+    #: Days after a request finished (fractions allowed) before its personal data is purged; OSS's NIB pushes too.
+    retention_days: float = 30.0
+    retention_batch: int = 500
+    housekeeping_interval_seconds: float = 60.0
     clients_file: str | None = None
+    #: JWTs of the region's identity provider, beside API keys (``gateway/_jwt.py``); all unset, API keys only.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_jwks_file: str | None = None
+    jwt_algorithms: str = "RS256,ES256,EdDSA"
+    jwt_leeway_seconds: float = 30.0
+    jwt_jwks_refresh_seconds: float = 60.0
+    jwt_jwks_max_age_seconds: float = 3600.0
+    jwt_jwks_timeout_seconds: float = 3.0
+    #: Per-client token bucket, per replica, for clients without their own in the clients file; 0 = unlimited.
+    client_rate_per_second: float = 0.0
+    client_rate_burst: int = 0
+    #: aiohttp's request parser limits: the request line, one header line, the number of headers.
+    max_request_line_bytes: int = 8190
+    max_header_bytes: int = 8190
+    max_headers: int = 64
+    #: Key of the audit log's subjects (HMAC-SHA256 of the applicant's NIK), at least 16 bytes; or a file holding
+    #: it. Unset, audit entries carry no subject.
+    audit_key: str | None = dataclasses.field(default=None, repr=False)
+    audit_key_file: str | None = None
+    #: Ed25519 private key signing audit checkpoints (PEM, or the raw 32 bytes in base64: ``mpp-gateway audit
+    #: keygen``); or a file holding it. Unset, no checkpoints are written.
+    audit_signing_key: str | None = dataclasses.field(default=None, repr=False)
+    audit_signing_key_file: str | None = None
+    audit_checkpoint_seconds: float = 60.0
     log_level: str = "info"
     #: Agency slugs to load; ``None`` loads every installed adapter.
     adapters: tuple[str, ...] | None = None

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from adapters import Registry
 from contracts import RequestStatus, ServiceKind
 
+from ._audit import Auditor
 from ._events import EventHub
 from ._execution import Execution, Verdict
 from ._ids import new_request_id
@@ -57,8 +58,10 @@ class Dispatcher:
         problems: ProblemCatalog = DEFAULT_PROBLEMS,
         hub: EventHub | None = None,
         telemetry: Telemetry | None = None,
+        auditor: Auditor | None = None,
     ) -> None:
         self.telemetry = telemetry or Telemetry()
+        self.auditor = auditor or Auditor.off()
         self._store = store
         self._registry = registry
         self._owner = owner
@@ -386,6 +389,8 @@ class Dispatcher:
         )
         if not owned:
             log.warning("dispatch.lease_lost")
+        else:
+            await self.auditor.finished(request, verdict.status, problem_json)
         self._notify(request.id, verdict.status)
         if not owned:
             return None

@@ -129,6 +129,17 @@ def build_openapi(
                         "schema": {"type": "string"},
                         "example": "wait=10",
                     },
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": (
+                            "Makes a retry safe: the same key and body answer with the same request. Required for "
+                            "submissions."
+                        ),
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+                        "example": "loket-07-2026-11-22-0042",
+                    },
                 ],
                 "requestBody": {
                     "required": True,

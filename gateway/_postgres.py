@@ -19,13 +19,27 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 import orjson
 
+from ._audit_chain import (
+    AUDIT_COLUMNS,
+    CHECKPOINT_COLUMNS,
+    GENESIS,
+    audit_checkpoint,
+    audit_entry,
+    audit_row,
+    chain_events,
+)
 from ._schema import DRIVER_ERRORS, PgConnection, postgres_schema, safe_dsn
+from ._sealing import KeyRing, open_json, open_json_text, open_text, seal_json, seal_text
 from ._store import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditEvent,
     IdempotencyMismatch,
     NewRequest,
     NewWebhook,
@@ -42,10 +56,12 @@ __all__ = ["PostgresStore"]
 _COLUMNS = (
     "id, client_id, service, agency, kind, status, mpp_id, desk, operator, nik_masked, envelope, result, "
     "agency_reference, problem, trace_id, traceparent, created_at, updated_at, finished_at, deadline_at, "
-    "lease_owner, lease_expires, attempts, not_before, needs_reconcile"
+    "lease_owner, lease_expires, attempts, not_before, needs_reconcile, purged_at"
 )
 #: Unix time by the database's clock, fixed for the whole statement.
 _DB_NOW = "extract(epoch FROM statement_timestamp())::float8"
+#: Key of the transaction-level advisory lock that makes appends to the audit chain take turns.
+_AUDIT_LOCK = 7_303_110_002
 
 
 def _now() -> dt.datetime:
@@ -61,7 +77,8 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-def _request(row: asyncpg.Record, attempts: tuple[StoredAttempt, ...] = ()) -> StoredRequest:
+def _request(row: asyncpg.Record, attempts: tuple[StoredAttempt, ...], keys: KeyRing | None) -> StoredRequest:
+    id_ = row["id"]
     return StoredRequest(
         id=row["id"],
         client_id=row["client_id"],
@@ -73,9 +90,9 @@ def _request(row: asyncpg.Record, attempts: tuple[StoredAttempt, ...] = ()) -> S
         desk=row["desk"],
         operator=row["operator"],
         nik_masked=row["nik_masked"],
-        envelope=orjson.loads(row["envelope"]),
-        result=orjson.loads(row["result"]) if row["result"] is not None else None,
-        agency_reference=row["agency_reference"],
+        envelope=open_json(keys, row["envelope"], column="requests.envelope", row=id_) or {},
+        result=open_json(keys, row["result"], column="requests.result", row=id_),
+        agency_reference=open_text(keys, row["agency_reference"], column="requests.agency_reference", row=id_),
         problem=orjson.loads(row["problem"]) if row["problem"] is not None else None,
         trace_id=row["trace_id"],
         traceparent=row["traceparent"],
@@ -89,6 +106,7 @@ def _request(row: asyncpg.Record, attempts: tuple[StoredAttempt, ...] = ()) -> S
         attempts=attempts,
         not_before=row["not_before"],
         needs_reconcile=row["needs_reconcile"],
+        purged_at=row["purged_at"],
     )
 
 
@@ -114,12 +132,15 @@ class PostgresStore:
         pool_size: int = 10,
         handover_grace: float = 2.0,
         webhook_lease: float = 60.0,
+        keys: KeyRing | None = None,
     ) -> None:
+        """``keys`` seals personal data at rest (the gateway always passes its ring); without, values are plain."""
         self._dsn = dsn
         self._pool_size = pool_size
         self._handover_grace = handover_grace
         self._webhook_lease = webhook_lease
         self._pool: asyncpg.Pool | None = None
+        self._keys = keys
 
     def __repr__(self) -> str:
         return f"PostgresStore({safe_dsn(self._dsn)!r})"
@@ -180,7 +201,9 @@ class PostgresStore:
         owner, expires = (lease[0], time.time() + lease[1]) if lease else (None, None)
         params = (
             r.id, r.client_id, r.service, r.agency, r.kind, "in_progress" if lease else "accepted", r.mpp_id,
-            r.desk, r.operator, r.nik_masked, _json(r.envelope), r.trace_id, r.traceparent, r.created_at,
+            r.desk, r.operator, r.nik_masked,
+            seal_json(self._keys, r.envelope, column="requests.envelope", row=r.id), r.trace_id, r.traceparent,
+            r.created_at,
             r.created_at, r.deadline_at, owner, expires,
         )  # fmt: skip
         # Two replicas may get the same key at once: the key's insert waits for the other transaction and, if
@@ -238,7 +261,7 @@ class PostgresStore:
                     request_id,
                 )
                 attempts = tuple(StoredAttempt(*a) for a in rows)
-        return _request(row, attempts)
+        return _request(row, attempts, self._keys)
 
     async def claim(self, request_id: str, owner: str, lease_seconds: float) -> StoredRequest | None:
         """Lease the request to ``owner`` if it is accepted or its lease expired; a row another replica is
@@ -254,7 +277,7 @@ class PostgresStore:
             f"FROM target WHERE id = target.claim_id RETURNING {_COLUMNS}",
             request_id, owner, lease_seconds, _now(),
         )  # fmt: skip
-        return _request(row) if row is not None else None
+        return _request(row, (), self._keys) if row is not None else None
 
     async def renew(self, request_id: str, owner: str, lease_seconds: float) -> bool:
         """Extend the lease ``owner`` holds."""
@@ -305,7 +328,9 @@ class PostgresStore:
                 "UPDATE requests SET status = $1, result = $2, agency_reference = $3, problem = $4, updated_at = $5, "
                 "finished_at = $6, lease_owner = NULL, lease_expires = NULL, attempts = attempts + $7 "
                 "WHERE id = $8 AND lease_owner = $9 AND status = 'in_progress'",
-                status, _json(result), agency_reference, _json(problem), now, now if final else None,
+                status, seal_json(self._keys, result, column="requests.result", row=request_id),
+                seal_text(self._keys, agency_reference, column="requests.agency_reference", row=request_id),
+                _json(problem), now, now if final else None,
                 1 if attempt else 0, request_id, owner,
             )  # fmt: skip
             if _count(tag) != 1:
@@ -315,7 +340,8 @@ class PostgresStore:
             if webhook is not None:
                 await c.execute(
                     "INSERT INTO webhooks (id, request_id, client_id, url, body, next_at) VALUES ($1,$2,$3,$4,$5,$6)",
-                    webhook.id, request_id, webhook.client_id, webhook.url, _json(webhook.body), time.time(),
+                    webhook.id, request_id, webhook.client_id, webhook.url,
+                    seal_json(self._keys, webhook.body, column="webhooks.body", row=webhook.id), time.time(),
                 )  # fmt: skip
         return True
 
@@ -353,6 +379,37 @@ class PostgresStore:
         """Forget idempotency keys created before ``older_than``."""
         return _count(await self._db.execute("DELETE FROM idempotency_keys WHERE created_at < $1", older_than))
 
+    async def purge_personal_data(self, older_than: float, *, limit: int = 500) -> int:
+        """Null the envelope, result and reference of up to ``limit`` final requests finished before ``older_than``
+        (and blank their finished webhooks' bodies); status, counter, attempts and timestamps stay. Rows another
+        replica is purging are skipped, not waited for."""
+        cutoff = dt.datetime.fromtimestamp(older_than, dt.UTC)
+        async with self._db.acquire() as c, c.transaction():
+            # A delivery the sender gave up on waits at next_at 1e12: only one still being tried holds a purge back.
+            rows = await c.fetch(
+                "WITH due AS (SELECT id AS due_id FROM requests r WHERE finished_at IS NOT NULL AND purged_at IS NULL "
+                "AND finished_at < $1 AND status IN ('completed', 'rejected', 'failed') AND NOT EXISTS (SELECT 1 "
+                "FROM webhooks w WHERE w.request_id = r.id AND w.delivered_at IS NULL AND w.next_at < 1e12) "
+                "ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
+                "UPDATE requests SET envelope = 'null', result = NULL, agency_reference = NULL, purged_at = $3 "
+                "FROM due WHERE id = due.due_id RETURNING id",
+                cutoff, limit, _now(),
+            )  # fmt: skip
+            if rows:
+                ids = [r["id"] for r in rows]
+                await c.execute("UPDATE webhooks SET body = '' WHERE request_id = ANY($1::text[])", ids)
+        return len(rows)
+
+    async def purge_received_nibs(self, older_than: float, *, limit: int = 500) -> int:
+        """Delete up to ``limit`` NIB pushes last received before ``older_than``."""
+        return _count(
+            await self._db.execute(
+                "DELETE FROM oss_nib WHERE nib IN (SELECT nib FROM oss_nib WHERE received_at < $1 "
+                "ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                dt.datetime.fromtimestamp(older_than, dt.UTC), limit,
+            )
+        )  # fmt: skip
+
     async def due_webhooks(self, limit: int) -> list[Webhook]:
         """Undelivered webhooks whose next try is due, oldest first, each reserved for this caller for a while."""
         now = time.time()
@@ -364,7 +421,11 @@ class PostgresStore:
             now, limit, now + self._webhook_lease,
         )  # fmt: skip
         ordered = sorted(rows, key=lambda row: row["was"])
-        return [Webhook(r["id"], r["request_id"], r["client_id"], r["url"], r["body"], r["attempts"]) for r in ordered]
+        return [
+            Webhook(r["id"], r["request_id"], r["client_id"], r["url"],
+                    open_json_text(self._keys, r["body"], column="webhooks.body", row=r["id"]), r["attempts"])
+            for r in ordered
+        ]  # fmt: skip
 
     async def webhook_tried(self, webhook_id: str, *, delivered: bool, next_at: float, error: str | None) -> None:
         """Record one delivery try."""
@@ -384,7 +445,7 @@ class PostgresStore:
                 "VALUES ($1,$2,$3,$4,$5,$5) ON CONFLICT (nib) DO UPDATE SET oss_id = excluded.oss_id, "
                 "company_name = excluded.company_name, data = excluded.data, received_at = excluded.received_at, "
                 "pushes = oss_nib.pushes + 1",
-                nib, oss_id, company_name, orjson.dumps(data).decode(), received_at,
+                nib, oss_id, company_name, seal_json(self._keys, data, column="oss_nib.data", row=nib), received_at,
             )  # fmt: skip
         except DRIVER_ERRORS as exc:
             raise StoreError("the NIB data could not be stored") from exc
@@ -399,6 +460,58 @@ class PostgresStore:
         if row is None:
             return None
         return ReceivedNib(
-            row["nib"], row["oss_id"], row["company_name"], orjson.loads(row["data"]), row["first_received_at"],
+            row["nib"], row["oss_id"], row["company_name"],
+            open_json(self._keys, row["data"], column="oss_nib.data", row=row["nib"]), row["first_received_at"],
             row["received_at"], row["pushes"],
         )  # fmt: skip
+
+    async def append_audit(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+        """Chain ``events`` after the head while holding the chain's advisory lock, in one transaction.
+
+        Replicas append concurrently: the transaction-level lock makes them take turns, and READ COMMITTED lets the
+        head be read after the lock is granted, so each append sees the one before it.
+        """
+        batch = tuple(events)
+        if not batch:
+            return []
+        async with self._db.acquire() as c, c.transaction(isolation="read_committed"):
+            await c.execute("SELECT pg_advisory_xact_lock($1)", _AUDIT_LOCK)
+            head = await c.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            entries = chain_events(batch, head["seq"], head["hash"]) if head else chain_events(batch, 0, GENESIS)
+            await c.executemany(
+                f"INSERT INTO audit_log ({AUDIT_COLUMNS}) "  # noqa: S608 - constant column list
+                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+                [audit_row(entry) for entry in entries],
+            )
+        return entries
+
+    async def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
+        """Up to ``limit`` entries after ``after_seq``, in chain order."""
+        rows = await self._db.fetch(
+            f"SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",  # noqa: S608 - constant
+            after_seq, limit,
+        )  # fmt: skip
+        return [audit_entry(tuple(row)) for row in rows]
+
+    async def audit_head(self) -> AuditEntry | None:
+        """The newest entry, or ``None``."""
+        row = await self._db.fetchrow(f"SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1")  # noqa: S608 - constant
+        return audit_entry(tuple(row)) if row is not None else None
+
+    async def add_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> bool:
+        """Keep a signed checkpoint, unless one for its sequence number exists (another replica signed it)."""
+        cp = checkpoint
+        tag = await self._db.execute(
+            f"INSERT INTO audit_checkpoints ({CHECKPOINT_COLUMNS}) VALUES ($1,$2,$3,$4,$5) "  # noqa: S608 - constant
+            "ON CONFLICT (seq) DO NOTHING",
+            cp.seq, cp.hash, cp.at, cp.key_id, cp.signature,
+        )  # fmt: skip
+        return _count(tag) == 1
+
+    async def audit_checkpoints(self, after_seq: int, limit: int) -> list[AuditCheckpoint]:
+        """Up to ``limit`` checkpoints after ``after_seq``, in sequence order."""
+        rows = await self._db.fetch(
+            f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2",  # noqa: S608 - constant
+            after_seq, limit,
+        )  # fmt: skip
+        return [audit_checkpoint(tuple(row)) for row in rows]

@@ -114,6 +114,13 @@ BUILTIN_PROBLEMS: tuple[ProblemType, ...] = (
         "This key already names a different request from this client; use a new key for a new request.",
     ),
     _p(
+        "rate-limited",
+        429,
+        "Too many requests",
+        "Terlalu banyak permintaan",
+        "The client exceeded its request rate at this gateway replica; 'Retry-After' says when to try again.",
+    ),
+    _p(
         "internal-error",
         500,
         "Internal error",

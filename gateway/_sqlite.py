@@ -16,13 +16,27 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
+from ._audit_chain import (
+    AUDIT_COLUMNS,
+    CHECKPOINT_COLUMNS,
+    GENESIS,
+    audit_checkpoint,
+    audit_entry,
+    audit_row,
+    canonical_time,
+    chain_events,
+)
+from ._sealing import KeyRing, open_json, open_json_text, open_text, seal_json, seal_text
 from ._store import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditEvent,
     IdempotencyMismatch,
     NewRequest,
     NewWebhook,
@@ -41,7 +55,7 @@ _Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 _COLUMNS = (
     "id, client_id, service, agency, kind, status, mpp_id, desk, operator, nik_masked, envelope, result, "
     "agency_reference, problem, trace_id, traceparent, created_at, updated_at, finished_at, deadline_at, "
-    "lease_owner, lease_expires, attempts, not_before, needs_reconcile"
+    "lease_owner, lease_expires, attempts, not_before, needs_reconcile, purged_at"
 )
 
 
@@ -93,11 +107,13 @@ def _migrate(conn: sqlite3.Connection) -> None:
             raise
 
 
-def _row_to_request(row: sqlite3.Row | tuple[Any, ...], attempts: tuple[StoredAttempt, ...]) -> StoredRequest:
+def _row_to_request(
+    row: sqlite3.Row | tuple[Any, ...], attempts: tuple[StoredAttempt, ...], keys: KeyRing | None
+) -> StoredRequest:
     (
         id_, client_id, service, agency, kind, status, mpp_id, desk, operator, nik_masked, envelope, result,
         agency_reference, problem, trace_id, traceparent, created_at, updated_at, finished_at, deadline_at,
-        lease_owner, lease_expires, attempt_count, not_before, needs_reconcile,
+        lease_owner, lease_expires, attempt_count, not_before, needs_reconcile, purged_at,
     ) = row  # fmt: skip
     return StoredRequest(
         id=id_,
@@ -110,9 +126,9 @@ def _row_to_request(row: sqlite3.Row | tuple[Any, ...], attempts: tuple[StoredAt
         desk=desk,
         operator=operator,
         nik_masked=nik_masked,
-        envelope=orjson.loads(envelope),
-        result=orjson.loads(result) if result else None,
-        agency_reference=agency_reference,
+        envelope=open_json(keys, envelope, column="requests.envelope", row=id_) or {},
+        result=open_json(keys, result, column="requests.result", row=id_),
+        agency_reference=open_text(keys, agency_reference, column="requests.agency_reference", row=id_),
         problem=orjson.loads(problem) if problem else None,
         trace_id=trace_id,
         traceparent=traceparent,
@@ -126,10 +142,13 @@ def _row_to_request(row: sqlite3.Row | tuple[Any, ...], attempts: tuple[StoredAt
         attempts=attempts,
         not_before=not_before,
         needs_reconcile=bool(needs_reconcile),
+        purged_at=dt.datetime.fromisoformat(purged_at) if purged_at else None,
     )
 
 
-def _load(conn: sqlite3.Connection, request_id: str, with_attempts: bool) -> StoredRequest | None:
+def _load(
+    conn: sqlite3.Connection, request_id: str, with_attempts: bool, keys: KeyRing | None
+) -> StoredRequest | None:
     row = conn.execute(f"SELECT {_COLUMNS} FROM requests WHERE id = ?", (request_id,)).fetchone()  # noqa: S608 - constant column list
     if row is None:
         return None
@@ -143,7 +162,7 @@ def _load(conn: sqlite3.Connection, request_id: str, with_attempts: bool) -> Sto
                 (request_id,),
             )
         )
-    return _row_to_request(row, attempts)
+    return _row_to_request(row, attempts, keys)
 
 
 def _insert_attempt(conn: sqlite3.Connection, request_id: str, a: StoredAttempt) -> None:
@@ -269,10 +288,14 @@ def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]
 class SqliteStore:
     """The embedded default store: one SQLite file in WAL mode."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL", max_batch: int = 512) -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "FULL", max_batch: int = 512, keys: KeyRing | None = None
+    ) -> None:
+        """``keys`` seals personal data at rest (the gateway always passes its ring); without, values are plain."""
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
         self.path = str(path)
+        self._keys = keys
         self._synchronous = synchronous.upper()
         self._max_batch = max_batch
         self._writer: _Writer | None = None
@@ -342,7 +365,9 @@ class SqliteStore:
         owner, expires = (lease[0], time.time() + lease[1]) if lease else (None, None)
         params = (
             r.id, r.client_id, r.service, r.agency, r.kind, "in_progress" if lease else "accepted", r.mpp_id,
-            r.desk, r.operator, r.nik_masked, _json(r.envelope), r.trace_id, r.traceparent, created, created,
+            r.desk, r.operator, r.nik_masked,
+            seal_json(self._keys, r.envelope, column="requests.envelope", row=r.id),
+            r.trace_id, r.traceparent, created, created,
             r.deadline_at, owner, expires,
         )  # fmt: skip
 
@@ -375,7 +400,7 @@ class SqliteStore:
 
     async def get(self, request_id: str, *, with_attempts: bool = True) -> StoredRequest | None:
         """The request with its attempts, or ``None``."""
-        return await self._read(lambda c: _load(c, request_id, with_attempts))
+        return await self._read(lambda c: _load(c, request_id, with_attempts, self._keys))
 
     async def claim(self, request_id: str, owner: str, lease_seconds: float) -> StoredRequest | None:
         """Lease the request to ``owner`` if it is accepted or its lease expired."""
@@ -393,7 +418,7 @@ class SqliteStore:
             )
             if cur.rowcount != 1:
                 return None
-            return _load(c, request_id, with_attempts=False)
+            return _load(c, request_id, False, self._keys)
 
         return await self._write(op)
 
@@ -457,8 +482,8 @@ class SqliteStore:
                 "WHERE id = ? AND lease_owner = ? AND status = 'in_progress'",
                 (
                     status,
-                    _json(result),
-                    agency_reference,
+                    seal_json(self._keys, result, column="requests.result", row=request_id),
+                    seal_text(self._keys, agency_reference, column="requests.agency_reference", row=request_id),
                     _json(problem),
                     _ts(now),
                     _ts(now) if final else None,
@@ -474,7 +499,8 @@ class SqliteStore:
             if webhook is not None:
                 c.execute(
                     "INSERT INTO webhooks (id, request_id, client_id, url, body, next_at) VALUES (?,?,?,?,?,?)",
-                    (webhook.id, request_id, webhook.client_id, webhook.url, _json(webhook.body), time.time()),
+                    (webhook.id, request_id, webhook.client_id, webhook.url,
+                     seal_json(self._keys, webhook.body, column="webhooks.body", row=webhook.id), time.time()),
                 )
             return True
 
@@ -522,6 +548,42 @@ class SqliteStore:
             lambda c: c.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,)).rowcount
         )
 
+    async def purge_personal_data(self, older_than: float, *, limit: int = 500) -> int:
+        """Null the envelope, result and reference of up to ``limit`` final requests finished before ``older_than``
+        (and blank their finished webhooks' bodies); status, counter, attempts and timestamps stay."""
+        cutoff = _ts(dt.datetime.fromtimestamp(older_than, dt.UTC))
+
+        def op(c: sqlite3.Connection) -> int:
+            # A delivery the sender gave up on waits at next_at 1e12: only one still being tried holds a purge back.
+            ids = c.execute(
+                "SELECT id FROM requests WHERE finished_at IS NOT NULL AND purged_at IS NULL AND finished_at < ? "
+                "AND status IN ('completed', 'rejected', 'failed') AND NOT EXISTS (SELECT 1 FROM webhooks w "
+                "WHERE w.request_id = requests.id AND w.delivered_at IS NULL AND w.next_at < 1e12) "
+                "ORDER BY finished_at LIMIT ?",
+                (cutoff, limit),
+            ).fetchall()
+            purged_at = _ts(_now())
+            c.executemany(
+                "UPDATE requests SET envelope = 'null', result = NULL, agency_reference = NULL, purged_at = ? "
+                "WHERE id = ?",
+                [(purged_at, i) for (i,) in ids],
+            )
+            c.executemany("UPDATE webhooks SET body = '' WHERE request_id = ?", ids)
+            return len(ids)
+
+        return await self._write(op)
+
+    async def purge_received_nibs(self, older_than: float, *, limit: int = 500) -> int:
+        """Delete up to ``limit`` NIB pushes last received before ``older_than``."""
+        cutoff = _ts(dt.datetime.fromtimestamp(older_than, dt.UTC))
+        return await self._write(
+            lambda c: c.execute(
+                "DELETE FROM oss_nib WHERE nib IN "
+                "(SELECT nib FROM oss_nib WHERE received_at < ? ORDER BY received_at LIMIT ?)",
+                (cutoff, limit),
+            ).rowcount
+        )
+
     async def due_webhooks(self, limit: int) -> list[Webhook]:
         """Undelivered webhooks whose next try is due, oldest first."""
         rows = await self._read(
@@ -531,7 +593,10 @@ class SqliteStore:
                 (time.time(), limit),
             ).fetchall()
         )
-        return [Webhook(*row) for row in rows]
+        return [
+            Webhook(i, r, c, u, open_json_text(self._keys, body, column="webhooks.body", row=i), a)
+            for i, r, c, u, body, a in rows
+        ]
 
     async def webhook_tried(self, webhook_id: str, *, delivered: bool, next_at: float, error: str | None) -> None:
         """Record one delivery try."""
@@ -547,7 +612,8 @@ class SqliteStore:
         self, nib: str, *, oss_id: str | None, company_name: str | None, data: dict[str, Any], received_at: dt.datetime
     ) -> None:
         """Insert OSS's push, or replace the NIB's earlier one (keeping when it first arrived, counting pushes)."""
-        params = (nib, oss_id, company_name, orjson.dumps(data).decode(), _ts(received_at), _ts(received_at))
+        sealed = seal_json(self._keys, data, column="oss_nib.data", row=nib)
+        params = (nib, oss_id, company_name, sealed, _ts(received_at), _ts(received_at))
         try:
             await self._write(
                 lambda c: c.execute(
@@ -574,6 +640,61 @@ class SqliteStore:
             return None
         nib_, oss_id, company, data, first, last, pushes = row
         return ReceivedNib(
-            nib_, oss_id, company, orjson.loads(data), dt.datetime.fromisoformat(first),
-            dt.datetime.fromisoformat(last), pushes,
+            nib_, oss_id, company, open_json(self._keys, data, column="oss_nib.data", row=nib_),
+            dt.datetime.fromisoformat(first), dt.datetime.fromisoformat(last), pushes,
         )  # fmt: skip
+
+    async def append_audit(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+        """Chain ``events`` after the head within the writer's transaction: one writer keeps the chain linear."""
+        batch = tuple(events)
+
+        def op(c: sqlite3.Connection) -> list[AuditEntry]:
+            head = c.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+            entries = chain_events(batch, head[0], head[1]) if head else chain_events(batch, 0, GENESIS)
+            c.executemany(
+                f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608 - constant
+                [(row[0], canonical_time(row[1]), *row[2:]) for row in map(audit_row, entries)],
+            )
+            return entries
+
+        return await self._write(op) if batch else []
+
+    async def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
+        """Up to ``limit`` entries after ``after_seq``, in chain order."""
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608 - constant
+                (after_seq, limit),
+            ).fetchall()
+        )
+        return [audit_entry(row) for row in rows]
+
+    async def audit_head(self) -> AuditEntry | None:
+        """The newest entry, or ``None``."""
+        row = await self._read(
+            lambda c: c.execute(f"SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()  # noqa: S608 - constant
+        )
+        return audit_entry(row) if row else None
+
+    async def add_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> bool:
+        """Keep a signed checkpoint, unless one for its sequence number exists."""
+        cp = checkpoint
+        params = (cp.seq, cp.hash, canonical_time(cp.at), cp.key_id, cp.signature)
+        return await self._write(
+            lambda c: c.execute(
+                f"INSERT INTO audit_checkpoints ({CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?) "  # noqa: S608 - constant
+                "ON CONFLICT (seq) DO NOTHING",
+                params,
+            ).rowcount
+            == 1
+        )
+
+    async def audit_checkpoints(self, after_seq: int, limit: int) -> list[AuditCheckpoint]:
+        """Up to ``limit`` checkpoints after ``after_seq``, in sequence order."""
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608 - constant
+                (after_seq, limit),
+            ).fetchall()
+        )
+        return [audit_checkpoint(row) for row in rows]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 __all__ = [
+    "AuditCheckpoint",
+    "AuditEntry",
+    "AuditEvent",
     "IdempotencyMismatch",
     "NewRequest",
     "NewWebhook",
@@ -99,6 +103,8 @@ class StoredRequest:
     not_before: float | None = None
     #: True when a submission may have reached the agency unrecorded: ask the agency before sending again.
     needs_reconcile: bool = False
+    #: When the retention purge removed the personal data (envelope, result, agency reference); ``None`` if not yet.
+    purged_at: dt.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -245,6 +251,14 @@ class Store(Protocol):
     async def purge_idempotency_keys(self, older_than: float) -> int:
         """Forget idempotency keys created before ``older_than`` (Unix time)."""
 
+    async def purge_personal_data(self, older_than: float, *, limit: int = 500) -> int:
+        """Remove the envelope, result and agency reference of up to ``limit`` final requests that finished before
+        ``older_than`` (Unix time), setting ``purged_at``; returns how many. Status, service, counter, masked NIK,
+        attempts, timestamps and problem stay. A request with a webhook still being delivered waits for it."""
+
+    async def purge_received_nibs(self, older_than: float, *, limit: int = 500) -> int:
+        """Delete up to ``limit`` NIB pushes last received before ``older_than`` (Unix time); returns how many."""
+
     async def due_webhooks(self, limit: int) -> list[Webhook]:
         """Undelivered webhooks whose next try is due."""
 
@@ -258,3 +272,61 @@ class Store(Protocol):
 
     async def get_nib(self, nib: str) -> ReceivedNib | None:
         """OSS's latest push for ``nib``, or ``None``."""
+
+    async def append_audit(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+        """Append ``events`` to the audit chain, in order, in one transaction; returns the sealed entries.
+
+        The store numbers and links them while it holds the chain's head exclusively, so concurrent appends (from
+        several replicas too) form one linear chain; either every entry of the call is durable or none is.
+        """
+
+    async def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
+        """Up to ``limit`` audit entries with a sequence number above ``after_seq``, in chain order."""
+
+    async def audit_head(self) -> AuditEntry | None:
+        """The newest audit entry, or ``None`` for an empty log."""
+
+    async def add_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> bool:
+        """Keep a signed checkpoint; ``False`` when one for the same sequence number exists already."""
+
+    async def audit_checkpoints(self, after_seq: int, limit: int) -> list[AuditCheckpoint]:
+        """Up to ``limit`` checkpoints for sequence numbers above ``after_seq``, in sequence order."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """Something to record in the audit log: who did what about whom, when, with what outcome."""
+
+    action: str
+    at: dt.datetime
+    client_id: str | None = None
+    mpp_id: str | None = None
+    desk: str | None = None
+    operator: str | None = None
+    service: str | None = None
+    request_id: str | None = None
+    #: The applicant's NIK as a keyed hash (:func:`gateway._audit.subject_hash`), never the NIK itself.
+    subject: str | None = None
+    outcome: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An event sealed into the chain: its sequence number, the previous entry's hash, and its own."""
+
+    seq: int
+    event: AuditEvent
+    prev_hash: str
+    hash: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditCheckpoint:
+    """A signature over the chain's head at a moment: ``(seq, hash, at)`` signed with the key ``key_id`` names."""
+
+    seq: int
+    hash: str
+    at: dt.datetime
+    key_id: str
+    #: Ed25519 signature, base64, over :func:`gateway._audit.checkpoint_message`.
+    signature: str

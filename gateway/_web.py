@@ -10,12 +10,14 @@ import structlog
 from aiohttp import web
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from ._auth import Client, ClientDirectory
+from ._auth import Client, ClientDirectory, bearer_token
 from ._ids import TraceContext
+from ._jwt import InvalidToken, JwtVerifier, looks_like_jwt
 from ._problems import DEFAULT_PROBLEMS, ApiProblem, ProblemCatalog, problem_response
+from ._ratelimit import RateLimiter
 from ._telemetry import Telemetry, ids
 
-__all__ = ["CLIENT", "TRACE", "client_of", "error_middleware", "require_client"]
+__all__ = ["CLIENT", "TRACE", "authenticate", "client_of", "error_middleware", "require_client"]
 
 log = structlog.get_logger("gateway.http")
 
@@ -24,6 +26,12 @@ CLIENT: web.RequestKey[Client] = web.RequestKey("client", Client)
 DIRECTORY: web.AppKey[ClientDirectory] = web.AppKey("directory", ClientDirectory)
 PROBLEMS: web.AppKey[ProblemCatalog] = web.AppKey("problems", ProblemCatalog)
 TELEMETRY: web.AppKey[Telemetry] = web.AppKey("telemetry", Telemetry)
+JWT: web.AppKey[JwtVerifier] = web.AppKey("jwt", JwtVerifier)
+LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter", RateLimiter)
+
+_CHALLENGE = 'Bearer realm="mpp-gateway"'
+# RFC 6750: a bearer credential was presented and is not valid (as opposed to none presented).
+_INVALID_CREDENTIAL = 'Bearer realm="mpp-gateway", error="invalid_token"'
 
 _PUBLIC = re.compile(r"^/(healthz|readyz|metrics|openapi\.json|docs|problems/[a-z0-9-]+)$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -95,7 +103,14 @@ async def _answer(request: web.Request, handler: Handler, trace: TraceContext) -
     problems = request.app.get(PROBLEMS, DEFAULT_PROBLEMS)
     try:
         if not _PUBLIC.match(request.path):
-            require_client(request)
+            client = await authenticate(request)
+            limiter = request.app.get(LIMITER)
+            if limiter is not None and (wait := limiter.retry_after(client.id)):
+                raise ApiProblem(
+                    "rate-limited",
+                    f"this client's request rate is exceeded; try again in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
         return await handler(request)
     except ApiProblem as exc:
         return problem_response(
@@ -121,17 +136,37 @@ async def _answer(request: web.Request, handler: Handler, trace: TraceContext) -
         )
 
 
+async def authenticate(request: web.Request) -> Client:
+    """Authenticate the caller by API key or, when configured, by the identity provider's JWT; else answer 401."""
+    known: Client | None = request.get(CLIENT)
+    if known is not None:
+        return known
+    verifier = request.app.get(JWT)
+    if verifier is not None:
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is not None and looks_like_jwt(token):
+            try:
+                client = await verifier.client_for(token, request.app[DIRECTORY].clients)
+            except InvalidToken as exc:
+                raise ApiProblem("unauthorized", str(exc), headers={"WWW-Authenticate": _INVALID_CREDENTIAL}) from None
+            request[CLIENT] = client
+            structlog.contextvars.bind_contextvars(client=client.id)
+            return client
+    return require_client(request)
+
+
 def require_client(request: web.Request) -> Client:
     """Authenticate the caller by bearer API key, or answer 401."""
     known: Client | None = request.get(CLIENT)
     if known is not None:
         return known
-    client = request.app[DIRECTORY].authenticate(request.headers.get("Authorization"))
+    authorization = request.headers.get("Authorization")
+    client = request.app[DIRECTORY].authenticate(authorization)
     if client is None:
         raise ApiProblem(
             "unauthorized",
             "present a valid API key as 'Authorization: Bearer <key>'",
-            headers={"WWW-Authenticate": 'Bearer realm="mpp-gateway"'},
+            headers={"WWW-Authenticate": _INVALID_CREDENTIAL if bearer_token(authorization) else _CHALLENGE},
         )
     request[CLIENT] = client
     structlog.contextvars.bind_contextvars(client=client.id)

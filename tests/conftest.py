@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway import AgencyConfig, Settings, build_app
+from gateway._sealing import generate_data_key
 from tests.fakes import FakeAdapter, directory
 from tests.postgres import postgres  # noqa: F401 - the session's PostgreSQL server, a fixture
 
@@ -35,6 +36,7 @@ def gateway_settings(tmp_path: Path) -> Settings:
         lease_seconds=5,
         shutdown_grace_seconds=1,
         agencies={"fake": AgencyConfig(base_url="http://127.0.0.1:9")},
+        data_keys=generate_data_key("test"),
     )
 
 

@@ -75,7 +75,8 @@ class VClaimClient:
         self._clock = clock
 
     def __repr__(self) -> str:
-        return f"VClaimClient(base_url={self._http.base_url!r}, cons_id={self._cons_id!r}, credentials=***)"
+        # The consumer id is half of the credential pair: like the secret, it stays out of anything printed.
+        return f"VClaimClient(base_url={self._http.base_url!r}, credentials=***)"
 
     @property
     def agency(self) -> str:

@@ -30,6 +30,8 @@ from typing import Any
 
 import httpx
 
+from gateway._sealing import stored_data_keys
+
 LOOKUP = "dukcapil.nik.verify"
 SUBMISSION = "bpjs-ketenagakerjaan.peserta.register"
 SUBMISSION_METHOD = "peserta.bpu"
@@ -140,6 +142,7 @@ class Processes:
             **self.env,
             "MPP_PORT": str(self.port),
             "MPP_STORE_PATH": str(self.workdir / "gateway.sqlite3"),
+            "MPP_DATA_KEYS": stored_data_keys(self.workdir / "gateway.data-keys"),  # the same after every kill
             "MPP_CLIENTS_FILE": str(clients),
             "MPP_LEASE_SECONDS": "6",
             "MPP_SWEEP_INTERVAL_SECONDS": "0.5",

@@ -20,7 +20,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s"
 #: The oldest Kubernetes release the manifests promise to work on, and the newest the schema package knows.
 K8S_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
-SECRETS = {"mpp-gateway-db", "mpp-gateway-clients", "mpp-gateway-agencies"}
+SECRETS = {"mpp-gateway-db", "mpp-gateway-clients", "mpp-gateway-agencies", "mpp-gateway-data-keys"}
 
 
 def manifests() -> list[dict[str, Any]]:
@@ -123,7 +123,7 @@ def test_pods_run_as_the_images_non_root_user() -> None:
 
 
 def test_secrets_are_referenced_never_included() -> None:
-    """No Secret object or secret value in the manifests; only the three Secrets the kustomization says to create."""
+    """No Secret object or secret value in the manifests; only the Secrets the kustomization says to create."""
     assert not [m for m in manifests() if m["kind"] == "Secret"]
     pod = by_kind("Deployment")["spec"]["template"]["spec"]
     referenced = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway import AgencyConfig, Settings, build_app, configure_logging
+from gateway._sealing import generate_data_key
 from gateway._telemetry import Telemetry
 from mocks import AGENCY_PORTS, Citizen, MockCluster, start_mocks
 from tests.fakes import KEY_A, directory
@@ -62,6 +63,7 @@ async def everything(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, M
     async with await start_mocks("127.0.0.1", dict.fromkeys(AGENCY_PORTS, 0)) as cluster:
         settings = Settings(
             store_path=str(tmp_path / "g.sqlite3"),
+            data_keys=generate_data_key(),
             adapters=tuple(cluster.agencies),
             agencies={name: AgencyConfig.from_values(a.settings) for name, a in cluster.agencies.items()},
         )

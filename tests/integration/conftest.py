@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway import AgencyConfig, Settings, build_app
+from gateway._sealing import generate_data_key
 from mocks import MockCluster, start_mocks
 from tests.fakes import KEY_A, directory
 
@@ -33,6 +34,7 @@ async def start_gateway(
         agencies[name] = AgencyConfig.from_values({**values, "timeout": "2"})
     settings = Settings(
         store_path=str(tmp_path / "gateway.sqlite3"),
+        data_keys=generate_data_key(),
         dispatch_concurrency=8,
         lease_seconds=10,
         shutdown_grace_seconds=1,

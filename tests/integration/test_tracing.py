@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from gateway import AgencyConfig, Settings, build_app
+from gateway._sealing import generate_data_key
 from gateway._telemetry import Telemetry, TelemetrySettings
 from mocks import MockCluster
 from tests.fakes import KEY_A, directory
@@ -41,6 +42,7 @@ async def test_spans_of_one_request_reach_an_otlp_receiver_and_share_the_agencys
     dukcapil = cluster.agencies["dukcapil"]
     settings = Settings(
         store_path=str(tmp_path / "g.sqlite3"),
+        data_keys=generate_data_key(),
         adapters=("dukcapil",),
         agencies={"dukcapil": AgencyConfig.from_values(dukcapil.settings)},
     )

@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 import pytest
 
+from gateway._sealing import stored_data_keys
 from tests.chaos.runner import SUBMISSION, free_port, register_payload
 from tests.postgres import PostgresServer
 
@@ -57,6 +58,7 @@ class Cluster:
         return {
             **env,
             "MPP_STORE_DSN": self.dsn,
+            "MPP_DATA_KEYS": stored_data_keys(self.workdir / "data-keys"),  # one ring for every replica
             "MPP_AGENCY_SETTINGS_FILE": str(self.settings),
             "MPP_CLIENTS_FILE": str(clients),
             "MPP_HOST": "127.0.0.1",

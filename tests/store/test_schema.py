@@ -15,6 +15,7 @@ import pytest
 from gateway import SqliteStore
 from gateway._cli import main
 from gateway._migrations import migrations
+from gateway._sealing import generate_data_key
 from tests.postgres import PostgresServer
 
 #: SQLite's declared type -> the PostgreSQL types that hold the same values (JSON and ISO timestamps are TEXT).
@@ -140,6 +141,7 @@ def _serve_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clients.write_text(json.dumps({"clients": [{"id": "c", "name": "C", "key_sha256": ["0" * 64]}]}))
     values: dict[str, Any] = {
         "MPP_CLIENTS_FILE": str(clients),
+        "MPP_DATA_KEYS": generate_data_key(),
         "MPP_ADAPTERS": "dukcapil",
         "MPP_PORT": "0",
         "MPP_AGENCY__DUKCAPIL__BASE_URL": "http://127.0.0.1:9",

@@ -11,6 +11,7 @@ import pytest
 from adapters import AdapterContext, AgencyHttp, Call, Completed, TransientAgencyError
 from aiohttp.test_utils import TestServer
 from gateway import AgencyConfig, Client, ClientDirectory, Settings, build_app, build_transport, hash_key
+from gateway._sealing import generate_data_key
 
 from mpp_imigrasi import BookPayload, ImigrasiAdapter
 from mpp_imigrasi.mock import RunningMock
@@ -26,6 +27,7 @@ async def gateway(mock: RunningMock, tmp_path: Path) -> AsyncIterator[httpx.Asyn
     """A gateway that loads only 'imigrasi', found by entry point, configured with the mock's settings."""
     settings = Settings(
         store_path=str(tmp_path / "gateway.sqlite3"),
+        data_keys=generate_data_key(),
         dispatch_concurrency=4,
         shutdown_grace_seconds=1,
         adapters=("imigrasi",),

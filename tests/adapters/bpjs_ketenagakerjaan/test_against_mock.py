@@ -29,6 +29,7 @@ from adapters.bpjs_ketenagakerjaan import (
     StatusPayload,
 )
 from gateway import AgencyConfig, Settings, build_app, build_transport
+from gateway._sealing import generate_data_key
 from mocks import REFERENCE_DATE, Citizen, MockCluster, start_mocks
 from mocks.bpjs_ketenagakerjaan import REGISTRATIONS_KEY, membership
 from tests.fakes import KEY_A, directory
@@ -163,6 +164,7 @@ async def test_registration_through_the_gateway(cluster: MockCluster, tmp_path: 
     agency = cluster.agencies[AGENCY]
     settings = Settings(
         store_path=str(tmp_path / "gateway.sqlite3"),
+        data_keys=generate_data_key(),
         dispatch_concurrency=4,
         shutdown_grace_seconds=1,
         adapters=(AGENCY,),

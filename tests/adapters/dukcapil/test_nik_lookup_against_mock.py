@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from adapters import AdapterContext, AgencyHttp, AgencyRejected, Call, Completed
 from adapters.dukcapil import CivilRecord, DukcapilAdapter, NikLookupPayload
 from gateway import AgencyConfig, Settings, build_app, build_transport
+from gateway._sealing import generate_data_key
 from mocks import MockCluster, start_mocks
 from tests.fakes import KEY_A, directory
 
@@ -106,6 +107,7 @@ async def test_counter_needs_consent_then_gets_the_record(cluster: MockCluster, 
     agency = cluster.agencies["dukcapil"]
     settings = Settings(
         store_path=str(tmp_path / "gateway.sqlite3"),
+        data_keys=generate_data_key(),
         dispatch_concurrency=4,
         shutdown_grace_seconds=1,
         adapters=("dukcapil",),

@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 import gateway._oss_inbound as inbound
 from gateway import AgencyConfig, Settings, SqliteStore, build_app
 from gateway._oss_inbound import JAKARTA, RECEIVE_PATH, mount_oss_inbound, oss_token, token_valid
+from gateway._sealing import generate_data_key
 from gateway._store import StoreError
 from gateway._telemetry import Telemetry
 from gateway._web import DIRECTORY, TELEMETRY, error_middleware
@@ -287,6 +288,7 @@ async def test_the_composed_gateway_hosts_receive_nib(aiohttp_client: ClientFact
     """build_app mounts the routes: OSS pushes without an API key, a counter reads with one."""
     settings = Settings(
         store_path=str(tmp_path / "gateway.sqlite3"),
+        data_keys=generate_data_key(),
         sqlite_synchronous="NORMAL",
         agencies={
             "fake": AgencyConfig(base_url="http://127.0.0.1:9"),
