@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import socket
 import time
@@ -96,8 +97,24 @@ def build_store(settings: Settings) -> Store:
     return SqliteStore(settings.store_path, synchronous=settings.sqlite_synchronous, keys=keys)
 
 
-def placeholder_settings(agencies: list[str]) -> Settings:
-    """Settings that let adapters be built without credentials, to describe their services (``openapi``)."""
+def _sample_settings(factory: object) -> dict[str, str]:
+    """The fake but well-formed settings an adapter package publishes in its conformance profile, if any."""
+    package = getattr(factory, "__module__", "").rpartition(".")[0] or getattr(factory, "__module__", "")
+    try:
+        profile = importlib.import_module(f"{package}.conformance").PROFILE
+    except (ImportError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in getattr(profile, "settings", {}).items()}
+
+
+def placeholder_settings(
+    agencies: list[str], factories: Mapping[str, AdapterFactory] | None = None
+) -> Settings:
+    """Settings that let adapters be built without credentials, to describe their services (``openapi``).
+
+    An adapter that checks the form of its settings gets the samples of its conformance profile; any other
+    setting it asks for reads as a placeholder.
+    """
     values = {"base_url": "http://127.0.0.1:9"}
 
     class _Any(dict[str, str]):
@@ -110,7 +127,12 @@ def placeholder_settings(agencies: list[str]) -> Settings:
         def __contains__(self, key: object) -> bool:
             return True
 
-    return Settings(agencies={a: AgencyConfig(base_url=values["base_url"], adapter_settings=_Any()) for a in agencies})
+    samples = {a: _sample_settings(f) for a, f in (factories or {}).items()}
+    return Settings(
+        agencies={
+            a: AgencyConfig(base_url=values["base_url"], adapter_settings=_Any(samples.get(a, {}))) for a in agencies
+        }
+    )
 
 
 def build_app(

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ._audit_chain import new_keys
 from ._audit_verify import add_audit_parser, audit_command
 from ._auth import Client, ClientDirectory, generate_key, hash_key
 from ._bootstrap import build_app, build_registry, build_transport, placeholder_settings
@@ -26,7 +27,7 @@ from ._logging import configure_logging
 from ._openapi import build_openapi
 from ._problems import BUILTIN_PROBLEMS, ProblemCatalog
 from ._schema import describe, schema_status, upgrade
-from ._sealing import generate_data_key, stored_data_keys
+from ._sealing import generate_data_key, kept_secret
 from ._store import StoreError
 from ._telemetry import Telemetry, TelemetrySettings
 
@@ -170,14 +171,29 @@ def _demo_banner(host: str, port: int, key: str, sample: Any) -> str:
     )
 
 
+def _with_demo_keys(settings: Settings) -> Settings:
+    """The demo's keys, each kept beside its database unless configured: a restart still opens the rows sealed
+    before and extends the same audit chain, and ``audit verify`` can check it (README, "Audit log")."""
+    beside = Path(settings.store_path)
+
+    def kept(suffix: str, make: Callable[[], str]) -> str:
+        return kept_secret(beside.with_name(beside.name + suffix), make)
+
+    if not (settings.data_keys or settings.data_keys_file):
+        settings = dataclasses.replace(settings, data_keys=kept(".data-keys", generate_data_key))
+    if not (settings.audit_key or settings.audit_key_file):
+        settings = dataclasses.replace(settings, audit_key=kept(".audit-key", lambda: new_keys()["audit_key"]))
+    if not (settings.audit_signing_key or settings.audit_signing_key_file):
+        settings = dataclasses.replace(
+            settings, audit_signing_key=kept(".audit-signing-key", lambda: new_keys()["signing_key"])
+        )
+    return settings
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mocks import start_mocks
 
-    settings = Settings.from_env(os.environ)
-    if not (settings.data_keys or settings.data_keys_file):
-        # One key for the demo's database, kept beside it: a restart still opens the rows sealed before.
-        keys_file = Path(settings.store_path).with_name(Path(settings.store_path).name + ".data-keys")
-        settings = dataclasses.replace(settings, data_keys=stored_data_keys(keys_file))
+    settings = _with_demo_keys(Settings.from_env(os.environ))
     host = args.host or settings.host
     port = args.port or settings.port
     configure_logging(settings.log_level)
@@ -217,7 +233,7 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
     from adapters import discover_factories
 
     factories = discover_factories()
-    settings = placeholder_settings(list(factories))
+    settings = placeholder_settings(list(factories), factories)
 
     async def describe() -> dict[str, Any]:
         transport = build_transport()

@@ -35,9 +35,12 @@ def _errors(*codes: int) -> dict[str, Any]:
         409: "Conflict.",
         415: "Body is not application/json.",
         422: "Validation failed: 'errors' lists field paths; or consent is missing.",
+        429: "This client's request rate is exceeded; Retry-After says when to try again.",
         500: "Unexpected error (identified by trace_id).",
         503: "Agency unavailable (circuit open; see Retry-After), or not ready.",
     }
+    if 401 in codes:  # every authenticated call counts against the client's rate limit
+        codes = tuple(sorted({*codes, 429}))
     return {str(code): _problem_response(texts[code]) for code in codes}
 
 
@@ -291,7 +294,16 @@ def build_openapi(
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "Client API key."}},
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "The client's API key; or, where the region's identity provider is configured, a JWT it "
+                        "issued whose client_id (else azp, else sub) claim names a configured client."
+                    ),
+                }
+            },
         },
         "security": [{"apiKey": []}],
         "x-service-payloads": {s.id: payload_variants[i] for i, s in enumerate(service_list)},

@@ -303,6 +303,7 @@ def openapi_paths() -> dict[str, Any]:
                             403: "The client is not granted oss.nib.received.",
                             404: "OSS has pushed nothing for this NIB.",
                             422: "The NIB is not 13 digits.",
+                            429: "This client's request rate is exceeded; see Retry-After.",
                             500: "Unexpected error (identified by trace_id).",
                             503: "The store does not keep OSS data.",
                         }

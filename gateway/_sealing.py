@@ -22,7 +22,7 @@ import datetime as dt
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "KeyRing",
     "SealedDataError",
     "generate_data_key",
+    "kept_secret",
     "open_json",
     "open_json_text",
     "open_text",
@@ -173,18 +174,23 @@ def generate_data_key(kid: str | None = None) -> str:
     return f"{kid}:{base64.b64encode(secrets.token_bytes(32)).decode('ascii')}"
 
 
-def stored_data_keys(path: Path) -> str:
-    """The key ring kept in ``path``, made on first use (owner-only): the demo's, so that restarts open old rows."""
+def kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in ``path``, made by ``make`` on first use and written owner-only (the demo's keys)."""
     try:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    keys = generate_data_key()
+    value = make()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(keys + "\n")
-    return keys
+        out.write(value + "\n")
+    return value
+
+
+def stored_data_keys(path: Path) -> str:
+    """The key ring kept in ``path``, made on first use (owner-only): the demo's, so that restarts open old rows."""
+    return kept_secret(path, generate_data_key)
 
 
 # The stores' encoders: ``keys=None`` is a store built without a key ring (tools and tests of the queue), which

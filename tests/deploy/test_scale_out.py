@@ -20,7 +20,9 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s"
 #: The oldest Kubernetes release the manifests promise to work on, and the newest the schema package knows.
 K8S_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
-SECRETS = {"mpp-gateway-db", "mpp-gateway-clients", "mpp-gateway-agencies", "mpp-gateway-data-keys"}
+SECRETS = {
+    "mpp-gateway-db", "mpp-gateway-clients", "mpp-gateway-agencies", "mpp-gateway-data-keys", "mpp-gateway-audit",
+}  # fmt: skip
 
 
 def manifests() -> list[dict[str, Any]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
@@ -51,3 +53,14 @@ async def test_docs_page_is_self_contained(gateway_client: TestClient[Any, Any])
     page = await resp.text()
     assert "/v1/requests" in page and "fake.thing.lookup" in page and "/problems/consent-required" in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
+
+
+def test_openapi_command_describes_every_installed_adapter(capsys: pytest.CaptureFixture[str]) -> None:
+    """``mpp-gateway openapi`` builds every installed adapter, even one that checks its settings' form."""
+    from adapters import discover_factories
+    from gateway._cli import main
+
+    assert main(["openapi"]) == 0
+    spec = json.loads(capsys.readouterr().out)
+    agencies = {service.split(".", 1)[0] for service in spec["x-service-payloads"]}
+    assert agencies == set(discover_factories()) and "imigrasi" in agencies
