@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import httpx
 
+from gateway._audit_chain import new_keys
 from gateway._sealing import generate_data_key
 
 __all__ = ["Proc", "cpu_seconds", "free_port", "rss_kib", "start_gateway", "start_mocks", "start_nginx",
@@ -126,12 +127,16 @@ def start_gateway(workdir: Path, settings: Path, port: int, config: Mapping[str,
     store = workdir / f"{name}.sqlite3"
     for suffix in ("", "-wal", "-shm"):
         Path(str(store) + suffix).unlink(missing_ok=True)
+    audit_keys = new_keys()
     env = {
         **_clean_env(),
         "MPP_AGENCY_SETTINGS_FILE": str(settings),
         "MPP_CLIENTS_FILE": str(workdir / "clients.json"),
         "MPP_STORE_PATH": str(store),
         "MPP_DATA_KEYS": generate_data_key(),
+        # Every feature on: each request is audited with a subject, and checkpoints are signed.
+        "MPP_AUDIT_KEY": audit_keys["audit_key"],
+        "MPP_AUDIT_SIGNING_KEY": audit_keys["signing_key"],
         "MPP_PORT": str(port),
         "MPP_ADAPTERS": "dukcapil,bpjs-ketenagakerjaan",
         **config,
