@@ -18,7 +18,8 @@ import asyncpg
 
 from ._config import Settings
 from ._migrations import migrations
-from ._sqlite import _connect, _migrate
+from ._sqlite_writer import connect as _connect
+from ._sqlite_writer import migrate as _migrate
 from ._store import SchemaStatus, StoreError
 
 __all__ = [

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
-import importlib.resources
-import queue
 import sqlite3
 import threading
 import time
@@ -33,6 +31,7 @@ from ._audit_chain import (
     chain_events,
 )
 from ._sealing import KeyRing, open_json, open_json_text, open_text, seal_json, seal_text
+from ._sqlite_writer import Writer, connect
 from ._store import (
     AuditCheckpoint,
     AuditEntry,
@@ -50,7 +49,6 @@ from ._store import (
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
-_Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 
 _COLUMNS = (
     "id, client_id, service, agency, kind, status, mpp_id, desk, operator, nik_masked, envelope, result, "
@@ -69,42 +67,6 @@ def _ts(value: dt.datetime) -> str:
 
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
-
-
-def migrations() -> list[tuple[int, str]]:
-    """The versioned SQL migrations, in order: ``(version, sql)``."""
-    folder = importlib.resources.files("gateway") / "migrations" / "sqlite"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
-    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    for version, sql in migrations():
-        if version in applied:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, _ts(_now())))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
 
 def _row_to_request(
@@ -172,119 +134,6 @@ def _insert_attempt(conn: sqlite3.Connection, request_id: str, a: StoredAttempt)
     )
 
 
-class _Writer(threading.Thread):
-    """Owns the write connection; runs queued operations in batched transactions."""
-
-    def __init__(self, path: str, loop: asyncio.AbstractEventLoop, max_batch: int, synchronous: str) -> None:
-        super().__init__(name="sqlite-writer", daemon=True)
-        self._path = path
-        self._synchronous = synchronous
-        self._loop = loop
-        self._max_batch = max_batch
-        self.queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
-        self.ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-    def run(self) -> None:
-        try:
-            conn = _connect(self._path)
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            _migrate(conn)
-        except BaseException as exc:
-            self.ready.set_exception(exc)
-            return
-        self.ready.set_result(None)
-        try:
-            while True:
-                first = self.queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                stop = False
-                while len(batch) < self._max_batch:
-                    try:
-                        item = self.queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stop = True
-                        break
-                    batch.append(item)
-                self._run_batch(conn, batch)
-                if stop:
-                    return
-        finally:
-            conn.close()
-
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
-        try:
-            # Every statement releases and retakes the GIL, and retaking it waits for the event loop's thread:
-            # savepoints around each operation would triple those waits. Operations almost never fail, so the
-            # batch runs bare first; only when one fails is it undone and run again with a savepoint each.
-            outcomes = self._transaction(conn, batch, guarded=False)
-        except _OperationFailed as failed:
-            if len(batch) == 1:
-                outcomes = [(batch[0][1], None, failed.cause)]
-            else:
-                try:
-                    outcomes = self._transaction(conn, batch, guarded=True)
-                except Exception as exc:
-                    outcomes = [(fut, None, exc) for _, fut in batch]
-        except Exception as exc:
-            outcomes = [(fut, None, exc) for _, fut in batch]
-        self._loop.call_soon_threadsafe(_settle, outcomes)
-
-    @staticmethod
-    def _transaction(
-        conn: sqlite3.Connection, batch: list[_Op], *, guarded: bool
-    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
-        """Run ``batch`` in one transaction; unguarded, the first failing operation undoes it all."""
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for fn, fut in batch:
-                if not guarded:
-                    try:
-                        outcomes.append((fut, fn(conn), None))
-                    except Exception as exc:
-                        raise _OperationFailed(exc) from exc
-                    continue
-                conn.execute("SAVEPOINT op")
-                try:
-                    value = fn(conn)
-                except Exception as exc:  # one bad operation must not undo the others in the batch
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((fut, None, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((fut, value, None))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return outcomes
-
-
-class _OperationFailed(Exception):
-    """An operation of an unguarded batch raised ``cause``; the batch was rolled back."""
-
-    def __init__(self, cause: Exception) -> None:
-        super().__init__("operation failed")
-        self.cause = cause
-
-
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for fut, value, exc in outcomes:
-        if fut.done():
-            continue
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(value)
-
-
 class SqliteStore:
     """The embedded default store: one SQLite file in WAL mode."""
 
@@ -298,7 +147,7 @@ class SqliteStore:
         self._keys = keys
         self._synchronous = synchronous.upper()
         self._max_batch = max_batch
-        self._writer: _Writer | None = None
+        self._writer: Writer | None = None
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._readers = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-read")
@@ -307,7 +156,7 @@ class SqliteStore:
         """Create the file and folder if needed, apply migrations, start the writer thread."""
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = _Writer(self.path, asyncio.get_running_loop(), self._max_batch, self._synchronous)
+        self._writer = Writer(self.path, asyncio.get_running_loop(), self._max_batch, self._synchronous)
         self._writer.start()
         await asyncio.wrap_future(self._writer.ready)
 
@@ -332,7 +181,7 @@ class SqliteStore:
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            conn = connect(self.path)
             self._local.conn = conn
             self._reader_conns.append(conn)
         return conn
