@@ -121,6 +121,14 @@ BUILTIN_PROBLEMS: tuple[ProblemType, ...] = (
         "The client exceeded its request rate at this gateway replica; 'Retry-After' says when to try again.",
     ),
     _p(
+        "stored-data-unreadable",
+        500,
+        "Stored data unreadable",
+        "Data tersimpan tidak terbaca",
+        "The request's sealed personal data could not be opened: altered in the database, moved from another row, "
+        "or sealed with a data key this gateway no longer holds. Operations are alerted; the trace id finds the log.",
+    ),
+    _p(
         "internal-error",
         500,
         "Internal error",

@@ -15,6 +15,7 @@ from ._ids import TraceContext
 from ._jwt import InvalidToken, JwtVerifier, looks_like_jwt
 from ._problems import DEFAULT_PROBLEMS, ApiProblem, ProblemCatalog, problem_response
 from ._ratelimit import RateLimiter
+from ._sealing import SealedDataError
 from ._telemetry import Telemetry, ids
 
 __all__ = ["CLIENT", "TRACE", "authenticate", "client_of", "error_middleware", "require_client"]
@@ -128,6 +129,13 @@ async def _answer(request: web.Request, handler: Handler, trace: TraceContext) -
             problems.build(slug, kind.description if kind else None, instance=request.path, trace_id=trace.trace_id,
                            status=exc.status),
             headers=headers,
+        )  # fmt: skip
+    except SealedDataError as exc:
+        # Tampering or a lost data key, not a defect: one loud line naming row and column, no traceback.
+        log.error("store.sealed_data_unreadable", column=exc.column, row=exc.row, reason=str(exc))
+        return problem_response(
+            problems.build("stored-data-unreadable", "the stored request could not be opened", instance=request.path,
+                           trace_id=trace.trace_id)
         )  # fmt: skip
     except Exception:
         log.exception("http.unhandled", method=request.method)

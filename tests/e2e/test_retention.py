@@ -130,10 +130,11 @@ async def test_a_tampered_record_answers_a_problem_without_personal_data(
         structlog.reset_defaults()
     assert response.content_type == "application/problem+json"
     problem = await response.json()
-    assert problem["type"] == "/problems/internal-error" and problem["instance"] == f"/v1/requests/{record['id']}"
+    assert response.status == 500 and problem["instance"] == f"/v1/requests/{record['id']}"
+    assert problem["type"] == "/problems/stored-data-unreadable"
     assert "Traceback" not in text and NAME not in text and NIK not in text and "mppenc" not in text
-    [failure] = [line for line in logs.getvalue().splitlines() if '"http.unhandled"' in line]
-    assert f"SealedDataError: requests.result of {record['id']} could not be opened" in failure
+    [failure] = [line for line in logs.getvalue().splitlines() if '"store.sealed_data_unreadable"' in line]
+    assert f"requests.result of {record['id']} could not be opened" in failure and "Traceback" not in failure
     assert NAME not in failure and NIK not in failure
     other_status, other, _ = await submit(client)
     assert other_status == 200 and other["result"]["echoed"] == NAME  # the gateway carries on
