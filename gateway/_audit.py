@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts import ServiceRequest
+from contracts import RequestStatus, ServiceRequest
 
 from ._audit_chain import checkpoint_message, key_id, load_private_key, subject_hash
 from ._auth import Client
@@ -37,7 +37,6 @@ __all__ = ["Auditor", "build_auditor"]
 
 log = structlog.get_logger("gateway.audit")
 
-_FINAL = frozenset({"completed", "rejected", "failed"})
 _MIN_KEY_BYTES = 16
 #: Tries of one append before the entries' callers are told it failed (a database failing over, say).
 _APPEND_TRIES = 3
@@ -170,7 +169,7 @@ class Auditor:
 
         The request's status is already recorded when this runs, so a failure is logged, not raised.
         """
-        if status not in _FINAL:
+        if not RequestStatus(status).final:
             return
         applicant = request.envelope.get("applicant")
         nik = applicant.get("nik") if isinstance(applicant, dict) else None

@@ -99,12 +99,13 @@ def build_store(settings: Settings) -> Store:
 
 def _sample_settings(factory: object) -> dict[str, str]:
     """The fake but well-formed settings an adapter package publishes in its conformance profile, if any."""
-    package = getattr(factory, "__module__", "").rpartition(".")[0] or getattr(factory, "__module__", "")
     try:
+        # The package the factory lives in: the module itself when defined in a package's __init__.
+        package = importlib.import_module(factory.__module__).__package__
         profile = importlib.import_module(f"{package}.conformance").PROFILE
     except (ImportError, AttributeError):
         return {}
-    return {str(k): str(v) for k, v in getattr(profile, "settings", {}).items()}
+    return {str(k): str(v) for k, v in profile.settings.items()}
 
 
 def placeholder_settings(

@@ -25,6 +25,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from contracts import RequestStatus
+
 from ._audit_chain import (
     AUDIT_COLUMNS,
     CHECKPOINT_COLUMNS,
@@ -322,7 +324,7 @@ class PostgresStore:
     ) -> bool:
         """Record the last attempt, the new status and its webhook in one transaction, if ``owner`` holds the lease."""
         now = at or _now()
-        final = status in {"completed", "rejected", "failed"}
+        final = RequestStatus(status).final
         async with self._db.acquire() as c, c.transaction():
             tag = await c.execute(
                 "UPDATE requests SET status = $1, result = $2, agency_reference = $3, problem = $4, updated_at = $5, "

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import orjson
 
+from contracts import RequestStatus
+
 from ._audit_chain import (
     AUDIT_COLUMNS,
     CHECKPOINT_COLUMNS,
@@ -322,7 +324,7 @@ class SqliteStore:
     ) -> bool:
         """Record the last attempt, the new status and its webhook in one transaction, if ``owner`` holds the lease."""
         now = at or _now()
-        final = status in {"completed", "rejected", "failed"}
+        final = RequestStatus(status).final
 
         def op(c: sqlite3.Connection) -> bool:
             cur = c.execute(
