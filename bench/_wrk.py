@@ -33,7 +33,8 @@ class Load:
     inspect: bool = False
     #: Stop after this many responses (a little more: requests in flight still answer).
     max_requests: int = 0
-    #: Pause each connection this long before each request: a paced load instead of as-fast-as-answered.
+    #: Mean pause of each connection before each request (random, exponentially distributed): a paced load of
+    #: independent arrivals instead of as-fast-as-answered.
     delay_ms: int = 0
     run_id: str = "run"
     threads: int = 1

@@ -10,7 +10,9 @@
 --   BENCH_MAX          stop each thread after this many responses (0: run for the duration) and create the
 --                      file BENCH_DONE_FILE: wrk's main thread sleeps for the whole duration, so the driver
 --                      watches for that file and ends wrk with SIGINT
---   BENCH_DELAY_MS     pause each connection this long before each request (0: as fast as answered)
+--   BENCH_DELAY_MS     mean pause of each connection before each request (0: as fast as answered); the pauses
+--                      are random, exponentially distributed, so that connections arrive independently as
+--                      counters do: a fixed pause keeps every connection in lock-step, arriving all at once
 -- done() prints one line "BENCH_JSON {...}" with the figures the driver reads.
 
 local path = os.getenv("BENCH_PATH") or "/"
@@ -52,6 +54,7 @@ function init(args)
    statuses = {}
    -- Threads start at different citizens so that they do not send the same body at the same moment.
    sent = (id - 1) * 7919
+   math.randomseed(id * 7919)
 end
 
 function request()
@@ -80,7 +83,7 @@ end
 
 if pause > 0 then
    function delay()
-      return pause
+      return math.floor(-math.log(1 - math.random()) * pause + 0.5)
    end
 end
 

@@ -1,9 +1,10 @@
-"""The embedded SQLite store (WAL): one writer thread commits writes in batches, readers use their own threads.
+"""The embedded SQLite store (WAL): writes run on the event loop in batched transactions, reads in threads.
 
-A request's coroutine never waits on its own commit alone: every write is queued to the writer thread, which
-takes everything waiting, runs it in one transaction (should one operation fail, the batch runs again with each
-operation in its own savepoint, so one failure does not undo the others), commits once and resolves all the
-futures in one hop back to the event loop. Under load that turns hundreds of fsyncs into one.
+A request's coroutine never waits on its own commit alone: the writes queued during one turn of the loop run in
+one transaction (should one operation fail, the batch runs again with each operation in its own savepoint, so one
+failure does not undo the others), and one fsync of the write-ahead log in the ``sqlite-sync`` thread makes every
+commit since the previous one durable before their futures resolve (``_sqlite_writer``). Under load that turns
+hundreds of fsyncs into one.
 """
 
 from __future__ import annotations
@@ -155,19 +156,18 @@ class SqliteStore:
         self._readers = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-read")
 
     async def open(self) -> None:
-        """Create the file and folder if needed, apply migrations, start the writer thread."""
+        """Create the file and folder if needed, apply migrations, start the sync thread."""
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = Writer(self.path, asyncio.get_running_loop(), self._max_batch, self._synchronous)
-        self._writer.start()
-        await asyncio.wrap_future(self._writer.ready)
+        writer = Writer(self.path, asyncio.get_running_loop(), self._max_batch, self._synchronous)
+        await writer.open()
+        self._writer = writer
 
     async def aclose(self) -> None:
-        """Let the writer finish what is queued, then stop it and the readers."""
+        """Write what is queued and wait until it is durable, then stop the sync thread and the readers."""
         if self._writer is not None:
-            self._writer.queue.put(None)
-            await asyncio.to_thread(self._writer.join)
-            self._writer = None
+            writer, self._writer = self._writer, None
+            await writer.aclose()
         self._readers.shutdown(wait=True)
         for conn in self._reader_conns:
             conn.close()
@@ -176,9 +176,8 @@ class SqliteStore:
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._writer is None:
             raise RuntimeError("store is not open")
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._writer.queue.put((fn, fut))
-        return await fut
+        result: T = await self._writer.submit(fn)
+        return result
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -193,7 +192,7 @@ class SqliteStore:
         return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
 
     async def ping(self) -> bool:
-        """True when a read succeeds and the writer thread is alive."""
+        """True when a read succeeds and the writer can write."""
         if self._writer is None or not self._writer.is_alive():
             return False
         try:

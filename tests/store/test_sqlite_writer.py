@@ -1,0 +1,148 @@
+"""The SQLite write path: operations run on the loop, a commit is acknowledged only once the log is synced."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway._sqlite_writer import Writer
+
+
+def _insert(value: int) -> Any:
+    def op(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 'test')", (value,))
+        return value
+
+    return op
+
+
+def _rows(path: Path) -> list[int]:
+    with sqlite3.connect(path) as conn:
+        return [row[0] for row in conn.execute("SELECT version FROM schema_migrations WHERE applied_at = 'test'")]
+
+
+async def _writer(path: Path, synchronous: str = "FULL") -> Writer:
+    writer = Writer(str(path), asyncio.get_running_loop(), 512, synchronous)
+    await writer.open()
+    return writer
+
+
+async def test_a_durable_write_resolves_only_after_the_log_is_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With synchronous=FULL the future waits for the sync thread's fsync of the log, not just the commit."""
+    writer = await _writer(tmp_path / "w.sqlite3")
+    release = threading.Event()
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        release.wait(10)
+        real_fsync(fd)
+        synced.append(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    try:
+        fut = writer.submit(_insert(1_000_001))
+        await asyncio.sleep(0.2)
+        assert not fut.done()
+        assert _rows(tmp_path / "w.sqlite3") == [1_000_001]  # committed, visible, not yet acknowledged
+        release.set()
+        assert await asyncio.wait_for(fut, 5) == 1_000_001
+        assert synced
+    finally:
+        release.set()
+        await writer.aclose()
+
+
+async def test_writes_queued_in_one_loop_turn_share_one_commit_and_one_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many concurrent writes need far fewer fsyncs than writes (group commit)."""
+    writer = await _writer(tmp_path / "w.sqlite3")
+    calls: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd))[1])
+    try:
+        values = await asyncio.gather(*(writer.submit(_insert(2_000_000 + i)) for i in range(200)))
+        assert values == [2_000_000 + i for i in range(200)]
+        assert 1 <= len(calls) <= 2
+        assert len(_rows(tmp_path / "w.sqlite3")) == 200
+    finally:
+        await writer.aclose()
+
+
+async def test_a_failed_sync_fails_the_writes_it_covered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An fsync error is reported to every write waiting on it instead of acknowledging them."""
+    writer = await _writer(tmp_path / "w.sqlite3")
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="could not be synced"):
+            await asyncio.wait_for(writer.submit(_insert(3_000_001)), 5)
+    finally:
+        monkeypatch.undo()
+        await writer.aclose()
+
+
+async def test_one_failing_operation_fails_alone_and_others_commit(tmp_path: Path) -> None:
+    """A batch with a failing operation is run again with a savepoint each: only that one fails."""
+    writer = await _writer(tmp_path / "w.sqlite3")
+    try:
+        results = await asyncio.gather(
+            writer.submit(_insert(4_000_001)),
+            writer.submit(_insert(4_000_001)),  # duplicate primary key
+            writer.submit(_insert(4_000_002)),
+            return_exceptions=True,
+        )
+        assert results[0] == 4_000_001
+        assert isinstance(results[1], sqlite3.IntegrityError)
+        assert results[2] == 4_000_002
+        assert sorted(_rows(tmp_path / "w.sqlite3")) == [4_000_001, 4_000_002]
+    finally:
+        await writer.aclose()
+
+
+async def test_close_waits_for_queued_writes_to_be_durable(tmp_path: Path) -> None:
+    """Writes submitted just before close are committed and resolved, and the file holds them after."""
+    writer = await _writer(tmp_path / "w.sqlite3")
+    futures = [writer.submit(_insert(5_000_000 + i)) for i in range(10)]
+    await writer.aclose()
+    assert [f.result() for f in futures] == [5_000_000 + i for i in range(10)]
+    assert len(_rows(tmp_path / "w.sqlite3")) == 10
+    assert not writer.is_alive()
+
+
+async def test_the_log_is_checkpointed_into_the_database_in_the_background(tmp_path: Path) -> None:
+    """Committed rows reach the main database file within seconds, checkpointed by the sync thread."""
+    path = tmp_path / "w.sqlite3"
+    writer = await _writer(path, synchronous="NORMAL")
+
+    def in_main_file() -> int:
+        # immutable=1 reads the database file alone, ignoring the write-ahead log.
+        with sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True) as plain:
+            try:
+                row = plain.execute("SELECT COUNT(*) FROM schema_migrations WHERE applied_at = 'test'").fetchone()
+            except sqlite3.OperationalError:  # not even the schema has been checkpointed yet
+                return 0
+            return int(row[0])
+
+    try:
+        await asyncio.gather(*(writer.submit(_insert(6_000_000 + i)) for i in range(50)))
+        assert in_main_file() == 0  # only in the log: no checkpoint ran inside the commit
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if in_main_file() == 50:
+                break
+        assert in_main_file() == 50
+    finally:
+        await writer.aclose()
