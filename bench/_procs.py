@@ -213,16 +213,37 @@ def start_nginx(workdir: Path, port: int, upstream: str) -> Proc:
     return proc
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every living descendant (a gateway with workers is a supervisor and its children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
 def rss_kib(pid: int) -> int:
-    """Resident set size of a process, KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    """Resident set size of a process and its descendants, KiB."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    if not total:
+        raise RuntimeError("no VmRSS")
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User plus system CPU time a process and its living descendants have used."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks

@@ -56,6 +56,10 @@ def print_summary(results: dict[str, Any]) -> None:
                 rows.append([c, target, f"{r['rps']:.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
                              str(r.get("gateway_cpu_us_per_request", ""))])  # fmt: skip
             rows.append([c, "gateway / bare proxy", f"{row['ratio_gateway_to_bare_proxy']:.2f}", "", "", ""])
+            one = s["lookup"].get("one_worker", {}).get("saturated", {}).get(c)
+            if one:
+                rows.append([c, "gateway, one worker", f"{one['rps']:.0f}", f"{one['p50_ms']:.2f}",
+                             f"{one['p99_ms']:.2f}", str(one.get("gateway_cpu_us_per_request", ""))])  # fmt: skip
         print("Lookup `dukcapil.nik.verify`:\n")
         print(table(["conns", "target", "req/s", "p50 ms", "p99 ms", "gateway CPU us/req"], rows))
         paced = s["lookup"]["paced"]
@@ -63,6 +67,9 @@ def print_summary(results: dict[str, Any]) -> None:
               f"direct p50/p99 {paced['direct']['p50_ms']:.2f}/{paced['direct']['p99_ms']:.2f} ms, "
               f"gateway {paced['gateway']['p50_ms']:.2f}/{paced['gateway']['p99_ms']:.2f} ms: "
               f"added p99 {paced['added_p99_ms']:.2f} ms")  # fmt: skip
+        one_paced = s["lookup"].get("one_worker", {}).get("paced")
+        if one_paced:
+            print(f"Paced, gateway with one worker: p50/p99 {one_paced['p50_ms']:.2f}/{one_paced['p99_ms']:.2f} ms")
     if "submissions" in s:
         rows = []
         for c, r in s["submissions"].items():

@@ -73,6 +73,26 @@ def lookups(stack: Stack, opts: Options) -> dict[str, Any]:
     paced["connections"] = connections
     paced["offered_rps"] = opts.paced_rate
     out["paced"] = paced
+    out["one_worker"] = _one_worker(stack, opts, delay_ms)
+    return out
+
+
+def _one_worker(stack: Stack, opts: Options, delay_ms: int) -> dict[str, Any]:
+    """The same gateway as one process (``MPP_WORKERS=1``): what the second worker adds on this machine."""
+    stack.start_gateway("gw-lookup-1w", {"MPP_WORKERS": "1"})
+    out: dict[str, Any] = {"saturated": {}}
+    for connections in opts.concurrency:
+        measured = stack.measure(stack.lookup_load("gateway", connections, opts.duration, inspect=True),
+                                 warmup=opts.warmup)  # fmt: skip
+        w = measured.wrk
+        out["saturated"][str(connections)] = measured.as_dict()
+        _row(f"c{connections:<3}", "gateway, one worker", f"{w.rps:8.0f} req/s", f"p50 {w.p50_ms:6.2f} ms",
+             f"p99 {w.p99_ms:6.2f} ms", f"errors {sum(w.errors.values())}")  # fmt: skip
+    connections = min(opts.concurrency)
+    w = stack.measure(stack.lookup_load("gateway", connections, opts.duration, delay_ms=delay_ms), warmup=1.0).wrk
+    out["paced"] = w.as_dict()
+    _row(f"paced c{connections} ~{opts.paced_rate}/s", "gateway, one worker", f"{w.rps:6.0f} req/s",
+         f"p50 {w.p50_ms:6.2f} ms", f"p99 {w.p99_ms:6.2f} ms")  # fmt: skip
     return out
 
 

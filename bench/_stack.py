@@ -32,14 +32,16 @@ from ._wrk import Load, WrkResult, run_wrk
 
 __all__ = ["ALL_ON", "Stack"]
 
-#: Every feature on: traces sampled and exported over OTLP/HTTP, info logs, durable commits.
+#: Every feature on: traces sampled and exported over OTLP/HTTP, info logs, durable commits; two workers.
 ALL_ON = {
     "MPP_LOG_LEVEL": "info",
     "MPP_OTEL_EXPORTER": "otlp",
     "MPP_OTEL_SAMPLE_RATIO": "1.0",
     "MPP_SQLITE_SYNCHRONOUS": "FULL",
-    # Enough workers that dispatch is never what limits a lookup at 64 connections.
+    # Enough dispatch slots that dispatch is never what limits a lookup at 64 connections.
     "MPP_DISPATCH_CONCURRENCY": "128",
+    # One gateway process per core, as the README advises for the embedded store (scenario 1 also runs one).
+    "MPP_WORKERS": "2",
     "MPP_SHUTDOWN_GRACE_SECONDS": "2",
 }
 

@@ -15,7 +15,7 @@ import orjson
 import structlog
 from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from adapters import AdapterContext, AdapterFactory, AgencyHttp, Registry, discover_factories
 
@@ -42,6 +42,7 @@ from ._store import Store
 from ._telemetry import Telemetry
 from ._web import DIRECTORY, JWT, LIMITER, PROBLEMS, TELEMETRY, error_middleware
 from ._webhooks import WebhookSender
+from ._workers import METRICS_DIR_ENV
 
 __all__ = ["build_app", "build_registry", "build_store", "build_transport"]
 
@@ -212,7 +213,11 @@ def build_app(
         return web.Response(text=render_problem(problem), content_type="text/html")
 
     async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(telemetry.metrics.registry)
+        registry = _metrics_registry(telemetry)
+        if registry is telemetry.metrics.registry:
+            body = generate_latest(registry)
+        else:  # the workers' files are read from disk
+            body = await asyncio.to_thread(generate_latest, registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.add_routes(
@@ -272,3 +277,13 @@ def _lifecycle(
             await asyncio.to_thread(telemetry.shutdown)
 
     return ctx
+
+
+def _metrics_registry(telemetry: Telemetry) -> CollectorRegistry:
+    """This process's metrics; under a supervisor, every worker's added up from the files they write."""
+    folder = os.environ.get(METRICS_DIR_ENV)
+    if not folder:
+        return telemetry.metrics.registry
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+    return registry

@@ -30,6 +30,7 @@ from ._schema import describe, schema_status, upgrade
 from ._sealing import generate_data_key, kept_secret
 from ._store import StoreError
 from ._telemetry import Telemetry, TelemetrySettings
+from ._workers import supervise
 
 __all__ = ["main"]
 
@@ -46,11 +47,18 @@ async def _until_signalled() -> None:
             loop.remove_signal_handler(sig)
 
 
-async def _serve(app: web.Application, host: str, port: int, started: Callable[[], Awaitable[None]] | None) -> None:
+async def _serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    started: Callable[[], Awaitable[None]] | None,
+    *,
+    reuse_port: bool = False,
+) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
         if started is not None:
             await started()
         await _until_signalled()
@@ -65,6 +73,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if not settings.clients_file:
             print("set MPP_CLIENTS_FILE to the clients file (see README: 'Running it for real')", file=sys.stderr)
             return 2
+        workers = args.workers if args.workers is not None else settings.workers
+        if workers < 1:
+            raise ValueError("MPP_WORKERS must be at least 1")
+        if args.worker is None and workers > 1:
+            return _supervise(args, settings, workers)
         clients = ClientDirectory.from_file(settings.clients_file)
         app = build_app(settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ)))
     except (OSError, ValueError, LookupError) as exc:
@@ -73,17 +86,34 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.host
     port = args.port or settings.port
+    worker = "" if args.worker is None else f" (worker {args.worker})"
 
     async def started() -> None:
-        print(f"mpp-gateway listening on http://{host}:{port}", file=sys.stderr, flush=True)
+        print(f"mpp-gateway listening on http://{host}:{port}{worker}", file=sys.stderr, flush=True)
 
     try:
-        asyncio.run(_serve(app, host, port, started))
+        asyncio.run(_serve(app, host, port, started, reuse_port=args.worker is not None))
     except StoreError as exc:
         # A schema behind the code, or no database server: say which and how to fix it, without a traceback.
         print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _supervise(args: argparse.Namespace, settings: Settings, workers: int) -> int:
+    """Several workers on one port; the embedded store's schema is applied once, before any of them opens it."""
+    if not settings.store_dsn:
+        try:
+            asyncio.run(upgrade(settings))
+        except (sqlite3.Error, StoreError) as exc:
+            print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
+            return 2
+    argv = ["serve"]
+    if args.host:
+        argv += ["--host", args.host]
+    if args.port:
+        argv += ["--port", str(args.port)]
+    return supervise(workers, argv, os.environ, grace_seconds=settings.shutdown_grace_seconds)
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
@@ -271,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--host", default=None if name != "mocks" else "127.0.0.1")
         if name != "mocks":
             p.add_argument("--port", type=int, default=None)
+        if name == "serve":
+            p.add_argument("--workers", type=int, default=None,
+                           help="processes sharing the port under one supervisor (MPP_WORKERS, default 1)")  # fmt: skip
+            p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)  # set by the supervisor
         if name != "serve":
             p.add_argument("--ephemeral-mock-ports", action="store_true", help="start the mocks on free ports")
         if name == "mocks":

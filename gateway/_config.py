@@ -57,6 +57,8 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Gateway processes sharing the port (``SO_REUSEPORT``) under one supervisor; about one per core.
+    workers: int = 1
     store_path: str = "var/gateway.sqlite3"
     #: ``postgresql://user@host:5432/db``: the PostgreSQL store for several replicas; unset, SQLite at store_path.
     #: It may carry a password, so it is left out of the repr (``PGPASSWORD`` or a passfile keep it out entirely).

@@ -141,7 +141,13 @@ class SqliteStore:
     """The embedded default store: one SQLite file in WAL mode."""
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "FULL", max_batch: int = 512, keys: KeyRing | None = None
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        max_batch: int = 512,
+        keys: KeyRing | None = None,
+        webhook_lease: float = 60.0,
     ) -> None:
         """``keys`` seals personal data at rest (the gateway always passes its ring); without, values are plain."""
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
@@ -150,6 +156,7 @@ class SqliteStore:
         self._keys = keys
         self._synchronous = synchronous.upper()
         self._max_batch = max_batch
+        self._webhook_lease = webhook_lease
         self._writer: Writer | None = None
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -435,14 +442,21 @@ class SqliteStore:
         )
 
     async def due_webhooks(self, limit: int) -> list[Webhook]:
-        """Undelivered webhooks whose next try is due, oldest first."""
-        rows = await self._read(
-            lambda c: c.execute(
+        """Undelivered webhooks whose next try is due, oldest first, each reserved for this caller for a while
+        (several worker processes may share the file: one of them sends each)."""
+
+        def op(c: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            now = time.time()
+            rows = c.execute(
                 "SELECT id, request_id, client_id, url, body, attempts FROM webhooks "
                 "WHERE delivered_at IS NULL AND next_at <= ? ORDER BY next_at LIMIT ?",
-                (time.time(), limit),
+                (now, limit),
             ).fetchall()
-        )
+            until = now + self._webhook_lease
+            c.executemany("UPDATE webhooks SET next_at = ? WHERE id = ?", [(until, row[0]) for row in rows])
+            return rows
+
+        rows = await self._write(op)
         return [
             Webhook(i, r, c, u, open_json_text(self._keys, body, column="webhooks.body", row=i), a)
             for i, r, c, u, body, a in rows

@@ -39,8 +39,10 @@ Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 _CHECKPOINT_SECONDS = 1.0
 #: What a reset log is truncated back to.
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024
-#: How long a write on the loop waits for another process's write lock (a CLI command) before failing.
-_LOOP_BUSY_TIMEOUT_MS = 2000
+#: How long queued writes wait for another process's write lock (another worker, a CLI command) before failing,
+#: and how long they pause between tries.
+_LOCKED_GIVE_UP_SECONDS = 30.0
+_LOCKED_RETRY_SECONDS = 0.0005
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -69,6 +71,10 @@ def migrate(conn: sqlite3.Connection) -> None:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another process (a second worker) may have applied it while this one waited for the lock.
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                conn.execute("COMMIT")
+                continue
             for statement in sql.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -93,6 +99,7 @@ class Writer:
         self._conn: sqlite3.Connection | None = None
         self._pending: list[Op] = []
         self._scheduled = False
+        self._locked_since: float | None = None
         self._commits = 0
         #: Commits made but not yet known durable, oldest first: ``(commit number, outcomes)``.
         self._unsynced: collections.deque[tuple[int, list[Outcome]]] = collections.deque()
@@ -115,8 +122,10 @@ class Writer:
             # Checkpoints run in the sync thread, never inside a commit on the loop.
             conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
-            conn.execute(f"PRAGMA busy_timeout={_LOOP_BUSY_TIMEOUT_MS}")
-            migrate(conn)
+            migrate(conn)  # under connect()'s busy timeout: it may wait for another worker's migration
+            # On the loop, a write never sleeps in SQLite's busy handler: when another process holds the write
+            # lock, BEGIN fails at once and the batch is tried again a moment later (``_flush``).
+            conn.execute("PRAGMA busy_timeout=0")
         except BaseException:
             conn.close()
             raise
@@ -141,9 +150,24 @@ class Writer:
         self._scheduled = False
         conn = self._conn
         while self._pending and conn is not None:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc):
+                    batch, self._pending = self._pending, []
+                    _settle([(fut, None, exc) for _, fut in batch])
+                    return
+                self._locked(exc)
+                return
+            self._locked_since = None
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
-            outcomes = _run_batch(conn, batch)
+            try:
+                outcomes = _run_batch(conn, batch)
+            except _Locked as locked:
+                self._pending[:0] = batch
+                self._locked(locked.cause)
+                return
             if all(exc is not None for _, _, exc in outcomes):  # rolled back: nothing to make durable
                 _settle(outcomes)
                 continue
@@ -155,6 +179,19 @@ class Writer:
             with self._wake:
                 self._sync_target = self._commits
                 self._wake.notify()
+
+    def _locked(self, exc: sqlite3.OperationalError) -> None:
+        """Another process holds the write lock: try again shortly, or fail what waits once it is held too long."""
+        now = time.monotonic()
+        if self._locked_since is None:
+            self._locked_since = now
+        if now - self._locked_since >= _LOCKED_GIVE_UP_SECONDS:
+            self._locked_since = None
+            batch, self._pending = self._pending, []
+            _settle([(fut, None, exc) for _, fut in batch])
+            return
+        self._scheduled = True
+        self._loop.call_later(_LOCKED_RETRY_SECONDS, self._flush)
 
     def _synced(self, through: int, error: BaseException | None) -> None:
         """On the loop: resolve every commit up to ``through``, or fail them when the fsync failed."""
@@ -221,12 +258,18 @@ class Writer:
 
 
 def _run_batch(conn: sqlite3.Connection, batch: list[Op]) -> list[Outcome]:
-    """Run ``batch`` in one transaction: bare first, one savepoint per operation only when one of them failed."""
+    """Run ``batch`` in the transaction just begun: bare first, one savepoint per operation only when one failed."""
     try:
         return _transaction(conn, batch, guarded=False)
     except OperationFailed as failed:
         if len(batch) == 1:
             return [(batch[0][1], None, failed.cause)]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):  # another process took the lock between the rollback and this
+                raise _Locked(exc) from exc
+            return [(fut, None, exc) for _, fut in batch]
         try:
             return _transaction(conn, batch, guarded=True)
         except Exception as exc:
@@ -236,9 +279,8 @@ def _run_batch(conn: sqlite3.Connection, batch: list[Op]) -> list[Outcome]:
 
 
 def _transaction(conn: sqlite3.Connection, batch: list[Op], *, guarded: bool) -> list[Outcome]:
-    """Run ``batch`` in one transaction; unguarded, the first failing operation undoes it all."""
+    """Run ``batch`` in the open transaction and commit; unguarded, the first failing operation undoes it all."""
     outcomes: list[Outcome] = []
-    conn.execute("BEGIN IMMEDIATE")
     try:
         for fn, fut in batch:
             if not guarded:
@@ -263,6 +305,18 @@ def _transaction(conn: sqlite3.Connection, batch: list[Op], *, guarded: bool) ->
             conn.execute("ROLLBACK")
         raise
     return outcomes
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED} or (
+        "locked" in str(exc)
+    )
+
+
+class _Locked(Exception):
+    def __init__(self, cause: sqlite3.OperationalError) -> None:
+        super().__init__("locked")
+        self.cause = cause
 
 
 class OperationFailed(Exception):

@@ -73,11 +73,16 @@ class Metrics:
         self.agency_seconds = Histogram("mpp_agency_call_seconds", "Agency call latency by agency and service.",
                                         ["agency", "service"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
         self.retries = Counter("mpp_retries", "Retries by agency and service.", ["agency", "service"], registry=r)
+        # With several workers (``gateway/_workers.py``) each gauge says how the workers' values combine: the
+        # worst circuit of any worker, the calls in flight of the live ones, the store's queue as any reads it.
         self.circuit_state = Gauge("mpp_circuit_state", "Circuit state by agency: 0 closed, 1 half-open, 2 open.",
-                                   ["agency"], registry=r)  # fmt: skip
-        self.in_flight = Gauge("mpp_agency_in_flight", "Agency calls in flight by agency.", ["agency"], registry=r)
-        self.queue_depth = Gauge("mpp_queue_depth", "Requests waiting in the store's queue.", registry=r)
-        self.queue_oldest = Gauge("mpp_queue_oldest_age_seconds", "Age of the oldest waiting request.", registry=r)
+                                   ["agency"], registry=r, multiprocess_mode="livemax")  # fmt: skip
+        self.in_flight = Gauge("mpp_agency_in_flight", "Agency calls in flight by agency.", ["agency"], registry=r,
+                               multiprocess_mode="livesum")  # fmt: skip
+        self.queue_depth = Gauge("mpp_queue_depth", "Requests waiting in the store's queue.", registry=r,
+                                 multiprocess_mode="livemax")  # fmt: skip
+        self.queue_oldest = Gauge("mpp_queue_oldest_age_seconds", "Age of the oldest waiting request.", registry=r,
+                                  multiprocess_mode="livemax")  # fmt: skip
 
 
 class Telemetry:

@@ -137,6 +137,20 @@ async def test_webhook_tries_are_recorded(store: Store, delivered: bool, next_in
     assert [(w.id, w.attempts) for w in again] == ([("evt_1", 1)] if due_again else [])
 
 
+async def test_webhooks_handed_out_are_reserved_until_tried(store: Store) -> None:
+    """A second sweep (another worker or replica) gets none of the webhooks the first one is sending."""
+    for i in range(5):
+        await store.insert(new(f"req_{i}"))
+        await store.claim(f"req_{i}", "a", 10)
+        hook = NewWebhook(id=f"evt_{i}", client_id="counter-a", url="http://127.0.0.1:9/hook", body={"i": i})
+        await store.finish(f"req_{i}", "a", status="completed", attempt=attempt(1), webhook=hook)
+    first = await store.due_webhooks(3)
+    second = await store.due_webhooks(10)
+    assert len(first) == 3 and len(second) == 2
+    assert {w.id for w in first}.isdisjoint({w.id for w in second})
+    assert await store.due_webhooks(10) == []
+
+
 async def test_release_returns_request_to_the_queue(store: Store) -> None:
     """A released lease puts the request back to accepted, claimable at once; a stranger cannot release."""
     await store.insert(new("req_1"))

@@ -146,3 +146,45 @@ async def test_the_log_is_checkpointed_into_the_database_in_the_background(tmp_p
         assert in_main_file() == 50
     finally:
         await writer.aclose()
+
+
+async def test_a_write_waits_for_another_process_lock_without_blocking_the_loop(tmp_path: Path) -> None:
+    """While another connection holds the write lock the loop keeps running, and the write lands after it."""
+    path = tmp_path / "w.sqlite3"
+    writer = await _writer(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        fut = writer.submit(_insert(7_000_001))
+        ticks = 0
+        for _ in range(20):
+            started = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.01)
+            assert asyncio.get_running_loop().time() - started < 0.5  # the loop was never stuck in SQLite
+            ticks += 1
+        assert not fut.done()
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(fut, 5) == 7_000_001
+        assert ticks == 20
+    finally:
+        other.close()
+        await writer.aclose()
+
+
+async def test_a_write_fails_once_another_process_holds_the_lock_too_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queued writes are failed with SQLite's 'locked' error after the give-up time, not kept forever."""
+    monkeypatch.setattr("gateway._sqlite_writer._LOCKED_GIVE_UP_SECONDS", 0.2)
+    path = tmp_path / "w.sqlite3"
+    writer = await _writer(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await asyncio.wait_for(writer.submit(_insert(8_000_001)), 5)
+        other.execute("ROLLBACK")
+        assert await asyncio.wait_for(writer.submit(_insert(8_000_002)), 5) == 8_000_002
+    finally:
+        other.close()
+        await writer.aclose()
