@@ -197,7 +197,7 @@ class Stack:
             return None
         out.parent.mkdir(parents=True, exist_ok=True)
         command = [spy, "record", "--pid", str(self.gateway.pid), "--duration", str(max(1, round(seconds))),
-                   "--rate", "200", "--nonblocking", "--threads", "--output", str(out)]  # fmt: skip
+                   "--rate", "200", "--nonblocking", "--threads", "--subprocesses", "--output", str(out)]  # fmt: skip
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
     @contextlib.contextmanager

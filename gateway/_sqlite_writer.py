@@ -9,9 +9,9 @@ write-ahead log once for every commit made since its last fsync (group commit), 
 resolved, so nothing is acknowledged before it is on disk. The same thread checkpoints the log into the database
 file in the background, so that a checkpoint never stalls the event loop.
 
-An earlier design ran the statements on a writer thread; every statement there released and retook the GIL, and
-under load each retake waited for the event loop's thread, so a batch of a few operations took several
-milliseconds of wall clock for a fraction of one of CPU.
+Why not a writer thread for the statements: every statement releases and retakes the GIL, and under load each
+retake waits for the event loop's thread, so a batch of a few operations takes several milliseconds of wall clock
+for a fraction of one of CPU (README, "Benchmark").
 """
 
 from __future__ import annotations
