@@ -245,6 +245,9 @@ class Writer:
         if self._conn is None:
             return
         self._flush()
+        # Another process holds the write lock: _flush tries again on its own timer until it writes or gives up.
+        while self._pending:  # noqa: ASYNC110 - polls at the retry's own pace
+            await asyncio.sleep(_LOCKED_RETRY_SECONDS)
         with self._wake:
             self._stopping = True
             self._wake.notify()
@@ -308,9 +311,8 @@ def _transaction(conn: sqlite3.Connection, batch: list[Op], *, guarded: bool) ->
 
 
 def _is_locked(exc: sqlite3.OperationalError) -> bool:
-    return getattr(exc, "sqlite_errorcode", None) in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED} or (
-        "locked" in str(exc)
-    )
+    # The extended code's low byte is the primary one: SQLITE_BUSY or SQLITE_LOCKED and their variants.
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
 class _Locked(Exception):
