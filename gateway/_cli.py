@@ -26,6 +26,7 @@ from ._config import AgencyConfig, Settings
 from ._logging import configure_logging
 from ._openapi import build_openapi
 from ._problems import BUILTIN_PROBLEMS, ProblemCatalog
+from ._runtime import loop_factory, run, settle_heap
 from ._schema import describe, schema_status, upgrade
 from ._sealing import generate_data_key, kept_secret
 from ._store import StoreError
@@ -59,6 +60,8 @@ async def _serve(
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+        # Everything loaded to start (modules, models, the store, the registry) is kept out of later collections.
+        settle_heap()
         if started is not None:
             await started()
         await _until_signalled()
@@ -73,6 +76,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if not settings.clients_file:
             print("set MPP_CLIENTS_FILE to the clients file (see README: 'Running it for real')", file=sys.stderr)
             return 2
+        loop_factory(settings.event_loop)
         workers = args.workers if args.workers is not None else settings.workers
         if workers < 1:
             raise ValueError("MPP_WORKERS must be at least 1")
@@ -92,7 +96,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"mpp-gateway listening on http://{host}:{port}{worker}", file=sys.stderr, flush=True)
 
     try:
-        asyncio.run(_serve(app, host, port, started, reuse_port=args.worker is not None))
+        run(_serve(app, host, port, started, reuse_port=args.worker is not None), event_loop=settings.event_loop)
     except StoreError as exc:
         # A schema behind the code, or no database server: say which and how to fix it, without a traceback.
         print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
@@ -224,11 +228,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from mocks import start_mocks
 
     settings = _with_demo_keys(Settings.from_env(os.environ))
+    try:
+        loop_factory(settings.event_loop)
+    except ValueError as exc:
+        print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
+        return 2
     host = args.host or settings.host
     port = args.port or settings.port
     configure_logging(settings.log_level)
 
-    async def run() -> None:
+    async def main() -> None:
         cluster = await start_mocks(host, _mock_ports(args))
         try:
             agencies = {name: AgencyConfig.from_values(agency.settings) for name, agency in cluster.agencies.items()}
@@ -255,7 +264,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         finally:
             await cluster.aclose()
 
-    asyncio.run(run())
+    run(main(), event_loop=settings.event_loop)
     return 0
 
 
