@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["print_summary", "targets"]
+__all__ = ["budget", "print_summary", "targets"]
 
 
 def targets(results: dict[str, Any]) -> dict[str, Any]:
@@ -28,6 +28,40 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         out["durable_submissions_per_s_>=_3000"] = {"value": rates, "met": max(rates.values()) >= 3000}
     if "memory" in s and "growth" in s["memory"]:
         out["memory_growth_10k_to_100k_<_10%"] = {"value": s["memory"]["growth"], "met": s["memory"]["growth"] < 0.10}
+    return out
+
+
+def budget(results: dict[str, Any]) -> dict[str, Any]:
+    """Per concurrency: the CPU a gateway lookup may cost for half the bare proxy's throughput, against its floor.
+
+    At half the bare proxy's rate the machine's cores must also carry the agency (the mocks) and wrk, at their CPU
+    per request measured in the bare proxy's run. The floor is the bare proxy's own CPU per request (HTTP in and
+    out) plus scenario 6's sum of the features' floors. Empty unless scenarios 1 and 6 both ran.
+    """
+    s = results["scenarios"]
+    if "lookup" not in s or "floors" not in s:
+        return {}
+    cores = results["machine"]["nproc"]
+    features = s["floors"]["sum_us"]
+    out: dict[str, Any] = {}
+    for c, row in s["lookup"]["saturated"].items():
+        proxy = row["bare_proxy"]
+        cpu = proxy.get("cpu_us_per_request", {})
+        if not proxy["rps"] or "bare_proxy" not in cpu:
+            continue
+        target_rps = proxy["rps"] / 2
+        others = cpu.get("agency", 0.0) + cpu.get("load_generator", 0.0)
+        allowed = cores * 1e6 / target_rps - others
+        floor = cpu["bare_proxy"] + features
+        out[c] = {
+            "target_rps": round(target_rps),
+            "allowed_gateway_us": round(allowed, 1),
+            "agency_and_wrk_us": round(others, 1),
+            "http_floor_us": cpu["bare_proxy"],
+            "features_floor_us": features,
+            "floor_us": round(floor, 1),
+            "gateway_us": row["gateway"].get("gateway_cpu_us_per_request"),
+        }
     return out
 
 
@@ -100,6 +134,16 @@ def print_summary(results: dict[str, Any]) -> None:
                          f"{accepted:.0f}"])  # fmt: skip
         print("\nCost of each feature (lookup at the lowest concurrency, submissions at the highest):\n")
         print(table(["config", "lookup req/s", "p99 ms", "CPU us/req", "us saved vs all on", "submissions/s"], rows))
+    if "floors" in s:
+        rows = [[name, f"{us:.1f}"] for name, us in s["floors"]["us_per_lookup"].items()]
+        rows.append(["sum", f"{s['floors']['sum_us']:.1f}"])
+        print("\nThe floor of each feature: CPU us per lookup of its work alone on the gateway's libraries:\n")
+        print(table(["feature", "CPU us/lookup"], rows))
+    for c, b in results.get("budget", {}).items():
+        print(f"\nc{c}: half the bare proxy is {b['target_rps']} req/s; the cores left after the agency and wrk "
+              f"({b['agency_and_wrk_us']:.0f} us/req) allow {b['allowed_gateway_us']:.0f} us of gateway CPU per "
+              f"lookup; its floor is {b['floor_us']:.0f} us (HTTP {b['http_floor_us']:.0f} + features "
+              f"{b['features_floor_us']:.0f}); the gateway spends {b['gateway_us']} us")  # fmt: skip
     print("\nTargets:")
     for name, t in results.get("targets", {}).items():
         print(f"  {'MET ' if t['met'] else 'MISS'} {name}: {t['value']}")

@@ -1,4 +1,4 @@
-"""The five scenarios of the benchmark. Each returns JSON-ready results and prints its rows as it goes."""
+"""The six scenarios of the benchmark. Each returns JSON-ready results and prints its rows as it goes."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import _floors
 from ._procs import rss_kib
 from ._stack import Stack
 from ._wrk import run_wrk
 
-__all__ = ["Options", "faults", "lookups", "memory", "submissions", "toggles"]
+__all__ = ["Options", "faults", "floors", "lookups", "memory", "submissions", "toggles"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Options:
     #: Offered rate of the paced run that measures the latency the gateway adds when it is not saturated.
     paced_rate: int = 400
     drain_timeout: float = 120.0
+    #: Lookups each floor of scenario 6 is measured over.
+    floor_lookups: int = 4000
     #: A folder for py-spy flame graphs of the gateway during scenario 1, or ``None``.
     profile: Path | None = None
 
@@ -213,3 +216,14 @@ def toggles(stack: Stack, opts: Options) -> dict[str, Any]:
         row["lookup_cpu_us_saved_vs_all_on"] = round(base - row["lookup"].get("gateway_cpu_us_per_request", 0.0), 1)
     stack.stop_gateway()
     return out
+
+
+def floors(stack: Stack, opts: Options) -> dict[str, Any]:
+    """Scenario 6: the least CPU each feature of a lookup costs, in loops on the gateway's libraries alone."""
+    print("\n[6] the floor of each feature: CPU per lookup of its work alone (bench/_floors.py)", flush=True)
+    rows = _floors.measure(stack.workdir, opts.floor_lookups)
+    for name, us in rows.items():
+        _row(f"{name:<15}", f"{us:7.1f} us", _floors.FLOORS[name])
+    total = round(sum(rows.values()), 1)
+    _row(f"{'sum':<15}", f"{total:7.1f} us")
+    return {"us_per_lookup": rows, "sum_us": total, "lookups": opts.floor_lookups}

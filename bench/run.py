@@ -2,10 +2,12 @@
 
 Starts the mock agencies, a local OTLP sink, a bare aiohttp pass-through proxy, nginx and the gateway on
 127.0.0.1, drives them with wrk (``bench/post.lua``), prints a table, and writes the results as JSON
-(``bench/results/latest.json`` by default). Five scenarios: the lookup against its floors, durable submissions
-and the queue's drain, the lookup under 10% agency faults, the gateway's memory after 10k and 100k requests, and
-the cost of each feature (tracing, logging, durable commits) toggled one at a time. Every process it starts is
-stopped at the end; the whole run takes about eight minutes on 2 cores, half of it the 100k-request memory scenario.
+(``bench/results/latest.json`` by default). Six scenarios: the lookup against its floors, durable submissions
+and the queue's drain, the lookup under 10% agency faults, the gateway's memory after 10k and 100k requests, the
+cost of each feature (tracing, logging, durable commits) toggled one at a time, and the floor of each feature: the
+least CPU its work costs on the gateway's libraries alone, set against the CPU a lookup may cost to reach half of
+the bare proxy's throughput. Every process it starts is stopped at the end; the whole run takes about nine
+minutes on 2 cores, half of it the 100k-request memory scenario.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _scenarios
-from ._report import print_summary, targets
+from ._report import budget, print_summary, targets
 from ._scenarios import Options
 from ._stack import ALL_ON, Stack
 from ._wrk import ensure_tools
@@ -35,6 +37,7 @@ SCENARIOS = {
     "faults": _scenarios.faults,
     "memory": _scenarios.memory,
     "toggles": _scenarios.toggles,
+    "floors": _scenarios.floors,
 }
 
 
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"work folder kept: {workdir}", file=sys.stderr)
     results["seconds"] = round(time.monotonic() - started, 1)
     results["targets"] = targets(results)
+    results["budget"] = budget(results)
     print_summary(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bench._report import table, targets
+from bench._report import budget, table, targets
 
 
 def _results(gateway_rps: float, added_p99: float, accepted: float, growth: float) -> dict[str, Any]:
@@ -59,3 +59,25 @@ def test_targets_skip_scenarios_that_did_not_run() -> None:
 def test_table_is_markdown_with_aligned_columns() -> None:
     """The printed table is Markdown: a header, a rule, and one row per entry, padded to the widest cell."""
     assert table(["a", "bb"], [["ccc", "d"]]).splitlines() == ["| a   | bb |", "|-----|----|", "| ccc | d  |"]
+
+
+def test_budget_sets_the_floor_against_what_half_the_bare_proxy_allows() -> None:
+    """At half of 4000 req/s two cores give 1000 us per lookup, less the agency's and wrk's; the floor adds up."""
+    results = _results(1000, 4.0, 3000, 0.05)
+    results["machine"] = {"nproc": 2}
+    proxy = results["scenarios"]["lookup"]["saturated"]["16"]["bare_proxy"]
+    proxy["cpu_us_per_request"] = {"bare_proxy": 150.0, "agency": 120.0, "load_generator": 30.0}
+    results["scenarios"]["lookup"]["saturated"]["16"]["gateway"]["gateway_cpu_us_per_request"] = 1900.0
+    assert budget(results) == {}
+    results["scenarios"]["floors"] = {"us_per_lookup": {"store": 300.0, "logging": 50.5}, "sum_us": 350.5}
+    assert budget(results) == {
+        "16": {
+            "target_rps": 2000,
+            "allowed_gateway_us": 850.0,
+            "agency_and_wrk_us": 150.0,
+            "http_floor_us": 150.0,
+            "features_floor_us": 350.5,
+            "floor_us": 500.5,
+            "gateway_us": 1900.0,
+        }
+    }
