@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SCENARIOS), help=f"scenarios to run: {', '.join(SCENARIOS)}")
     parser.add_argument("--label", default="", help="a note stored with the results")
     parser.add_argument("--gateway-env", action="append", default=[], metavar="MPP_NAME=VALUE",
-                        help="a setting for every gateway of the run, e.g. MPP_EVENT_LOOP=asyncio (repeatable)")
+                        help="a setting for every gateway of the run, e.g. MPP_LOG_LEVEL=warning (repeatable)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "latest.json")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="record py-spy flame graphs of the gateway during scenario 1 into DIR")

@@ -1,8 +1,8 @@
 """The reference servers of the benchmark, each run as its own process on 127.0.0.1.
 
 - ``proxy``: the floor of this stack. A bare pass-through proxy on the gateway's own libraries (an aiohttp server
-  and one ``aiohttp.ClientSession``, on the gateway's event loop, uvloop), with nothing else: no validation, no
-  store, no tracing, no logging. What the gateway costs above it is the price of its features.
+  and one ``aiohttp.ClientSession``), with nothing else: no validation, no store, no tracing, no logging. What
+  the gateway costs above it is the price of its features.
 - ``sink``: a local OTLP/HTTP trace collector that reads and drops what it gets, so that span export is paid in
   full by the gateway (serialisation, HTTP) without a real collector on the machine.
 
@@ -18,8 +18,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-
-from gateway._runtime import run
 
 __all__ = ["main", "make_proxy", "make_sink"]
 
@@ -116,7 +114,7 @@ def main() -> None:
         app = make_proxy(args.upstream)
     else:
         app = make_sink()
-    run(_serve(app, args.port), event_loop="uvloop")
+    asyncio.run(_serve(app, args.port))
 
 
 if __name__ == "__main__":

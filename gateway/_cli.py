@@ -26,7 +26,7 @@ from ._config import AgencyConfig, Settings
 from ._logging import configure_logging
 from ._openapi import build_openapi
 from ._problems import BUILTIN_PROBLEMS, ProblemCatalog
-from ._runtime import loop_factory, run, settle_heap
+from ._runtime import settle_heap
 from ._schema import describe, schema_status, upgrade
 from ._sealing import generate_data_key, kept_secret
 from ._store import StoreError
@@ -76,7 +76,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if not settings.clients_file:
             print("set MPP_CLIENTS_FILE to the clients file (see README: 'Running it for real')", file=sys.stderr)
             return 2
-        loop_factory(settings.event_loop)
         workers = args.workers if args.workers is not None else settings.workers
         if workers < 1:
             raise ValueError("MPP_WORKERS must be at least 1")
@@ -96,7 +95,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"mpp-gateway listening on http://{host}:{port}{worker}", file=sys.stderr, flush=True)
 
     try:
-        run(_serve(app, host, port, started, reuse_port=args.worker is not None), event_loop=settings.event_loop)
+        asyncio.run(_serve(app, host, port, started, reuse_port=args.worker is not None))
     except StoreError as exc:
         # A schema behind the code, or no database server: say which and how to fix it, without a traceback.
         print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
@@ -228,11 +227,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from mocks import start_mocks
 
     settings = _with_demo_keys(Settings.from_env(os.environ))
-    try:
-        loop_factory(settings.event_loop)
-    except ValueError as exc:
-        print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
-        return 2
     host = args.host or settings.host
     port = args.port or settings.port
     configure_logging(settings.log_level)
@@ -264,7 +258,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         finally:
             await cluster.aclose()
 
-    run(main(), event_loop=settings.event_loop)
+    asyncio.run(main())
     return 0
 
 

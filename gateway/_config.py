@@ -59,8 +59,6 @@ class Settings:
     port: int = 8080
     #: Gateway processes sharing the port (``SO_REUSEPORT``) under one supervisor; about one per core.
     workers: int = 1
-    #: ``uvloop`` (libuv) or ``asyncio`` (the standard library's loop): what each gateway process runs on.
-    event_loop: str = "uvloop"
     store_path: str = "var/gateway.sqlite3"
     #: ``postgresql://user@host:5432/db``: the PostgreSQL store for several replicas; unset, SQLite at store_path.
     #: It may carry a password, so it is left out of the repr (``PGPASSWORD`` or a passfile keep it out entirely).
