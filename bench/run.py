@@ -6,7 +6,7 @@ Starts the mock agencies, a local OTLP sink, a bare aiohttp pass-through proxy, 
 and the queue's drain, the lookup under 10% agency faults, the gateway's memory after 10k and 100k requests, the
 cost of each feature (tracing, logging, durable commits) toggled one at a time, and the floor of each feature: the
 least CPU its work costs on the gateway's libraries alone, set against the CPU a lookup may cost to reach half of
-the bare proxy's throughput. Every process it starts is stopped at the end; the whole run takes about nine
+the bare proxy's throughput. Every process it starts is stopped at the end; the whole run takes about six
 minutes on 2 cores, half of it the 100k-request memory scenario.
 """
 
