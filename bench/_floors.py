@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import io
+import itertools
 import json
-import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from ._bodies import lookup_body
+from ._procs import _clean_env
 
 __all__ = ["FLOORS", "measure", "run_all"]
 
@@ -214,7 +215,7 @@ def store(lookups: int, folder: Path) -> float:
     async def run() -> float:
         db = SqliteStore(str(folder / "floors.sqlite3"), synchronous="FULL", keys=KeyRing.parse(generate_data_key()))
         await db.open()
-        counter = iter(range(10**9))
+        counter = itertools.count()
 
         async def one() -> None:
             n = next(counter)
@@ -271,7 +272,7 @@ def measure(folder: Path, lookups: int = 4000) -> dict[str, float]:
     command = [sys.executable, "-m", "bench._floors", "--lookups", str(lookups), "--folder", str(folder)]
     done = subprocess.run(  # noqa: S603 - our own module, no shell
         command, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MPP_")}, timeout=600,
+        env=_clean_env(), timeout=600,
     )  # fmt: skip
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -282,13 +283,8 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=4000)
     parser.add_argument("--folder", type=Path, default=None, help="where the SQLite file goes (a temporary folder)")
     args = parser.parse_args()
-    with contextlib.ExitStack() as stack:
-        folder = args.folder
-        if folder is None:
-            import tempfile
-
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="floors-")))
-        print(json.dumps(run_all(args.lookups, folder)), flush=True)
+    with tempfile.TemporaryDirectory(prefix="floors-") as scratch:
+        print(json.dumps(run_all(args.lookups, args.folder or Path(scratch))), flush=True)
 
 
 if __name__ == "__main__":

@@ -231,7 +231,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     configure_logging(settings.log_level)
 
-    async def main() -> None:
+    async def run() -> None:
         cluster = await start_mocks(host, _mock_ports(args))
         try:
             agencies = {name: AgencyConfig.from_values(agency.settings) for name, agency in cluster.agencies.items()}
@@ -258,7 +258,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         finally:
             await cluster.aclose()
 
-    asyncio.run(main())
+    asyncio.run(run())
     return 0
 
 
