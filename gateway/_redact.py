@@ -1,6 +1,6 @@
 """The one masking step every output path goes through: log events, problem details, attempt details.
 
-Structured values under personal-data keys are masked whole; free text is scanned for long numbers (NIK and
+Structured values under personal-data keys are masked whole; free text is scanned for long numbers, written together or in groups (NIK and
 KK numbers, card and membership numbers, phone numbers), which keep only their first four and last two digits
 (``3201**********01``). Names, birth
 dates and addresses cannot be recognised in free text, so the gateway never puts payload values into messages;
@@ -18,8 +18,14 @@ from contracts import mask_nik
 __all__ = ["PERSONAL_KEYS", "redact", "redact_mapping"]
 
 # NIK and KK numbers (16 digits), BPJS card (13) and membership (11) numbers, phone numbers: any run of ten or
-# more digits is an identifier worth hiding; dates, amounts and codes are shorter.
-_LONG_NUMBER = re.compile(r"(?<!\d)\d{10,}(?!\d)")
+# more digits is an identifier worth hiding; dates, amounts and codes are shorter. People also write them in
+# groups ("3201 0147 0890 0001", "32.01.01.470890.0001", "0812-3456-7890"): groups of two to six digits joined
+# by one kind of separator count as one number when they hold ten digits or more together. A date
+# ("2026-11-22") holds eight and a date with its hour ("2026-11-22 10:15") mixes separators, so neither is one.
+_LONG_NUMBER = re.compile(r"(?<![\d.-])\d{2,6}(?P<sep>[ .-])\d{2,6}(?:(?P=sep)\d{2,6})*(?!\d)|(?<!\d)\d{10,}(?!\d)")
+_DIGITS = re.compile(r"\d")
+# IPv4 addresses are grouped digits too, and an operator needs them whole.
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 #: Keys whose values are personal data wherever they appear (contract names and agency wire names).
 PERSONAL_KEYS: frozenset[str] = frozenset(
@@ -54,9 +60,19 @@ PERSONAL_KEYS: frozenset[str] = frozenset(
 )
 
 
+def _mask_number(match: re.Match[str]) -> str:
+    found = match.group(0)
+    if match.group("sep") is None:
+        return mask_nik(found)
+    digits = "".join(_DIGITS.findall(found))
+    if len(digits) < 10 or _IPV4.fullmatch(found):
+        return found
+    return mask_nik(digits)
+
+
 def redact(text: str) -> str:
-    """Mask every number of ten or more digits in ``text``, keeping its first four and last two digits."""
-    return _LONG_NUMBER.sub(lambda m: mask_nik(m.group(0)), text)
+    """Mask every number of ten or more digits in ``text``, grouped or not, keeping its first four and last two."""
+    return _LONG_NUMBER.sub(_mask_number, text)
 
 
 def _mask_value(value: Any) -> Any:

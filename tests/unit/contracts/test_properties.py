@@ -187,6 +187,31 @@ def test_redact_masks_a_nik_anywhere_in_free_text(before: str, nik: str, after: 
     assert spaced == f"{redact(before)} {mask_nik(nik)} {redact(after)}"
 
 
+_GROUPINGS = [(4, 4, 4, 4), (2, 2, 2, 6, 4), (6, 6, 4)]
+
+
+@PROPERTY
+@given(
+    before=_FREE_TEXT,
+    nik=valid_niks(),
+    grouping=st.sampled_from(_GROUPINGS),
+    sep=st.sampled_from([" ", ".", "-"]),
+    after=_FREE_TEXT,
+)
+def test_redact_masks_a_nik_written_in_groups(
+    before: str, nik: str, grouping: tuple[int, ...], sep: str, after: str
+) -> None:
+    """A NIK written in groups ("3201 0147 0890 0001", "32.01.01.470890.0001") comes out masked whole."""
+    groups, start = [], 0
+    for size in grouping:
+        groups.append(nik[start : start + size])
+        start += size
+    written = sep.join(groups)
+    masked = redact(f"{before} NIK {written}, {after}")
+    assert written not in masked
+    assert masked == f"{redact(before)} NIK {mask_nik(nik)}, {redact(after)}"
+
+
 @PROPERTY
 @given(key=st.text(max_size=12), nik=valid_niks(), value=json_values)
 def test_redact_mapping_masks_a_nik_nested_anywhere(key: str, nik: str, value: Any) -> None:

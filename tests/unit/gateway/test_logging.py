@@ -80,3 +80,29 @@ def test_masking_processor_masks_personal_keys_and_numbers() -> None:
         "full_name": "***",
         "n": 3,
     }
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["at 2026-11-22 10:15:00", "2026-11-22T10:15:00.123456+00:00", "peer 192.168.100.200", "Rp 1.500.000", "v1.2.3"],
+)
+def test_dates_addresses_and_amounts_are_not_mistaken_for_identifiers(text: str) -> None:
+    """Grouped digits under ten, dates with their hour, and IPv4 addresses pass the masking step unchanged."""
+    from gateway import redact
+
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("call 0812-3456-7890", "call 0812******90"),
+        ("nik 32.01.01.470890.0001.", "nik 3201**********01."),
+        ("kk 3201 0147 0890 0001 found", "kk 3201**********01 found"),
+    ],
+)
+def test_grouped_identifiers_are_masked_as_one_number(text: str, masked: str) -> None:
+    """Phone, NIK and KK numbers written in groups are masked like the same digits written together."""
+    from gateway import redact
+
+    assert redact(text) == masked
