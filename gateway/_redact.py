@@ -1,10 +1,10 @@
 """The one masking step every output path goes through: log events, problem details, attempt details.
 
-Structured values under personal-data keys are masked whole; free text is scanned for long numbers, written together or in groups (NIK and
-KK numbers, card and membership numbers, phone numbers), which keep only their first four and last two digits
-(``3201**********01``). Names, birth
-dates and addresses cannot be recognised in free text, so the gateway never puts payload values into messages;
-this step is the safety net for identifiers that can.
+Structured values under personal-data keys are masked whole; free text is scanned for long numbers, written
+together or in groups (NIK and KK numbers, card and membership numbers, phone numbers), which keep only their
+first four and last two digits (``3201**********01``). Names, birth dates and addresses cannot be recognised in
+free text, so the gateway never puts payload values into messages; this step is the safety net for identifiers
+that can.
 """
 
 from __future__ import annotations
