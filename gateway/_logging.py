@@ -76,10 +76,11 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
         structlog.dev.set_exc_info,
         structlog.processors.format_exc_info,
         mask_event,
+        # After the masking: the time is the gateway's own, and its digits need no scan.
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
     ]
     structlog.configure(
         processors=[*shared, _add_logger_name, _render],
