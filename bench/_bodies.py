@@ -20,7 +20,7 @@ import orjson
 from adapters import AdapterContext, AgencyHttp, Call
 from adapters.dukcapil import VERIFY as DUKCAPIL_VERIFY
 from adapters.dukcapil import DukcapilAdapter, VerifyPayload
-from gateway._config import AgencyConfig, agency_values, read_env_file
+from gateway.config import AgencyConfig, agency_values, read_env_file
 
 __all__ = ["LOOKUP", "SUBMISSION", "lookup_body", "register_body", "wire_calls", "write_lines"]
 

@@ -145,7 +145,7 @@ def tracing_export(lookups: int) -> float:
 def logging_(lookups: int) -> float:
     import structlog
 
-    from gateway._logging import configure_logging
+    from gateway.telemetry import configure_logging
 
     sink = io.StringIO()
     configure_logging("info", stream=sink)
@@ -171,7 +171,7 @@ def logging_(lookups: int) -> float:
 
 
 def sealing(lookups: int) -> float:
-    from gateway._sealing import KeyRing, generate_data_key, seal_json, seal_text
+    from gateway.store import KeyRing, generate_data_key, seal_json, seal_text
 
     keys = KeyRing.parse(generate_data_key())
 
@@ -184,7 +184,7 @@ def sealing(lookups: int) -> float:
 
 
 def _events(index: int, subject: str | None) -> list[Any]:
-    from gateway._store import AuditEvent
+    from gateway.store import AuditEvent
 
     now = dt.datetime.now(dt.UTC)
     common = {"client_id": "bench", "mpp_id": "mpp-bench", "desk": "loket-01", "operator": "op-bench",
@@ -194,7 +194,8 @@ def _events(index: int, subject: str | None) -> list[Any]:
 
 
 def audit(lookups: int) -> float:
-    from gateway._audit_chain import GENESIS, chain_events, new_keys, subject_hash
+    from gateway.audit import new_keys, subject_hash
+    from gateway.store import GENESIS, chain_events
 
     key = new_keys()["audit_key"].encode()
     head: list[Any] = [0, GENESIS, 0]  # seq, hash, lookups so far
@@ -208,9 +209,7 @@ def audit(lookups: int) -> float:
 
 
 def store(lookups: int, folder: Path) -> float:
-    from gateway._sealing import KeyRing, generate_data_key
-    from gateway._sqlite import SqliteStore
-    from gateway._store import NewRequest, StoredAttempt
+    from gateway.store import KeyRing, NewRequest, SqliteStore, StoredAttempt, generate_data_key
 
     async def run() -> float:
         db = SqliteStore(str(folder / "floors.sqlite3"), synchronous="FULL", keys=KeyRing.parse(generate_data_key()))

@@ -22,8 +22,8 @@ from typing import IO, Any
 
 import httpx
 
-from gateway._audit_chain import new_keys
-from gateway._sealing import generate_data_key
+from gateway.audit import new_keys
+from gateway.store import generate_data_key
 
 __all__ = ["Proc", "cpu_seconds", "free_port", "rss_kib", "start_gateway", "start_mocks", "start_nginx",
            "start_server"]  # fmt: skip
@@ -96,7 +96,7 @@ def start_mocks(workdir: Path) -> tuple[Proc, Path, dict[str, str]]:
     """The mock agencies on free ports: the process, the gateway settings file, and each agency's origin."""
     settings = workdir / "agencies.env"
     env = {**_clean_env(), "MPP_LOG_LEVEL": "warning"}
-    command = [sys.executable, "-m", "gateway._cli", "mocks", "--ephemeral-mock-ports", "--write-settings",
+    command = [sys.executable, "-m", "gateway", "mocks", "--ephemeral-mock-ports", "--write-settings",
                str(settings)]  # fmt: skip
     proc = _spawn("mocks", command, workdir, env)
     deadline = time.monotonic() + 60
@@ -141,7 +141,7 @@ def start_gateway(workdir: Path, settings: Path, port: int, config: Mapping[str,
         "MPP_ADAPTERS": "dukcapil,bpjs-ketenagakerjaan",
         **config,
     }
-    proc = _spawn(name, [sys.executable, "-m", "gateway._cli", "serve"], workdir, env)
+    proc = _spawn(name, [sys.executable, "-m", "gateway", "serve"], workdir, env)
     wait_http(f"http://{HOST}:{port}/readyz", proc)
     return proc
 

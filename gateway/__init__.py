@@ -4,17 +4,14 @@ Build the whole service with :func:`build_app`; nothing connects, reads the envi
 import time.
 """
 
-from ._auth import Client, ClientDirectory, generate_key, hash_key
-from ._bootstrap import build_app, build_registry, build_transport
-from ._config import AgencyConfig, Settings
-from ._dispatch import Dispatcher, RetryPolicy
-from ._logging import configure_logging
-from ._openapi import build_openapi
-from ._postgres import PostgresStore
-from ._problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
-from ._redact import redact, redact_mapping
-from ._sqlite import SqliteStore
-from ._store import NewRequest, Store, StoredAttempt, StoredRequest
+from ._bootstrap import build_app, build_registry, build_transport, placeholder_settings
+from .config import AgencyConfig, Settings
+from .dispatch import Dispatcher, RetryPolicy
+from .http import build_openapi
+from .problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
+from .security import Client, ClientDirectory, generate_key, hash_key, redact, redact_mapping
+from .store import NewRequest, PostgresStore, SqliteStore, Store, StoredAttempt, StoredRequest
+from .telemetry import configure_logging
 
 __all__ = [
     "BUILTIN_PROBLEMS",
@@ -39,6 +36,7 @@ __all__ = [
     "configure_logging",
     "generate_key",
     "hash_key",
+    "placeholder_settings",
     "redact",
     "redact_mapping",
 ]

@@ -19,30 +19,29 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from adapters import AdapterContext, AdapterFactory, AgencyHttp, Registry, discover_factories
 
-from ._api import STATE, GatewayState, routes
-from ._audit import build_auditor
-from ._auth import ClientDirectory
-from ._config import AgencyConfig, Settings
-from ._dispatch import Dispatcher
-from ._docs import render_docs, render_problem
-from ._jwt import JwtSettings, JwtVerifier
-from ._limits import server_options
-from ._openapi import build_openapi
-from ._oss_inbound import mount_oss_inbound
-from ._postgres import PostgresStore
-from ._problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
-from ._ratelimit import RateLimiter
-from ._redact import redact
-from ._resilience import AgencyPolicy
-from ._retention import purge_expired
-from ._retry import policies_from_settings
-from ._sealing import KeyRing
-from ._sqlite import SqliteStore
-from ._store import Store
-from ._telemetry import Telemetry
-from ._web import DIRECTORY, JWT, LIMITER, PROBLEMS, TELEMETRY, error_middleware
-from ._webhooks import WebhookSender
-from ._workers import METRICS_DIR_ENV
+from .audit import build_auditor
+from .config import AgencyConfig, Settings
+from .dispatch import AgencyPolicy, Dispatcher, WebhookSender, policies_from_settings
+from .http import (
+    DIRECTORY,
+    JWT,
+    LIMITER,
+    PROBLEMS,
+    STATE,
+    TELEMETRY,
+    GatewayState,
+    build_openapi,
+    error_middleware,
+    mount_oss_inbound,
+    render_docs,
+    render_problem,
+    routes,
+    server_options,
+)
+from .problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
+from .security import ClientDirectory, ClientRateLimiter, JwtSettings, JwtVerifier, redact
+from .store import KeyRing, PostgresStore, SqliteStore, Store, purge_expired
+from .telemetry import METRICS_DIR_ENV, Telemetry
 
 __all__ = ["build_app", "build_registry", "build_store", "build_transport"]
 
@@ -191,7 +190,7 @@ def build_app(
     app[DIRECTORY] = clients
     app[PROBLEMS] = problems
     app[TELEMETRY] = telemetry
-    app[LIMITER] = RateLimiter(
+    app[LIMITER] = ClientRateLimiter(
         clients.clients.values(), default_rate=settings.client_rate_per_second, default_burst=settings.client_rate_burst
     )
     jwt_settings = JwtSettings.from_settings(settings)

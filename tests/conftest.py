@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway import AgencyConfig, Settings, build_app
-from gateway._sealing import generate_data_key
+from gateway.store import generate_data_key
 from tests.fakes import FakeAdapter, directory
 from tests.postgres import postgres  # noqa: F401 - the session's PostgreSQL server, a fixture
 

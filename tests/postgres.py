@@ -160,7 +160,7 @@ def _required() -> bool:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """The session's PostgreSQL server, with the template database migrated by ``upgrade``."""
-    from gateway._schema import postgres_upgrade as upgrade
+    from gateway.store import postgres_upgrade as upgrade
 
     try:
         server = start_server()

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from gateway._sealing import stored_data_keys
+from gateway.store import stored_data_keys
 
 LOOKUP = "dukcapil.nik.verify"
 SUBMISSION = "bpjs-ketenagakerjaan.peserta.register"
@@ -112,7 +112,7 @@ class Processes:
         log = (self.workdir / "mocks.log").open("w")
         self._logs.append(log)
         self.mocks = subprocess.Popen(
-            [sys.executable, "-m", "gateway._cli", "mocks", "--ephemeral-mock-ports"],
+            [sys.executable, "-m", "gateway", "mocks", "--ephemeral-mock-ports"],
             stdout=subprocess.PIPE, stderr=log, text=True,
         )  # fmt: skip
         assert self.mocks.stdout is not None
@@ -160,7 +160,7 @@ class Processes:
             env[prefix + "BUDGET_RATIO"] = "0.5"
         log = (self.workdir / "gateway.log").open("a")
         self._logs.append(log)
-        self.gateway = subprocess.Popen([sys.executable, "-m", "gateway._cli", "serve"], env=env,
+        self.gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env,
                                         stdout=log, stderr=log)  # fmt: skip
 
     def kill_gateway(self) -> None:

@@ -26,7 +26,7 @@ def test_compose_has_the_observability_stack_and_valid_commands() -> None:
     gateway = services["gateway"]
     assert gateway["environment"]["MPP_OTEL_EXPORTER"] == "otlp"
     assert gateway["environment"]["MPP_OTEL_ENDPOINT"].startswith("http://otel-collector:4318/")
-    from gateway._cli import main
+    from gateway.cli import main
 
     for name in ("mocks",):
         argv = services[name]["command"]
@@ -62,7 +62,7 @@ def test_dashboard_queries_only_metrics_the_gateway_exports() -> None:
     """Every metric a Grafana panel queries is one the gateway's registry exports."""
     from prometheus_client import generate_latest
 
-    from gateway._telemetry import Metrics
+    from gateway.telemetry import Metrics
 
     metrics = Metrics()
     metrics.requests.labels("s.a.b", "s", "completed").inc()

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from gateway import Settings
-from gateway._cli import main
-from gateway._telemetry import TelemetrySettings
+from gateway.cli import main
+from gateway.telemetry import TelemetrySettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s"

@@ -22,12 +22,12 @@ import httpx
 import pytest
 
 from gateway import PostgresStore
-from gateway._cli import main
-from gateway._store import AuditEvent
+from gateway.cli import main
+from gateway.store import AuditEvent
 from tests.e2e.test_demo import free_port
 from tests.postgres import PostgresServer
 
-CLI = [sys.executable, "-m", "gateway._cli"]
+CLI = [sys.executable, "-m", "gateway"]
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

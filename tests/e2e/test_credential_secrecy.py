@@ -28,10 +28,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway import Settings, build_app, configure_logging
-from gateway._api import STATE
-from gateway._oss_inbound import JAKARTA, oss_token
-from gateway._sealing import generate_data_key
-from gateway._telemetry import Telemetry
+from gateway.http import JAKARTA, STATE, oss_token
+from gateway.store import generate_data_key
+from gateway.telemetry import Telemetry
 from mocks import Control, Population, bpjs_kesehatan, bpjs_ketenagakerjaan, dukcapil, oss
 from tests.fakes import KEY_A, directory
 

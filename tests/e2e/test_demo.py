@@ -40,7 +40,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     log = tmp_path / "demo.log"
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway._cli", "demo", "--port", str(port), "--ephemeral-mock-ports"],
+            [sys.executable, "-m", "gateway", "demo", "--port", str(port), "--ephemeral-mock-ports"],
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,

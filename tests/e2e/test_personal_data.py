@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestServer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway import AgencyConfig, Settings, build_app, configure_logging
-from gateway._sealing import generate_data_key
-from gateway._telemetry import Telemetry
+from gateway.store import generate_data_key
+from gateway.telemetry import Telemetry
 from mocks import AGENCY_PORTS, Citizen, MockCluster, start_mocks
 from tests.fakes import KEY_A, directory
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway import AgencyConfig, Settings, build_app
-from gateway._sealing import generate_data_key
+from gateway.store import generate_data_key
 from mocks import MockCluster, start_mocks
 from tests.fakes import KEY_A, directory
 

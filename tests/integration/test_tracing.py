@@ -14,8 +14,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from gateway import AgencyConfig, Settings, build_app
-from gateway._sealing import generate_data_key
-from gateway._telemetry import Telemetry, TelemetrySettings
+from gateway.store import generate_data_key
+from gateway.telemetry import Telemetry, TelemetrySettings
 from mocks import MockCluster
 from tests.fakes import KEY_A, directory
 from tests.integration.conftest import verify_body

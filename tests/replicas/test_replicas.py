@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 import pytest
 
-from gateway._sealing import stored_data_keys
+from gateway.store import stored_data_keys
 from tests.chaos.runner import SUBMISSION, free_port, register_payload
 from tests.postgres import PostgresServer
 
@@ -48,7 +48,7 @@ class Cluster:
 
     def _run(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         with (self.workdir / f"{name}.log").open("ab") as log:
-            return subprocess.Popen([sys.executable, "-m", "gateway._cli", *argv], env=env, stdout=log, stderr=log)
+            return subprocess.Popen([sys.executable, "-m", "gateway", *argv], env=env, stdout=log, stderr=log)
 
     def gateway_env(self, port: int) -> dict[str, str]:
         clients = self.workdir / "clients.json"
@@ -78,7 +78,7 @@ class Cluster:
             "mocks", ["mocks", "--ephemeral-mock-ports", "--write-settings", str(self.settings)], env
         )
         upgrade = subprocess.run(
-            [sys.executable, "-m", "gateway._cli", "db", "upgrade"], env={**env, "MPP_STORE_DSN": self.dsn},
+            [sys.executable, "-m", "gateway", "db", "upgrade"], env={**env, "MPP_STORE_DSN": self.dsn},
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert upgrade.returncode == 0, upgrade.stderr

@@ -29,8 +29,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from bench._bodies import lookup_body, register_body
-from gateway._audit_chain import new_keys
-from gateway._sealing import generate_data_key
+from gateway.audit import new_keys
+from gateway.store import generate_data_key
 from tests.chaos.runner import free_port
 
 KEY = "mppk_workers_" + "w" * 32
@@ -78,7 +78,7 @@ class Workers:
 
     def _run(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         with (self.workdir / f"{name}.log").open("ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "gateway._cli", *argv], env=env, stdout=log, stderr=log)
+            proc = subprocess.Popen([sys.executable, "-m", "gateway", *argv], env=env, stdout=log, stderr=log)
         self.procs.append(proc)
         return proc
 
@@ -232,7 +232,7 @@ async def test_two_workers_share_the_port_the_store_and_one_audit_chain(workers:
 
 def _verify(workers: Workers) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gateway._cli", "audit", "verify", "--json", "--public-key-b64",
+        [sys.executable, "-m", "gateway", "audit", "verify", "--json", "--public-key-b64",
          workers.keys["public_key"]],
         env=workers.env(), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
@@ -278,7 +278,7 @@ def test_a_worker_that_cannot_start_stops_the_supervisor_with_code_2(workers: Wo
     """No data key: each worker refuses to start and says why; the supervisor exits 2 instead of looping."""
     env = workers.env()
     del env["MPP_DATA_KEYS"]
-    proc = subprocess.run([sys.executable, "-m", "gateway._cli", "serve"], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "gateway", "serve"], env=env, capture_output=True,
                           text=True, timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 2
     assert "MPP_DATA_KEYS" in proc.stderr

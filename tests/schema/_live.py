@@ -39,9 +39,9 @@ from gateway import (
     build_openapi,
     build_registry,
     hash_key,
+    placeholder_settings,
 )
-from gateway._bootstrap import placeholder_settings
-from gateway._sealing import generate_data_key
+from gateway.store import generate_data_key
 from mocks import AGENCY_PORTS, MockCluster, start_mocks
 
 T = TypeVar("T")

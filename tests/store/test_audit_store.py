@@ -14,11 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway import PostgresStore, Store
-from gateway._audit import Auditor
-from gateway._audit_chain import GENESIS, entry_hash, key_id
-from gateway._audit_verify import verify_store
-from gateway._retention import purge_expired
-from gateway._store import AuditCheckpoint, AuditEvent
+from gateway.audit import Auditor, key_id, verify_store
+from gateway.store import GENESIS, AuditCheckpoint, AuditEvent, entry_hash, purge_expired
 from tests.store.support import Backend, new
 
 SIGNER = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from gateway import Store
-from gateway._store import IdempotencyMismatch, NewWebhook
+from gateway.store import IdempotencyMismatch, NewWebhook
 from tests.store.support import Backend, attempt, new
 
 

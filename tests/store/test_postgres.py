@@ -10,11 +10,9 @@ import asyncpg
 import pytest
 
 from gateway import PostgresStore
-from gateway._migrations import migrations
-from gateway._schema import postgres_status as schema_status
-from gateway._schema import postgres_upgrade as upgrade
-from gateway._schema import safe_dsn
-from gateway._store import NewWebhook, SchemaOutdated, StoreError
+from gateway.store import NewWebhook, SchemaOutdated, StoreError, migrations, safe_dsn
+from gateway.store import postgres_status as schema_status
+from gateway.store import postgres_upgrade as upgrade
 from tests.postgres import PostgresServer
 from tests.store.support import attempt, new
 

@@ -13,9 +13,8 @@ import asyncpg
 import pytest
 
 from gateway import SqliteStore
-from gateway._cli import main
-from gateway._migrations import migrations
-from gateway._sealing import generate_data_key
+from gateway.cli import main
+from gateway.store import generate_data_key, migrations
 from tests.postgres import PostgresServer
 
 #: SQLite's declared type -> the PostgreSQL types that hold the same values (JSON and ISO timestamps are TEXT).
@@ -162,6 +161,6 @@ def test_serve_refuses_to_start_on_a_schema_behind(
     assert main(["serve", "--host", "127.0.0.1"]) == 2
     err = capsys.readouterr().err
     assert "cannot start" in err and "mpp-gateway db upgrade" in err
-    from gateway._schema import postgres_status
+    from gateway.store import postgres_status
 
     assert asyncio.run(postgres_status(postgres_env)).applied == ()  # serving never migrates PostgreSQL

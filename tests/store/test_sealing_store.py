@@ -14,8 +14,7 @@ import asyncpg
 import pytest
 
 from gateway import PostgresStore, SqliteStore, Store
-from gateway._sealing import KeyRing, SealedDataError, generate_data_key
-from gateway._store import NewWebhook
+from gateway.store import KeyRing, NewWebhook, SealedDataError, generate_data_key
 from tests.sealed import flip_ciphertext
 from tests.store.support import Backend, attempt, new
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway._sqlite_writer import Writer
+from gateway.store import Writer
 
 
 def _insert(value: int) -> Any:
@@ -175,7 +175,7 @@ async def test_a_write_fails_once_another_process_holds_the_lock_too_long(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Queued writes are failed with SQLite's 'locked' error after the give-up time, not kept forever."""
-    monkeypatch.setattr("gateway._sqlite_writer._LOCKED_GIVE_UP_SECONDS", 0.2)
+    monkeypatch.setattr("gateway.store._sqlite_writer._LOCKED_GIVE_UP_SECONDS", 0.2)
     path = tmp_path / "w.sqlite3"
     writer = await _writer(path)
     other = sqlite3.connect(path, isolation_level=None)

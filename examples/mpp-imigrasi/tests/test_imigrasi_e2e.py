@@ -11,7 +11,7 @@ import pytest
 from adapters import AdapterContext, AgencyHttp, Call, Completed, TransientAgencyError
 from aiohttp.test_utils import TestServer
 from gateway import AgencyConfig, Client, ClientDirectory, Settings, build_app, build_transport, hash_key
-from gateway._sealing import generate_data_key
+from gateway.store import generate_data_key
 
 from mpp_imigrasi import BookPayload, ImigrasiAdapter
 from mpp_imigrasi.mock import RunningMock

@@ -29,7 +29,7 @@ from adapters.bpjs_ketenagakerjaan import (
     StatusPayload,
 )
 from gateway import AgencyConfig, Settings, build_app, build_transport
-from gateway._sealing import generate_data_key
+from gateway.store import generate_data_key
 from mocks import REFERENCE_DATE, Citizen, MockCluster, start_mocks
 from mocks.bpjs_ketenagakerjaan import REGISTRATIONS_KEY, membership
 from tests.fakes import KEY_A, directory

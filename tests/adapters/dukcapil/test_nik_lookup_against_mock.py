@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from adapters import AdapterContext, AgencyHttp, AgencyRejected, Call, Completed
 from adapters.dukcapil import CivilRecord, DukcapilAdapter, NikLookupPayload
 from gateway import AgencyConfig, Settings, build_app, build_transport
-from gateway._sealing import generate_data_key
+from gateway.store import generate_data_key
 from mocks import MockCluster, start_mocks
 from tests.fakes import KEY_A, directory
 

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
 from gateway import Client, ClientDirectory, Settings, build_app, hash_key
-from gateway._api import STATE
+from gateway.http import STATE
 from tests.fakes import KEY_A, KEY_B, FakeAdapter, envelope
 
 AUTH = {"Authorization": f"Bearer {KEY_A}"}

@@ -21,22 +21,20 @@ from structlog.testing import capture_logs
 
 from adapters import AgencyRejected
 from gateway import Settings, SqliteStore
-from gateway import _audit as audit_module
-from gateway._api import STATE
-from gateway._audit import Auditor, build_auditor
-from gateway._audit_chain import (
-    GENESIS,
-    chain_events,
+from gateway.audit import (
+    Auditor,
+    ChainVerifier,
+    build_auditor,
     checkpoint_message,
-    entry_hash,
     key_id,
     load_private_key,
     load_public_key,
     new_keys,
     subject_hash,
+    verify_store,
 )
-from gateway._audit_verify import ChainVerifier, verify_store
-from gateway._store import AuditCheckpoint, AuditEntry, AuditEvent, StoreError
+from gateway.http import STATE
+from gateway.store import GENESIS, AuditCheckpoint, AuditEntry, AuditEvent, StoreError, chain_events, entry_hash
 from tests.fakes import KEY_A, KEY_B, KEY_NARROW, NIK, FakeAdapter, envelope
 
 AUDIT_KEY = "audit-key-of-the-unit-tests-0123456789"
@@ -174,8 +172,8 @@ def test_a_bad_signing_key_is_refused_without_echoing_it(text: str) -> None:
 
 @pytest.fixture
 def fresh_audit_logger(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An uncached logger for gateway._audit, so capture_logs sees its events whatever ran before."""
-    monkeypatch.setattr(audit_module, "log", structlog.get_logger("gateway.audit"))
+    """An uncached logger for gateway.audit, so capture_logs sees its events whatever ran before."""
+    monkeypatch.setattr("gateway.audit._log.log", structlog.get_logger("gateway.audit"))
 
 
 @pytest.mark.usefixtures("fresh_audit_logger")

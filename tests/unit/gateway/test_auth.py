@@ -1,4 +1,4 @@
-"""gateway._auth: API key rotation and the bearer challenge, through the HTTP API."""
+"""gateway.security API keys: API key rotation and the bearer challenge, through the HTTP API."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway import Client, ClientDirectory, Settings, build_app, hash_key
-from gateway._auth import bearer_token
+from gateway.security import bearer_token
 from tests.fakes import FakeAdapter
 
 OLD_KEY = "mppk_rotation-old-key-00000000000000000000000"

@@ -6,16 +6,16 @@ import stat
 from pathlib import Path
 
 from gateway import Settings
-from gateway._audit_chain import load_private_key
-from gateway._cli import _with_demo_keys
-from gateway._sealing import KeyRing
+from gateway.audit import load_private_key
+from gateway.cli import with_demo_keys
+from gateway.store import KeyRing
 
 
 def test_demo_keys_are_made_once_and_kept_owner_only(tmp_path: Path) -> None:
     """A first start writes the data, audit and signing keys beside the store; a restart reads the same ones."""
     settings = Settings(store_path=str(tmp_path / "var" / "gateway.sqlite3"))
-    first = _with_demo_keys(settings)
-    again = _with_demo_keys(settings)
+    first = with_demo_keys(settings)
+    again = with_demo_keys(settings)
     assert (first.data_keys, first.audit_key, first.audit_signing_key) == (
         again.data_keys, again.audit_key, again.audit_signing_key,
     )  # fmt: skip
@@ -35,5 +35,5 @@ def test_configured_keys_are_left_alone(tmp_path: Path) -> None:
         audit_key="k" * 32,
         audit_signing_key_file="/run/secrets/audit-signing-key",
     )
-    assert _with_demo_keys(settings) == settings
+    assert with_demo_keys(settings) == settings
     assert list(tmp_path.iterdir()) == []

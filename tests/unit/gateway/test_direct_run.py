@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from adapters import AgencyRejected, TransientAgencyError
-from gateway._api import STATE
+from gateway.http import STATE
 from tests.fakes import KEY_A, FakeAdapter, envelope
 
 AUTH = {"Authorization": f"Bearer {KEY_A}"}

@@ -12,7 +12,7 @@ import pytest
 from adapters import AgencyMisconfigured, AgencyRejected, Completed, ContractError, Registry, TransientAgencyError
 from contracts import ServiceKind
 from gateway import BUILTIN_PROBLEMS, Dispatcher, NewRequest, ProblemCatalog, RetryPolicy, SqliteStore
-from gateway._resilience import AgencyPolicy, RetryBudget
+from gateway.dispatch import AgencyPolicy, RetryBudget
 from tests.fakes import NIK, FakeAdapter, ThingResult
 
 

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from contracts import ServiceRequest
-from gateway._limits import MAX_JSON_DEPTH, json_depth_exceeded, nul_field
+from gateway.http import MAX_JSON_DEPTH, json_depth_exceeded, nul_field
 from tests.fakes import KEY_A, envelope
 
 AUTH = {"Authorization": f"Bearer {KEY_A}"}

@@ -1,4 +1,4 @@
-"""gateway._jwt: bearer JWTs from the region's identity provider, checked against a real JWKS on loopback."""
+"""gateway.security JWTs: bearer JWTs from the region's identity provider, checked against a real JWKS on loopback."""
 
 from __future__ import annotations
 
@@ -24,10 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from gateway import Settings, build_app
-from gateway._bootstrap import build_transport
-from gateway._jwt import InvalidToken, JwtSettings, JwtVerifier, looks_like_jwt
-from gateway._web import JWT
+from gateway import Settings, build_app, build_transport
+from gateway.http import JWT
+from gateway.security import InvalidToken, JwtSettings, JwtVerifier, looks_like_jwt
 from tests.fakes import KEY_A, FakeAdapter, directory, envelope
 
 ISSUER = "https://sso.jabarprov.go.id/realms/mpp"

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
-from gateway._web import _HTTP_SLUGS
+from gateway.http import HTTP_STATUS_SLUGS
 
 
 async def test_openapi_is_valid_3_1_and_covers_every_route(gateway_client: TestClient[Any, Any]) -> None:
@@ -36,7 +36,7 @@ async def test_openapi_describes_every_error_response_as_problem(gateway_client:
                     assert "application/problem+json" in response["content"], (code, op["operationId"])
     post = spec["paths"]["/v1/requests"]["post"]["responses"]
     assert {"400", "401", "403", "404", "413", "415", "422"} <= set(post)
-    assert set(_HTTP_SLUGS) - {405} <= {int(c) for c in post}
+    assert set(HTTP_STATUS_SLUGS) - {405} <= {int(c) for c in post}
 
 
 async def test_openapi_carries_each_service_payload_schema(gateway_client: TestClient[Any, Any]) -> None:
@@ -58,7 +58,7 @@ async def test_docs_page_is_self_contained(gateway_client: TestClient[Any, Any])
 def test_openapi_command_describes_every_installed_adapter(capsys: pytest.CaptureFixture[str]) -> None:
     """``mpp-gateway openapi`` builds every installed adapter, even one that checks its settings' form."""
     from adapters import discover_factories
-    from gateway._cli import main
+    from gateway.cli import main
 
     assert main(["openapi"]) == 0
     spec = json.loads(capsys.readouterr().out)

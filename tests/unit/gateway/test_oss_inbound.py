@@ -14,13 +14,20 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
-import gateway._oss_inbound as inbound
+import gateway.http._oss_inbound as inbound
 from gateway import AgencyConfig, Settings, SqliteStore, build_app
-from gateway._oss_inbound import JAKARTA, RECEIVE_PATH, mount_oss_inbound, oss_token, token_valid
-from gateway._sealing import generate_data_key
-from gateway._store import StoreError
-from gateway._telemetry import Telemetry
-from gateway._web import DIRECTORY, TELEMETRY, error_middleware
+from gateway.http import (
+    DIRECTORY,
+    JAKARTA,
+    RECEIVE_PATH,
+    TELEMETRY,
+    error_middleware,
+    mount_oss_inbound,
+    oss_token,
+    token_valid,
+)
+from gateway.store import StoreError, generate_data_key
+from gateway.telemetry import Telemetry
 from tests.fakes import KEY_A, KEY_NARROW, FakeAdapter, directory
 
 USERNAME = "mpp-kota-bandung"

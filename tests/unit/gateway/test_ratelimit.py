@@ -1,4 +1,4 @@
-"""gateway._ratelimit: a token bucket per client, 429 with Retry-After past it, health endpoints exempt."""
+"""Client rate limits: a token bucket per client, 429 with Retry-After past it, health endpoints exempt."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway import Client, ClientDirectory, Settings, build_app, hash_key
-from gateway._ratelimit import RateLimiter, TokenBucket
-from gateway._web import LIMITER
+from gateway.http import LIMITER
+from gateway.security import ClientRateLimiter, TokenBucket
 from tests.fakes import KEY_A, KEY_B, KEY_NARROW, FakeAdapter, directory
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
@@ -73,7 +73,7 @@ def test_limiter_takes_per_client_settings_over_defaults(
 ) -> None:
     """A client's own rate and burst win over the gateway's defaults; 0 means unlimited."""
     clock = Clock()
-    limiter = RateLimiter(clients, default_rate=default_rate, default_burst=default_burst, clock=clock)
+    limiter = ClientRateLimiter(clients, default_rate=default_rate, default_burst=default_burst, clock=clock)
     answers = [limiter.retry_after("c") for _ in range(60)]
     if calls_allowed is None:
         assert "c" not in limiter and set(answers) == {0}
@@ -85,7 +85,7 @@ def test_limiter_takes_per_client_settings_over_defaults(
 def test_retry_after_is_whole_seconds_and_unknown_clients_pass() -> None:
     """The wait is rounded up to whole seconds (at least 1); a client id the limiter never saw is not limited."""
     clock = Clock()
-    limiter = RateLimiter([client("slow", rate=0.1, burst=1)], clock=clock)
+    limiter = ClientRateLimiter([client("slow", rate=0.1, burst=1)], clock=clock)
     assert limiter.retry_after("slow") == 0
     assert limiter.retry_after("slow") == 10
     clock.now += 9.5
@@ -107,7 +107,7 @@ async def limited_gateway(
     settings = dataclasses.replace(gateway_settings, client_rate_per_second=2.0, client_rate_burst=2)
     app = build_app(settings, clients=clients, factories={"fake": lambda context: fake_adapter})
     clock = Clock()
-    app[LIMITER] = RateLimiter(clients.clients.values(), default_rate=2.0, default_burst=2, clock=clock)
+    app[LIMITER] = ClientRateLimiter(clients.clients.values(), default_rate=2.0, default_burst=2, clock=clock)
     return await aiohttp_client(app), clock
 
 

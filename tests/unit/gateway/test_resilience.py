@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway._resilience import AgencyPolicy, BreakerState, CircuitBreaker, RateLimiter, RetryBudget
+from gateway.dispatch import AgencyPolicy, AgencyRateLimiter, BreakerState, CircuitBreaker, RetryBudget
 
 
 class Clock:
@@ -68,7 +68,7 @@ def test_breaker_needs_enough_calls_and_forgets_old_failures() -> None:
 def test_rate_limiter_spaces_calls_after_the_burst() -> None:
     """Within the burst calls go at once; past it each waits 1/rate more."""
     clock = Clock()
-    limiter = RateLimiter(rate=10, burst=2, clock=clock)
+    limiter = AgencyRateLimiter(rate=10, burst=2, clock=clock)
     assert [limiter.delay() for _ in range(2)] == [0, 0]
     assert limiter.delay() == pytest.approx(0.1)
     assert limiter.delay() == pytest.approx(0.2)
@@ -78,7 +78,7 @@ def test_rate_limiter_spaces_calls_after_the_burst() -> None:
 
 def test_unlimited_rate_never_waits() -> None:
     """A rate of 0 means no limit."""
-    limiter = RateLimiter(rate=0, burst=1)
+    limiter = AgencyRateLimiter(rate=0, burst=1)
     assert all(limiter.delay() == 0 for _ in range(100))
 
 

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from gateway._cli import _serve
-from gateway._runtime import settle_heap
+from gateway.cli import serve_app, settle_heap
 from tests.chaos.runner import free_port
 
 
@@ -39,7 +38,7 @@ def test_settle_heap_keeps_live_objects_out_of_later_collections() -> None:
 
 @pytest.mark.usefixtures("unfrozen")
 def test_serve_freezes_the_heap_once_listening() -> None:
-    """``_serve`` freezes what start-up loaded before it reports the socket listening; SIGTERM then stops it."""
+    """``serve_app`` freezes what start-up loaded before it reports the socket listening; SIGTERM then stops it."""
     seen: list[int] = []
 
     async def started() -> None:
@@ -47,6 +46,6 @@ def test_serve_freezes_the_heap_once_listening() -> None:
         # Sent once this task has gone on to install the SIGTERM handler and wait.
         asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
 
-    asyncio.run(_serve(web.Application(), "127.0.0.1", free_port(), started))
+    asyncio.run(serve_app(web.Application(), "127.0.0.1", free_port(), started))
     assert len(seen) == 1
     assert seen[0] > 0

@@ -13,20 +13,20 @@ from typing import Any
 import pytest
 
 from gateway import Settings
-from gateway._cli import main
-from gateway._retention import purge_expired
-from gateway._sealing import (
+from gateway.cli import main
+from gateway.store import (
     KeyRing,
     SealedDataError,
+    StoreError,
     generate_data_key,
     open_json,
     open_json_text,
     open_text,
+    purge_expired,
     seal_json,
     seal_text,
     stored_data_keys,
 )
-from gateway._store import StoreError
 
 NIK = "3201014708900001"
 NAME = "SITI AMINAH BINTI SUPARDI"

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters import TransientAgencyError
 from gateway import Settings, build_app
-from gateway._telemetry import Telemetry
+from gateway.telemetry import Telemetry
 from tests.fakes import KEY_A, NIK, FakeAdapter, directory, envelope
 
 AUTH = {"Authorization": f"Bearer {KEY_A}", "Prefer": "wait=5"}

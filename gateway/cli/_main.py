@@ -1,0 +1,334 @@
+"""``mpp-gateway``: serve the gateway, run the mock agencies, run both as a demo, print the OpenAPI document,
+show or upgrade the store's schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .. import build_app, build_registry, build_transport, placeholder_settings
+from ..audit import add_audit_parser, audit_command, new_keys
+from ..config import AgencyConfig, Settings
+from ..http import build_openapi
+from ..problems import BUILTIN_PROBLEMS, ProblemCatalog
+from ..security import Client, ClientDirectory, generate_key, hash_key
+from ..store import StoreError, describe, generate_data_key, kept_secret, schema_status, upgrade
+from ..telemetry import Telemetry, TelemetrySettings, configure_logging
+from ._runtime import settle_heap
+from ._workers import supervise
+
+__all__ = ["main", "serve_app", "with_demo_keys"]
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def serve_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    started: Callable[[], Awaitable[None]] | None,
+    *,
+    reuse_port: bool = False,
+) -> None:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+        # Everything loaded to start (modules, models, the store, the registry) is kept out of later collections.
+        settle_heap()
+        if started is not None:
+            await started()
+        await _until_signalled()
+    finally:
+        await runner.cleanup()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env(os.environ)
+        configure_logging(settings.log_level)
+        if not settings.clients_file:
+            print("set MPP_CLIENTS_FILE to the clients file (see README: 'Running it for real')", file=sys.stderr)
+            return 2
+        workers = args.workers if args.workers is not None else settings.workers
+        if workers < 1:
+            raise ValueError("MPP_WORKERS must be at least 1")
+        if args.worker is None and workers > 1:
+            return _supervise(args, settings, workers)
+        clients = ClientDirectory.from_file(settings.clients_file)
+        app = build_app(settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ)))
+    except (OSError, ValueError, LookupError) as exc:
+        # Configuration errors name the setting; they never carry a secret's value.
+        print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or settings.host
+    port = args.port or settings.port
+    worker = "" if args.worker is None else f" (worker {args.worker})"
+
+    async def started() -> None:
+        print(f"mpp-gateway listening on http://{host}:{port}{worker}", file=sys.stderr, flush=True)
+
+    try:
+        asyncio.run(serve_app(app, host, port, started, reuse_port=args.worker is not None))
+    except StoreError as exc:
+        # A schema behind the code, or no database server: say which and how to fix it, without a traceback.
+        print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _supervise(args: argparse.Namespace, settings: Settings, workers: int) -> int:
+    """Several workers on one port; the embedded store's schema is applied once, before any of them opens it."""
+    if not settings.store_dsn:
+        try:
+            asyncio.run(upgrade(settings))
+        except (sqlite3.Error, StoreError) as exc:
+            print(f"mpp-gateway: cannot start: {exc}", file=sys.stderr)
+            return 2
+    argv = ["serve"]
+    if args.host:
+        argv += ["--host", args.host]
+    if args.port:
+        argv += ["--port", str(args.port)]
+    return supervise(workers, argv, os.environ, grace_seconds=settings.shutdown_grace_seconds)
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env(os.environ)
+    except (OSError, ValueError) as exc:
+        print(f"mpp-gateway db {args.action}: {exc}", file=sys.stderr)
+        return 2
+    store = describe(settings)
+    try:
+        if args.action == "upgrade":
+            applied = asyncio.run(upgrade(settings))
+            done = ", ".join(map(str, applied)) if applied else "nothing to apply"
+            print(f"{store}: applied {done}")
+        status = asyncio.run(schema_status(settings))
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        print(f"mpp-gateway db {args.action}: {store}: {exc}", file=sys.stderr)
+        return 2
+    pending = ", ".join(map(str, status.pending)) or "none"
+    print(f"{store}: schema version {status.current}; pending migrations: {pending}")
+    # ``db status`` exits 1 while migrations are pending, so a script or an init container can wait on it.
+    return 1 if status.pending else 0
+
+
+def _cmd_mocks(args: argparse.Namespace) -> int:
+    from mocks import start_mocks
+
+    configure_logging(os.environ.get("MPP_LOG_LEVEL", "info"))
+
+    async def run() -> None:
+        cluster = await start_mocks(args.host, _mock_ports(args))
+        try:
+            lines = []
+            for agency in cluster.agencies.values():
+                for key, value in agency.settings.items():
+                    if key == "base_url" and args.public_host:
+                        value = value.replace(f"//{args.host}:", f"//{args.public_host}:", 1)
+                    lines.append(f"MPP_AGENCY__{agency.name.upper().replace('-', '_')}__{key.upper()}={value}")
+            if args.write_settings:
+                target = Path(args.write_settings)
+                partial = target.with_suffix(".partial")
+                partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                partial.replace(target)
+            print("Mock agencies are running. Gateway settings for them:", flush=True)
+            for line in lines:
+                print(line, flush=True)
+            print("Mock agencies are ready.", flush=True)
+            await _until_signalled()
+        finally:
+            await cluster.aclose()
+
+    asyncio.run(run())
+    return 0
+
+
+def _mock_ports(args: argparse.Namespace) -> dict[str, int] | None:
+    """Every mock on a free port with ``--ephemeral-mock-ports``; their documented ports otherwise."""
+    if not args.ephemeral_mock_ports:
+        return None
+    from mocks import AGENCY_PORTS
+
+    return dict.fromkeys(AGENCY_PORTS, 0)
+
+
+def _demo_banner(host: str, port: int, key: str, sample: Any) -> str:
+    body = {
+        "service": "dukcapil.nik.verify",
+        "applicant": {"nik": sample.nik},
+        "counter": {"mpp_id": "mpp-demo", "desk": "loket-01", "operator": "op-001"},
+        "payload": {"full_name": sample.full_name, "birth_date": sample.birth_date.isoformat()},
+    }
+    return "\n".join(
+        [
+            "",
+            f"MPP Integration Gateway (demo) on http://{host}:{port}   docs: http://{host}:{port}/docs",
+            f"Demo client API key: {key}",
+            "Synthetic citizens: GET the mock's /_control/citizens (see README).",
+            "Try:",
+            f"  curl -s -X POST http://{host}:{port}/v1/requests \\",
+            f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -H 'Prefer: wait=10' \\",
+            f"    -d '{orjson.dumps(body).decode()}'",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def with_demo_keys(settings: Settings) -> Settings:
+    """The demo's keys, each kept beside its database unless configured: a restart still opens the rows sealed
+    before and extends the same audit chain, and ``audit verify`` can check it (README, "Audit log")."""
+    beside = Path(settings.store_path)
+
+    def kept(suffix: str, make: Callable[[], str]) -> str:
+        return kept_secret(beside.with_name(beside.name + suffix), make)
+
+    if not (settings.data_keys or settings.data_keys_file):
+        settings = dataclasses.replace(settings, data_keys=kept(".data-keys", generate_data_key))
+    if not (settings.audit_key or settings.audit_key_file):
+        settings = dataclasses.replace(settings, audit_key=kept(".audit-key", lambda: new_keys()["audit_key"]))
+    if not (settings.audit_signing_key or settings.audit_signing_key_file):
+        settings = dataclasses.replace(
+            settings, audit_signing_key=kept(".audit-signing-key", lambda: new_keys()["signing_key"])
+        )
+    return settings
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mocks import start_mocks
+
+    settings = with_demo_keys(Settings.from_env(os.environ))
+    host = args.host or settings.host
+    port = args.port or settings.port
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        cluster = await start_mocks(host, _mock_ports(args))
+        try:
+            agencies = {name: AgencyConfig.from_values(agency.settings) for name, agency in cluster.agencies.items()}
+            configured = {**agencies, **settings.agencies}
+            # Installed adapters without a mock or settings (a third-party one, say) are left out of the demo.
+            enabled = settings.adapters or tuple(sorted(configured))
+            demo_settings = dataclasses.replace(settings, host=host, port=port, agencies=configured, adapters=enabled)
+            key = os.environ.get("MPP_DEMO_KEY") or generate_key()
+            clients = ClientDirectory(
+                [Client(id="demo-counter", name="Demo counter app", key_hashes=frozenset({hash_key(key)}))]
+            )
+            app = build_app(demo_settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ)))
+            sample = cluster.population.sample(status="active", limit=1)[0]
+
+            async def started() -> None:
+                print(_demo_banner(host, port, key, sample), flush=True)
+                for agency in cluster.agencies.values():
+                    print(
+                        f"Mock {agency.name}: {agency.base_url}  (control: {agency.base_url}/_control/citizens)",
+                        flush=True,
+                    )
+
+            await serve_app(app, host, port, started)
+        finally:
+            await cluster.aclose()
+
+    asyncio.run(run())
+    return 0
+
+
+def _cmd_openapi(args: argparse.Namespace) -> int:
+    from adapters import discover_factories
+
+    factories = discover_factories()
+    settings = placeholder_settings(list(factories), factories)
+
+    async def describe() -> dict[str, Any]:
+        transport = build_transport()
+        try:
+            registry = build_registry(settings, transport, factories)
+            problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
+            return build_openapi([service for _, service in registry.services.values()], problems=problems)
+        finally:
+            await transport.aclose()
+
+    spec = asyncio.run(describe())
+    sys.stdout.write(orjson.dumps(spec, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    if args.data_key:
+        print(generate_data_key())
+        return 0
+    key = generate_key()
+    print(orjson.dumps({"key": key, "key_sha256": hash_key(key)}).decode())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mpp-gateway`` command."""
+    parser = argparse.ArgumentParser(prog="mpp-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (
+        ("serve", "run the gateway (configured by MPP_* environment variables)"),
+        ("demo", "run the gateway on SQLite with every mock agency and a demo key"),
+        ("mocks", "run the mock agencies alone"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--host", default=None if name != "mocks" else "127.0.0.1")
+        if name != "mocks":
+            p.add_argument("--port", type=int, default=None)
+        if name == "serve":
+            p.add_argument("--workers", type=int, default=None,
+                           help="processes sharing the port under one supervisor (MPP_WORKERS, default 1)")  # fmt: skip
+            p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)  # set by the supervisor
+        if name != "serve":
+            p.add_argument("--ephemeral-mock-ports", action="store_true", help="start the mocks on free ports")
+        if name == "mocks":
+            p.add_argument("--write-settings", metavar="FILE", help="also write the gateway settings to FILE")
+            p.add_argument("--public-host", help="host name the gateway reaches the mocks by (containers)")
+    sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
+    keygen = sub.add_parser("keygen", help="make a client API key and the hash to put in the clients file")
+    keygen.add_argument(
+        "--data-key", action="store_true", help="make a data key instead: 'kid:base64key' for MPP_DATA_KEYS"
+    )
+    db = sub.add_parser("db", help="the store's schema: MPP_STORE_DSN (PostgreSQL) or MPP_STORE_PATH (SQLite)")
+    db.add_argument("action", choices=("status", "upgrade"), help="show the schema version, or apply migrations")
+    add_audit_parser(sub)
+    args = parser.parse_args(argv)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "serve": _cmd_serve,
+        "demo": _cmd_demo,
+        "mocks": _cmd_mocks,
+        "openapi": _cmd_openapi,
+        "keygen": _cmd_keygen,
+        "db": _cmd_db,
+        "audit": audit_command,
+    }
+    with contextlib.suppress(KeyboardInterrupt):
+        return handlers[args.command](args)
+    return 130
+
+

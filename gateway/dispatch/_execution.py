@@ -1,0 +1,353 @@
+"""One run of one request: admission (breaker, rate limit, bulkhead), the attempt loop, reconciliation, and
+the verdict the dispatcher records.
+
+The classes of error drive everything here:
+- transient: retried with backoff within the run while the retry budget allows; a submission that runs out is
+  deferred (back to the queue) until its deadline, a lookup fails;
+- rejected: final;
+- ambiguous (a submission may have reached the agency): never resent blindly; the next attempt asks the
+  agency first (``Adapter.reconcile``) and resends only if the agency does not have it;
+- misconfigured: final for this request, logged loudly for operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from adapters import (
+    Adapter,
+    AgencyMisconfigured,
+    AgencyRejected,
+    AmbiguousOutcome,
+    Call,
+    Completed,
+    ContractError,
+    Outcome,
+    TransientAgencyError,
+    WaitingAgency,
+)
+from contracts import AttemptOutcome, ServiceKind
+
+from ..security import redact
+from ..store import Store, StoredAttempt, StoredRequest
+from ..telemetry import Telemetry
+from ._guard import AgencyGuard
+from ._retry import Backoff, PastDeadline, RetryPolicy, WithinBudget
+
+__all__ = ["Execution", "Verdict"]
+
+log = structlog.get_logger("gateway.dispatch")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclasses.dataclass
+class Verdict:
+    """How a run ended: a status to record, or a deferral back to the queue."""
+
+    status: str = "failed"
+    result: dict[str, Any] | None = None
+    reference: str | None = None
+    #: ``(problem slug, detail, agency code)``
+    problem: tuple[str, str, str | None] | None = None
+    #: Seconds to wait in the queue before the next run, when the run is deferred.
+    defer: float | None = None
+    needs_reconcile: bool = False
+    #: The last attempt, recorded together with the verdict.
+    attempt: StoredAttempt | None = None
+    attempts: int = 0
+
+
+class _Deferred(Exception):
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.reason = reason
+
+
+class _FailFast(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _CannotReconcile(Exception):
+    def __init__(self, cause: AmbiguousOutcome) -> None:
+        super().__init__(cause.detail)
+        self.cause = cause
+
+
+class Execution:
+    """Runs one claimed request through its adapter."""
+
+    def __init__(
+        self,
+        store: Store,
+        request: StoredRequest,
+        adapter: Adapter,
+        payload: BaseModel,
+        guard: AgencyGuard,
+        policy: RetryPolicy,
+        *,
+        sleep: Callable[[float], Awaitable[None]],
+        telemetry: Telemetry,
+        stored: Awaitable[object] | None = None,
+    ) -> None:
+        self._telemetry = telemetry
+        self._store = store
+        self._request = request
+        self._adapter = adapter
+        self._payload = payload
+        self._guard = guard
+        self._policy = policy
+        self._sleep = sleep
+        self._kind = ServiceKind(request.kind)
+        self._deadline = time.monotonic() + (request.deadline_at - time.time())
+        self._number = request.attempt_count
+        self._pending: StoredAttempt | None = None
+        self._needs_reconcile = request.needs_reconcile
+        #: The request's pending insert, when the run began before it was durable; writes wait for it.
+        self._stored = stored
+        #: Every attempt of this run, in the order they are recorded.
+        self.recorded: list[StoredAttempt] = []
+
+    @property
+    def submission(self) -> bool:
+        return self._kind is ServiceKind.SUBMISSION
+
+    async def run(self) -> Verdict:
+        """Attempt the request and decide how the run ends; never raises for agency outcomes."""
+        verdict = await self._decide()
+        if self._pending is not None:
+            self.recorded.append(self._pending)
+        verdict.attempt = self._pending
+        verdict.attempts = self._number - self._request.attempt_count
+        verdict.needs_reconcile = self._needs_reconcile
+        return verdict
+
+    async def _decide(self) -> Verdict:
+        budget = WithinBudget(self._guard)
+        retryable: tuple[type[Exception], ...] = (TransientAgencyError,)
+        if self.submission:
+            retryable = (TransientAgencyError, AmbiguousOutcome)
+        if self._deadline <= time.monotonic():
+            slug = "agency-outcome-unknown" if self._needs_reconcile else "deadline-exceeded"
+            return Verdict(problem=(slug, "the deadline passed while the request waited", None))
+        try:
+            outcome = await self._loop(budget, retryable)
+        except AgencyRejected as exc:
+            return Verdict("rejected", problem=(exc.slug, exc.detail, exc.code))
+        except AgencyMisconfigured as exc:
+            log.error("agency.misconfigured", detail=exc.detail, code=exc.code)
+            return Verdict(problem=("agency-misconfigured", exc.detail, exc.code))
+        except _CannotReconcile as exc:
+            return Verdict(problem=("agency-outcome-unknown", exc.cause.detail, exc.cause.code))
+        except _Deferred as exc:
+            return self._defer_or_fail(exc.delay, exc.reason)
+        except _FailFast as exc:
+            return Verdict(problem=("agency-unavailable", exc.reason, None))
+        except (TransientAgencyError, AmbiguousOutcome) as exc:
+            reason = f"{exc.detail} (after {self._number - self._request.attempt_count} attempts)"
+            if budget.denied:
+                reason += "; the agency's retry budget is spent"
+            if self.submission:
+                return self._defer_or_fail(self._policy.defer, reason, code=exc.code)
+            if time.monotonic() >= self._deadline:
+                return Verdict(problem=("deadline-exceeded", reason, exc.code))
+            return Verdict(problem=("agency-unavailable", reason, exc.code))
+        except ContractError as exc:
+            return Verdict(problem=("validation-error", exc.detail, None))
+        except Exception:
+            log.exception("adapter.defect")
+            return Verdict(problem=("internal-error", "the adapter failed unexpectedly", None))
+        if isinstance(outcome, Completed):
+            return Verdict("completed", result=outcome.result.model_dump(mode="json"),
+                           reference=outcome.agency_reference)  # fmt: skip
+        return Verdict("waiting_agency", reference=outcome.agency_reference)
+
+    def _defer_or_fail(self, delay: float, reason: str, *, code: str | None = None) -> Verdict:
+        if not self.submission:
+            return Verdict(problem=("agency-unavailable", reason, code))
+        if time.monotonic() + delay >= self._deadline:
+            slug = "agency-outcome-unknown" if self._needs_reconcile else "deadline-exceeded"
+            return Verdict(problem=(slug, reason, code))
+        return Verdict("accepted", defer=delay, problem=None)
+
+    async def _loop(self, budget: WithinBudget, retryable: tuple[type[Exception], ...]) -> Outcome:
+        self._guard.budget.record_call()
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self._policy.attempts) | PastDeadline(self._deadline),
+            wait=Backoff(self._policy),
+            retry=retry_if_exception_type(retryable) & budget,
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        ):
+            if self._pending is not None:
+                if self._stored is not None:
+                    await self._stored
+                await self._store.record_attempt(self._request.id, self._pending)
+                self.recorded.append(self._pending)
+                self._pending = None
+            with attempt:
+                if self._needs_reconcile:
+                    found = await self._reconcile()
+                    if found is not None:
+                        return found
+                    self._needs_reconcile = False
+                return await self._attempt()
+        raise AssertionError("tenacity ends with a result or an exception")  # pragma: no cover
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        """A retry is an event on the request's dispatch span and a count in the metrics."""
+        exc = state.outcome.exception() if state.outcome else None
+        trace.get_current_span().add_event(
+            "retry",
+            {"mpp.attempt": self._number, "mpp.delay_s": round(state.upcoming_sleep, 3),
+             "mpp.outcome": attempt_outcome(exc) if exc else "unknown"},
+        )  # fmt: skip
+        self._telemetry.metrics.retries.labels(self._adapter.agency, self._request.service).inc()
+
+    def _call(self) -> Call:
+        return Call(
+            request_id=self._request.id,
+            service=self._request.service,
+            nik=self._request.envelope["applicant"]["nik"],
+            payload=self._payload,
+            reference=self._request.id,
+            attempt=self._number,
+            deadline=self._deadline,
+        )
+
+    def _budget(self) -> float:
+        return max(0.001, min(self._policy.call_timeout, self._deadline - time.monotonic()))
+
+    async def _reconcile(self) -> Outcome | None:
+        """Ask the agency whether it already has this submission."""
+        try:
+            async with asyncio.timeout(self._budget()):
+                found = await self._adapter.reconcile(self._call())
+        except TimeoutError as exc:
+            raise TransientAgencyError("reconciliation timed out", agency=self._adapter.agency) from exc
+        except AmbiguousOutcome as exc:
+            raise _CannotReconcile(exc) from exc
+        log.info("submission.reconciled", found=found is not None)
+        return found
+
+    async def _admit(self) -> None:
+        """Rate limit and circuit breaker: wait, defer or fail fast before calling the agency."""
+        delay = self._guard.limiter.delay()
+        if delay > 0:
+            if time.monotonic() + delay >= self._deadline:
+                raise self._blocked("the agency's rate limit leaves no time before the deadline", delay)
+            await self._sleep(delay)
+        if not self._guard.breaker.allow():
+            self._guard.fast_failures += 1
+            decision = "defer" if self.submission else "fail"
+            trace.get_current_span().add_event(
+                "circuit.open", {"mpp.agency": self._adapter.agency, "mpp.decision": decision}
+            )
+            raise self._blocked("the agency's circuit is open", max(1.0, self._guard.breaker.retry_after()))
+
+    def _blocked(self, reason: str, delay: float) -> Exception:
+        return _Deferred(delay, reason) if self.submission else _FailFast(reason)
+
+    async def _attempt(self) -> Outcome:
+        agency, service = self._adapter.agency, self._request.service
+        with self._telemetry.tracer.start_as_current_span(
+            f"attempt {service}",
+            attributes={"mpp.agency": agency, "mpp.service": service, "mpp.attempt": self._number + 1},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                outcome = await self._attempt_inner()
+            finally:
+                outcome_class = self._pending.outcome if self._pending is not None else "not_sent"
+                span.set_attribute("mpp.outcome", outcome_class)
+                if self._pending is not None and self._pending.number == self._number:
+                    self._telemetry.metrics.agency_calls.labels(agency, service, outcome_class).inc()
+            return outcome
+
+    async def _attempt_inner(self) -> Outcome:
+        await self._admit()
+        self._number += 1
+        began, started = _utcnow(), time.monotonic()
+        guard = self._guard
+        try:
+            async with asyncio.timeout(max(0.001, self._deadline - time.monotonic())):
+                await guard.semaphore.acquire()
+        except TimeoutError:
+            self._number -= 1
+            raise self._blocked("the agency's concurrency limit was full until the deadline", 1.0) from None
+        guard.in_flight += 1
+        try:
+            async with asyncio.timeout(self._budget()):
+                outcome = await self._adapter.execute(self._call())
+        except TimeoutError as exc:
+            error = self._classify(TransientAgencyError("the agency call timed out", sent=True))
+            self._record(began, error, started, healthy=False)
+            raise error from exc
+        except TransientAgencyError as exc:
+            error = self._classify(exc)
+            self._record(began, error, started, healthy=False)
+            raise error from exc
+        except Exception as exc:
+            # A final answer (rejection, misconfiguration) means the agency itself is up.
+            self._record(began, exc, started, healthy=not isinstance(exc, AmbiguousOutcome))
+            if isinstance(exc, AmbiguousOutcome):
+                self._needs_reconcile = True
+            raise
+        finally:
+            guard.in_flight -= 1
+            guard.semaphore.release()
+        waiting = isinstance(outcome, WaitingAgency)
+        outcome_class = AttemptOutcome.WAITING_AGENCY if waiting else AttemptOutcome.COMPLETED
+        self._pending = StoredAttempt(self._number, began, _utcnow(), outcome_class.value, None)
+        self._observe(True, started)
+        return outcome
+
+    def _classify(self, exc: TransientAgencyError) -> Exception:
+        # A submission that may have reached the agency is never resent blindly: reconcile first.
+        if self.submission and exc.sent:
+            self._needs_reconcile = True
+            return AmbiguousOutcome(exc.detail, agency=exc.agency, code=exc.code)
+        return exc
+
+    def _record(self, began: dt.datetime, exc: BaseException, started: float, *, healthy: bool) -> None:
+        self._pending = StoredAttempt(self._number, began, _utcnow(), attempt_outcome(exc), _detail(exc))
+        self._observe(healthy, started)
+
+    def _observe(self, healthy: bool, started: float) -> None:
+        elapsed = time.monotonic() - started
+        self._guard.observe(healthy, elapsed)
+        self._telemetry.metrics.agency_seconds.labels(self._adapter.agency, self._request.service).observe(elapsed)
+
+
+def attempt_outcome(exc: BaseException) -> str:
+    """The outcome class of an attempt that raised ``exc``."""
+    if isinstance(exc, AgencyRejected):
+        return AttemptOutcome.REJECTED.value
+    if isinstance(exc, AgencyMisconfigured | ContractError):
+        return AttemptOutcome.MISCONFIGURED.value
+    if isinstance(exc, AmbiguousOutcome):
+        return AttemptOutcome.AMBIGUOUS.value
+    return AttemptOutcome.TRANSIENT.value
+
+
+def _detail(exc: BaseException) -> str:
+    detail = getattr(exc, "detail", None) or type(exc).__name__
+    code = getattr(exc, "code", None)
+    return redact(f"{detail} (code {code})" if code and code not in detail else detail)

@@ -1,0 +1,317 @@
+"""The OpenAPI 3.1 description of the API, generated from the contract models and the loaded services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from adapters import Service
+from contracts import CONTRACT_VERSION, Problem, RequestRecord, ServiceDescriptor, ServiceRequest
+
+from ..problems import DEFAULT_PROBLEMS, ProblemCatalog, type_uri
+from ._oss_inbound import openapi_paths as oss_inbound_paths
+
+__all__ = ["build_openapi"]
+
+_REF = "#/components/schemas/{model}"
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _PROBLEM}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    texts = {
+        400: "Malformed JSON body.",
+        401: "Missing or unknown API key.",
+        403: "The client is not granted this service or MPP.",
+        404: "Not found, or not visible to this client.",
+        405: "Method not allowed.",
+        413: "Body larger than the gateway accepts.",
+        409: "Conflict.",
+        415: "Body is not application/json.",
+        422: "Validation failed: 'errors' lists field paths; or consent is missing.",
+        429: "This client's request rate is exceeded; Retry-After says when to try again.",
+        500: "Unexpected error (identified by trace_id).",
+        503: "Agency unavailable (circuit open; see Retry-After), or not ready.",
+    }
+    if 401 in codes:  # every authenticated call counts against the client's rate limit
+        codes = tuple(sorted({*codes, 429}))
+    return {str(code): _problem_response(texts[code]) for code in codes}
+
+
+def _service_name(service_id: str, part: str) -> str:
+    words = service_id.replace("-", ".").split(".")
+    return "".join(w.capitalize() for w in words) + part
+
+
+def build_openapi(
+    services: Iterable[Service[Any, Any]],
+    *,
+    problems: ProblemCatalog = DEFAULT_PROBLEMS,
+    server_url: str | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document: every route, every error response, the contract and each service's schemas."""
+    models: list[tuple[type[BaseModel], Any]] = [
+        (ServiceRequest, "validation"),
+        (RequestRecord, "serialization"),
+        (ServiceDescriptor, "serialization"),
+        (Problem, "serialization"),
+    ]
+    service_list = sorted(services, key=lambda s: s.id)
+    _, defs = models_json_schema(models, ref_template=_REF)
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    for service in service_list:
+        for part, model, mode in (
+            ("Payload", service.payload_model, "validation"),
+            ("Result", service.result_model, "serialization"),
+        ):
+            schema = model.model_json_schema(ref_template=_REF, mode=mode)
+            schemas.update(schema.pop("$defs", {}))
+            schema["title"] = f"{service.id} {part.lower()}"
+            schemas[_service_name(service.id, part)] = schema
+    schemas["ServiceCatalog"] = {
+        "type": "object",
+        "required": ["services"],
+        "properties": {"services": {"type": "array", "items": {"$ref": "#/components/schemas/ServiceDescriptor"}}},
+    }
+    request_id = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    service_param = {"name": "service_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    record = {"application/json": {"schema": {"$ref": "#/components/schemas/RequestRecord"}}}
+    payload_variants = [{"$ref": f"#/components/schemas/{_service_name(s.id, 'Payload')}"} for s in service_list]
+    status_schema = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+    paths: dict[str, Any] = {
+        "/v1/services": {
+            "get": {
+                "operationId": "listServices",
+                "summary": "The service catalog",
+                "tags": ["catalog"],
+                "responses": {
+                    "200": {
+                        "description": "Every service, with its payload and result schemas.",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServiceCatalog"}}},
+                    },
+                    **_errors(401, 500),
+                },
+            }
+        },
+        "/v1/services/{service_id}": {
+            "get": {
+                "operationId": "getService",
+                "summary": "One catalog entry",
+                "tags": ["catalog"],
+                "parameters": [service_param],
+                "responses": {
+                    "200": {
+                        "description": "The service.",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServiceDescriptor"}}},
+                    },
+                    **_errors(401, 404, 500),
+                },
+            }
+        },
+        "/v1/requests": {
+            "post": {
+                "operationId": "createRequest",
+                "summary": "Ask an agency for a service on behalf of a citizen",
+                "description": (
+                    "The request is validated and stored before any answer. With `Prefer: wait=N` (RFC 7240) the "
+                    "gateway answers 200 with the final record if it finished within N seconds, else 202 with "
+                    "`Location`. `payload` must satisfy the service's payload schema (see the catalog)."
+                ),
+                "tags": ["requests"],
+                "parameters": [
+                    {
+                        "name": "Prefer",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "example": "wait=10",
+                    },
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": (
+                            "Makes a retry safe: the same key and body answer with the same request. Required for "
+                            "submissions."
+                        ),
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+                        "example": "loket-07-2026-11-22-0042",
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServiceRequest"}}},
+                },
+                "responses": {
+                    "200": {"description": "Finished within the wait: the final record.", "content": record},
+                    "202": {
+                        "description": "Accepted and stored; poll `Location`.",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "content": record,
+                    },
+                    **_errors(400, 401, 403, 404, 413, 415, 422, 500, 503),
+                },
+            }
+        },
+        "/v1/requests/{request_id}": {
+            "get": {
+                "operationId": "getRequest",
+                "summary": "A request's record: status, result, attempts",
+                "tags": ["requests"],
+                "parameters": [request_id],
+                "responses": {"200": {"description": "The record.", "content": record}, **_errors(401, 404, 500)},
+            }
+        },
+        "/v1/requests/{request_id}/events": {
+            "get": {
+                "operationId": "getRequestEvents",
+                "summary": "The record at each status change, as server-sent events (ends at a final status)",
+                "tags": ["requests"],
+                "parameters": [request_id],
+                "responses": {
+                    "200": {
+                        "description": "`event: status` with the record as `data`, one per change.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401, 404, 500),
+                },
+            }
+        },
+        "/v1/agencies": {
+            "get": {
+                "operationId": "listAgencies",
+                "summary": "Health, circuit state, latency and error figures per agency",
+                "tags": ["operations"],
+                "responses": {
+                    "200": {
+                        "description": "One entry per loaded agency.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["agencies"],
+                                    "properties": {
+                                        "agencies": {"type": "array", "items": {"type": "object"}},
+                                        "queue": {"type": "object"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(401, 500),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "Liveness",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "Alive.", "content": {"application/json": {"schema": status_schema}}}
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "Readiness: store reachable, adapters loaded",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "Ready.", "content": {"application/json": {"schema": status_schema}}},
+                    **_errors(503),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (text exposition format)",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        "/docs": {
+            "get": {
+                "operationId": "docs",
+                "summary": "Readable API reference (works offline)",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
+        "/problems/{slug}": {
+            "get": {
+                "operationId": "problemType",
+                "summary": "Description of a problem type (the target of every problem's `type`)",
+                "tags": ["operations"],
+                "security": [],
+                "parameters": [{"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+                    "404": _problem_response("Unknown problem type."),
+                },
+            }
+        },
+    }
+    paths.update(oss_inbound_paths())
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "MPP Integration Gateway",
+            "version": f"{CONTRACT_VERSION}.0",
+            "description": (
+                "One API for every counter of a Mal Pelayanan Publik; adapters speak each agency's protocol."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "The client's API key; or, where the region's identity provider is configured, a JWT it "
+                        "issued whose client_id (else azp, else sub) claim names a configured client."
+                    ),
+                }
+            },
+        },
+        "security": [{"apiKey": []}],
+        "x-service-payloads": {s.id: payload_variants[i] for i, s in enumerate(service_list)},
+        "x-problem-types": {
+            type_uri(p.slug): {"status": p.status, "title": p.title.en, "title_id": p.title.id}
+            for p in problems.values()
+        },
+    }
+    if server_url:
+        doc["servers"] = [{"url": server_url}]
+    return doc

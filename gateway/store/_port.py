@@ -1,0 +1,332 @@
+"""The store port: what the API and the dispatcher need from durable storage, whatever the database."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+__all__ = [
+    "AuditCheckpoint",
+    "AuditEntry",
+    "AuditEvent",
+    "IdempotencyMismatch",
+    "NewRequest",
+    "NewWebhook",
+    "ReceivedNib",
+    "SchemaOutdated",
+    "SchemaStatus",
+    "Store",
+    "StoreError",
+    "StoredAttempt",
+    "StoredRequest",
+    "Webhook",
+]
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (the database driver's error, if any, is the ``__cause__``)."""
+
+
+class SchemaOutdated(StoreError):
+    """The database's schema is older than this gateway needs: ``mpp-gateway db upgrade`` brings it up to date."""
+
+
+class IdempotencyMismatch(Exception):
+    """The idempotency key was used before with a different request body."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__("idempotency key reused with a different body")
+        self.request_id = request_id
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A validated request, as the API persists it before answering."""
+
+    id: str
+    client_id: str
+    service: str
+    agency: str
+    kind: str
+    mpp_id: str
+    desk: str
+    operator: str
+    nik_masked: str
+    envelope: dict[str, Any]
+    trace_id: str | None
+    traceparent: str | None
+    created_at: dt.datetime
+    deadline_at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredAttempt:
+    """One recorded call to the agency."""
+
+    number: int
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    outcome: str
+    detail: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A request as the store holds it."""
+
+    id: str
+    client_id: str
+    service: str
+    agency: str
+    kind: str
+    status: str
+    mpp_id: str
+    desk: str
+    operator: str
+    nik_masked: str
+    envelope: dict[str, Any]
+    result: dict[str, Any] | None
+    agency_reference: str | None
+    problem: dict[str, Any] | None
+    trace_id: str | None
+    traceparent: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+    deadline_at: float
+    lease_owner: str | None
+    lease_expires: float | None
+    attempt_count: int
+    attempts: tuple[StoredAttempt, ...] = ()
+    not_before: float | None = None
+    #: True when a submission may have reached the agency unrecorded: ask the agency before sending again.
+    needs_reconcile: bool = False
+    #: When the retention purge removed the personal data (envelope, result, agency reference); ``None`` if not yet.
+    purged_at: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewWebhook:
+    """A notification to deliver, written in the same transaction as the status it announces."""
+
+    id: str
+    client_id: str
+    url: str
+    body: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Webhook:
+    """A notification waiting for delivery."""
+
+    id: str
+    request_id: str
+    client_id: str
+    url: str
+    body: str
+    attempts: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReceivedNib:
+    """One NIB's latest push from OSS RBA (``receiveNIB``); ``data`` is the dataNIB object, personal data included."""
+
+    nib: str
+    oss_id: str | None
+    company_name: str | None
+    data: dict[str, Any]
+    first_received_at: dt.datetime
+    received_at: dt.datetime
+    pushes: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The read route's body."""
+        return {
+            "nib": self.nib,
+            "oss_id": self.oss_id,
+            "company_name": self.company_name,
+            "first_received_at": self.first_received_at.isoformat(),
+            "received_at": self.received_at.isoformat(),
+            "pushes": self.pushes,
+            "data": self.data,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    """Which versioned migrations a database has, against those this gateway ships."""
+
+    applied: tuple[int, ...]
+    available: tuple[int, ...]
+
+    @property
+    def pending(self) -> tuple[int, ...]:
+        """Shipped migrations the database does not have yet."""
+        return tuple(v for v in self.available if v not in self.applied)
+
+    @property
+    def current(self) -> int:
+        """The highest applied version (0 for an empty database)."""
+        return max(self.applied, default=0)
+
+
+class Store(Protocol):
+    """Durable storage of requests, their attempts, and the work queue (status plus lease)."""
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    async def aclose(self) -> None:
+        """Flush pending writes and disconnect."""
+
+    async def ping(self) -> bool:
+        """True when the store answers."""
+
+    async def insert(
+        self,
+        request: NewRequest,
+        *,
+        idempotency: tuple[str, str] | None = None,
+        lease: tuple[str, float] | None = None,
+    ) -> str | None:
+        """Persist a new request in status ``accepted``; returns once it is durable.
+
+        With ``lease=(owner, seconds)`` the request is stored already claimed (``in_progress`` under that lease),
+        for a dispatcher that runs it at once: one write instead of an insert and a claim.
+
+        With ``idempotency=(key, fingerprint)``, a key the client used before returns the earlier request's id
+        instead (``None`` means the new request was stored), or raises :class:`IdempotencyMismatch` when the
+        earlier body differed.
+        """
+
+    async def get(self, request_id: str, *, with_attempts: bool = True) -> StoredRequest | None:
+        """The request, or ``None``."""
+
+    async def claim(self, request_id: str, owner: str, lease_seconds: float) -> StoredRequest | None:
+        """Lease an ``accepted`` request (or one whose lease expired) to ``owner``; ``None`` if not claimable."""
+
+    async def renew(self, request_id: str, owner: str, lease_seconds: float) -> bool:
+        """Extend ``owner``'s lease; ``False`` when the lease was lost."""
+
+    async def due(self, limit: int) -> list[str]:
+        """Ids of requests waiting for work: ``accepted``, or ``in_progress`` with an expired lease."""
+
+    async def record_attempt(self, request_id: str, attempt: StoredAttempt) -> None:
+        """Record one attempt of a request still in progress."""
+
+    async def finish(
+        self,
+        request_id: str,
+        owner: str,
+        *,
+        status: str,
+        attempt: StoredAttempt | None,
+        result: dict[str, Any] | None = None,
+        agency_reference: str | None = None,
+        problem: dict[str, Any] | None = None,
+        webhook: NewWebhook | None = None,
+        at: dt.datetime | None = None,
+    ) -> bool:
+        """Record the final attempt and the new status (and queue its webhook), if ``owner`` holds the lease.
+
+        ``at`` is the time recorded as updated (and finished), so a caller can answer without reading back.
+        """
+
+    async def release(
+        self,
+        request_id: str,
+        owner: str,
+        *,
+        not_before: float | None = None,
+        needs_reconcile: bool | None = None,
+        attempt: StoredAttempt | None = None,
+    ) -> None:
+        """Give a lease back: the request returns to ``accepted``, claimable from ``not_before`` on."""
+
+    async def queue_stats(self) -> tuple[int, float | None]:
+        """Requests waiting (accepted or in progress) and the Unix time the oldest of them was accepted."""
+
+    async def purge_idempotency_keys(self, older_than: float) -> int:
+        """Forget idempotency keys created before ``older_than`` (Unix time)."""
+
+    async def purge_personal_data(self, older_than: float, *, limit: int = 500) -> int:
+        """Remove the envelope, result and agency reference of up to ``limit`` final requests that finished before
+        ``older_than`` (Unix time), setting ``purged_at``; returns how many. Status, service, counter, masked NIK,
+        attempts, timestamps and problem stay. A request with a webhook still being delivered waits for it."""
+
+    async def purge_received_nibs(self, older_than: float, *, limit: int = 500) -> int:
+        """Delete up to ``limit`` NIB pushes last received before ``older_than`` (Unix time); returns how many."""
+
+    async def due_webhooks(self, limit: int) -> list[Webhook]:
+        """Undelivered webhooks whose next try is due."""
+
+    async def webhook_tried(self, webhook_id: str, *, delivered: bool, next_at: float, error: str | None) -> None:
+        """Record one delivery try."""
+
+    async def save_nib(
+        self, nib: str, *, oss_id: str | None, company_name: str | None, data: dict[str, Any], received_at: dt.datetime
+    ) -> None:
+        """Keep OSS's latest push for ``nib`` (counting pushes, remembering the first); :class:`StoreError` if not."""
+
+    async def get_nib(self, nib: str) -> ReceivedNib | None:
+        """OSS's latest push for ``nib``, or ``None``."""
+
+    async def append_audit(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+        """Append ``events`` to the audit chain, in order, in one transaction; returns the sealed entries.
+
+        The store numbers and links them while it holds the chain's head exclusively, so concurrent appends (from
+        several replicas too) form one linear chain; either every entry of the call is durable or none is.
+        """
+
+    async def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
+        """Up to ``limit`` audit entries with a sequence number above ``after_seq``, in chain order."""
+
+    async def audit_head(self) -> AuditEntry | None:
+        """The newest audit entry, or ``None`` for an empty log."""
+
+    async def add_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> bool:
+        """Keep a signed checkpoint; ``False`` when one for the same sequence number exists already."""
+
+    async def audit_checkpoints(self, after_seq: int, limit: int) -> list[AuditCheckpoint]:
+        """Up to ``limit`` checkpoints for sequence numbers above ``after_seq``, in sequence order."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """Something to record in the audit log: who did what about whom, when, with what outcome."""
+
+    action: str
+    at: dt.datetime
+    client_id: str | None = None
+    mpp_id: str | None = None
+    desk: str | None = None
+    operator: str | None = None
+    service: str | None = None
+    request_id: str | None = None
+    #: The applicant's NIK as a keyed hash (:func:`gateway.audit.subject_hash`), never the NIK itself.
+    subject: str | None = None
+    outcome: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An event sealed into the chain: its sequence number, the previous entry's hash, and its own."""
+
+    seq: int
+    event: AuditEvent
+    prev_hash: str
+    hash: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditCheckpoint:
+    """A signature over the chain's head at a moment: ``(seq, hash, at)`` signed with the key ``key_id`` names."""
+
+    seq: int
+    hash: str
+    at: dt.datetime
+    key_id: str
+    #: Ed25519 signature, base64, over :func:`gateway.audit.checkpoint_message`.
+    signature: str

@@ -1,0 +1,17 @@
+"""Traces, metrics and logs: built at the composition root and handed to whatever produces them."""
+
+from __future__ import annotations
+
+from ._context import TraceContext
+from ._logging import configure_logging
+from ._telemetry import METRICS_DIR_ENV, Metrics, Telemetry, TelemetrySettings, ids
+
+__all__ = [
+    "METRICS_DIR_ENV",
+    "Metrics",
+    "Telemetry",
+    "TelemetrySettings",
+    "TraceContext",
+    "configure_logging",
+    "ids",
+]

@@ -1,0 +1,136 @@
+"""Traces and metrics: one object, built at the composition root, handed to whatever produces them.
+
+Traces: OpenTelemetry SDK with parent-based ratio sampling and a batch processor exporting over OTLP/HTTP (or to
+the console, or nowhere). W3C ``traceparent`` is read from counter apps, stored with each request so that work
+finished later (even after a restart) joins the same trace, and passed on to agencies.
+
+Metrics: Prometheus text at ``/metrics`` from an app-owned registry. Labels are service ids, agency slugs,
+routes and outcome classes only: bounded, and never personal data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["METRICS_DIR_ENV", "Metrics", "Telemetry", "TelemetrySettings", "ids"]
+
+#: prometheus_client reads this at import: each worker writes its metrics to files there, /metrics adds them up.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class TelemetrySettings:
+    """``MPP_OTEL_*``: where spans go and how many are kept."""
+
+    #: ``otlp`` (OTLP/HTTP protobuf), ``console``, or ``none``.
+    exporter: str = "none"
+    #: OTLP/HTTP traces endpoint, e.g. ``http://127.0.0.1:4318/v1/traces``.
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    #: Extra headers for the collector, ``key=value,key=value``.
+    headers: str = ""
+    #: Share of new traces sampled (a counter app's sampling decision is kept).
+    sample_ratio: float = 1.0
+    service_name: str = "mpp-gateway"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> TelemetrySettings:
+        """Read ``MPP_OTEL_EXPORTER``, ``MPP_OTEL_ENDPOINT``, ``MPP_OTEL_HEADERS``, ``MPP_OTEL_SAMPLE_RATIO``."""
+        defaults = cls()
+        return cls(
+            exporter=environ.get("MPP_OTEL_EXPORTER", defaults.exporter).lower(),
+            endpoint=environ.get("MPP_OTEL_ENDPOINT", defaults.endpoint),
+            headers=environ.get("MPP_OTEL_HEADERS", defaults.headers),
+            sample_ratio=float(environ.get("MPP_OTEL_SAMPLE_RATIO", defaults.sample_ratio)),
+            service_name=environ.get("MPP_OTEL_SERVICE_NAME", defaults.service_name),
+        )
+
+
+class Metrics:
+    """The gateway's Prometheus metrics, in a registry of its own (several apps can live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter("mpp_http_requests", "API calls by route, method and status.",
+                                     ["route", "method", "status"], registry=r)  # fmt: skip
+        self.http_seconds = Histogram("mpp_http_request_seconds", "API call latency by route.", ["route"],
+                                      buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
+        self.requests = Counter("mpp_requests", "Requests finished, by service, agency and outcome.",
+                                ["service", "agency", "outcome"], registry=r)  # fmt: skip
+        self.request_seconds = Histogram("mpp_request_seconds", "Accept-to-final time by service and agency.",
+                                         ["service", "agency"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
+        self.agency_calls = Counter("mpp_agency_calls", "Agency calls by agency, service and outcome class.",
+                                    ["agency", "service", "outcome"], registry=r)  # fmt: skip
+        self.agency_seconds = Histogram("mpp_agency_call_seconds", "Agency call latency by agency and service.",
+                                        ["agency", "service"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
+        self.retries = Counter("mpp_retries", "Retries by agency and service.", ["agency", "service"], registry=r)
+        # With several workers (``gateway/_workers.py``) each gauge says how the workers' values combine: the
+        # worst circuit of any worker, the calls in flight of the live ones, the store's queue as any reads it.
+        self.circuit_state = Gauge("mpp_circuit_state", "Circuit state by agency: 0 closed, 1 half-open, 2 open.",
+                                   ["agency"], registry=r, multiprocess_mode="livemax")  # fmt: skip
+        self.in_flight = Gauge("mpp_agency_in_flight", "Agency calls in flight by agency.", ["agency"], registry=r,
+                               multiprocess_mode="livesum")  # fmt: skip
+        self.queue_depth = Gauge("mpp_queue_depth", "Requests waiting in the store's queue.", registry=r,
+                                 multiprocess_mode="livemax")  # fmt: skip
+        self.queue_oldest = Gauge("mpp_queue_oldest_age_seconds", "Age of the oldest waiting request.", registry=r,
+                                  multiprocess_mode="livemax")  # fmt: skip
+
+
+class Telemetry:
+    """The tracer, the propagator and the metrics of one gateway."""
+
+    def __init__(self, settings: TelemetrySettings | None = None, *, exporter: SpanExporter | None = None) -> None:
+        self.settings = settings or TelemetrySettings()
+        self.provider = TracerProvider(
+            resource=Resource.create({"service.name": self.settings.service_name}),
+            sampler=ParentBased(TraceIdRatioBased(self.settings.sample_ratio)),
+        )
+        chosen = exporter or self._exporter()
+        if chosen is not None:
+            self.provider.add_span_processor(BatchSpanProcessor(chosen, schedule_delay_millis=1000))
+        self.tracer = self.provider.get_tracer("mpp-gateway")
+        self.propagator = TraceContextTextMapPropagator()
+        self.metrics = Metrics()
+
+    def _exporter(self) -> SpanExporter | None:
+        kind = self.settings.exporter
+        if kind == "otlp":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            headers = dict(h.split("=", 1) for h in self.settings.headers.split(",") if "=" in h)
+            return OTLPSpanExporter(endpoint=self.settings.endpoint, headers=headers)
+        if kind == "console":
+            return ConsoleSpanExporter()
+        return None
+
+    def extract(self, carrier: Mapping[str, str]) -> otel_context.Context:
+        """The trace context a ``traceparent`` in ``carrier`` names (an empty context if none)."""
+        return self.propagator.extract(carrier)
+
+    def current_traceparent(self) -> str | None:
+        """The ``traceparent`` of the current span, to store with a request or send on."""
+        carrier: dict[str, str] = {}
+        self.propagator.inject(carrier)
+        return carrier.get("traceparent")
+
+    def shutdown(self) -> None:
+        """Flush and stop exporting."""
+        self.provider.shutdown()
+
+
+def ids(span: trace.Span) -> tuple[str, str]:
+    """``(trace_id, span_id)`` of ``span`` as lower-case hex."""
+    context = span.get_span_context()
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
