@@ -1,10 +1,22 @@
 """Agency adapters: the interface, the registry, the outbound HTTP edge, and one subpackage per agency.
 
 An integrator adds an agency by writing an :class:`Adapter` and registering it under the entry-point group
-``mpp_gateway.adapters``; the gateway needs no change.
+``mpp_gateway.adapters``; the gateway needs no change. An agency that also calls the region declares its
+endpoints as :class:`InboundRoute` values and keeps what arrives in :class:`AgencyDocuments`.
 """
 
-from ._base import Adapter, AdapterContext, Call, Completed, Outcome, ProblemType, Service, WaitingAgency
+from ._base import (
+    Adapter,
+    AdapterContext,
+    Call,
+    CallHandler,
+    Completed,
+    Outcome,
+    ProblemType,
+    Service,
+    WaitingAgency,
+    require_settings,
+)
 from ._errors import (
     AgencyError,
     AgencyMisconfigured,
@@ -15,6 +27,14 @@ from ._errors import (
     TransientAgencyError,
 )
 from ._http import AgencyHttp, AgencyResponse, parse_retry_after
+from ._inbound import (
+    AgencyDocuments,
+    InboundRequest,
+    InboundResponse,
+    InboundRoute,
+    MemoryDocuments,
+    ReceivedDocument,
+)
 from ._registry import ENTRY_POINT_GROUP, AdapterFactory, Registry, discover_factories
 
 __all__ = [
@@ -22,6 +42,7 @@ __all__ = [
     "Adapter",
     "AdapterContext",
     "AdapterFactory",
+    "AgencyDocuments",
     "AgencyError",
     "AgencyHttp",
     "AgencyMisconfigured",
@@ -29,15 +50,22 @@ __all__ = [
     "AgencyResponse",
     "AmbiguousOutcome",
     "Call",
+    "CallHandler",
     "Completed",
     "ContractError",
+    "InboundRequest",
+    "InboundResponse",
+    "InboundRoute",
+    "MemoryDocuments",
     "MppError",
     "Outcome",
     "ProblemType",
+    "ReceivedDocument",
     "Registry",
     "Service",
     "TransientAgencyError",
     "WaitingAgency",
     "discover_factories",
     "parse_retry_after",
+    "require_settings",
 ]

@@ -5,17 +5,31 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
 from contracts import LocalizedText, ServiceDescriptor, ServiceKind
 
-from ._errors import AmbiguousOutcome
+from ._errors import AmbiguousOutcome, ContractError
 from ._http import AgencyHttp
+from ._inbound import AgencyDocuments, InboundRoute
 
-__all__ = ["Adapter", "AdapterContext", "Call", "Completed", "Outcome", "ProblemType", "Service", "WaitingAgency"]
+__all__ = [
+    "Adapter",
+    "AdapterContext",
+    "Call",
+    "CallHandler",
+    "Completed",
+    "Outcome",
+    "ProblemType",
+    "Service",
+    "WaitingAgency",
+    "require_settings",
+]
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -94,6 +108,9 @@ class WaitingAgency:
 
 Outcome = Completed | WaitingAgency
 
+CallHandler = Callable[[Call], Awaitable[Outcome]]
+"""Carries out the calls of one service: what :meth:`Adapter.handlers` maps a service id to."""
+
 
 @dataclasses.dataclass(frozen=True)
 class AdapterContext:
@@ -103,22 +120,34 @@ class AdapterContext:
     #: The agency's settings: ``MPP_<AGENCY>_<NAME>`` variables with the prefix removed, names lower-cased.
     settings: Mapping[str, str]
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    #: Where the adapter keeps what its agency pushes to its :meth:`Adapter.inbound_routes`: the gateway gives one
+    #: to an adapter that declares routes; ``None`` otherwise (tests pass a :class:`~adapters.MemoryDocuments`).
+    documents: AgencyDocuments | None = None
 
 
-def require_settings(settings: Mapping[str, str], names: Sequence[str], *, agency: str, label: str) -> None:
-    """Raise a ``ValueError`` naming every missing or blank setting by its variable, never by its value."""
+def require_settings(
+    settings: Mapping[str, str], names: Sequence[str], *, agency: str, label: str | None = None
+) -> None:
+    """Raise a ``ValueError`` naming every missing or blank setting by its variable, never by its value.
+
+    Call it first in the adapter's ``__init__``: ``require_settings(context.settings, ("token",), agency=self.agency)``
+    fails with ``the imigrasi adapter needs the settings: MPP_AGENCY__IMIGRASI__TOKEN``. ``label`` is the agency's
+    name in that message (the slug by default).
+    """
     missing = [name for name in names if not settings.get(name, "").strip()]
     if missing:
         prefix = f"MPP_AGENCY__{agency.upper().replace('-', '_')}__"
         variables = ", ".join(prefix + name.upper() for name in missing)
-        raise ValueError(f"the {label} adapter needs the settings: {variables}")
+        raise ValueError(f"the {label or agency} adapter needs the settings: {variables}")
 
 
 class Adapter(abc.ABC):
     """An agency integration: declares its services and executes one call at a time.
 
-    ``execute`` translates the contract into the agency's wire format, calls it through ``context.http``, and
-    returns an :data:`Outcome` or raises one of the :class:`~adapters.AgencyError` classes.
+    A call is carried out by the handler :meth:`handlers` maps its service to: it translates the contract into the
+    agency's wire format, calls the agency through ``context.http``, and returns an :data:`Outcome` or raises one
+    of the :class:`~adapters.AgencyError` classes. An adapter may instead override :meth:`execute` whole (adapters
+    written before :meth:`handlers` existed do); then :meth:`handlers` is never asked.
     """
 
     #: Agency slug: lower-case, the first part of every service id.
@@ -132,9 +161,37 @@ class Adapter(abc.ABC):
     def services(self) -> Sequence[Service[Any, Any]]:
         """The services this adapter offers."""
 
-    @abc.abstractmethod
+    def handlers(self) -> Mapping[str, CallHandler]:
+        """The handler of each service, by service id; asked once per adapter, on its first call.
+
+        Typically ``{VERIFY.id: self._verify, LOOKUP.id: self._lookup}``. A handler still checks that the call's
+        payload is its service's model. The default has no handler: override this or :meth:`execute`.
+        """
+        return {}
+
+    @functools.cached_property
+    def _dispatch_table(self) -> Mapping[str, CallHandler]:
+        return MappingProxyType(dict(self.handlers()))
+
     async def execute(self, call: Call) -> Outcome:
-        """Carry out one call; raise a classified :class:`~adapters.AgencyError` on failure."""
+        """Carry out one call; raise a classified :class:`~adapters.AgencyError` on failure.
+
+        Runs the handler :meth:`handlers` gives for ``call.service``. A service without one is a
+        :class:`~adapters.ContractError` ``unknown-service`` (404): the gateway routed a call the adapter does not
+        offer.
+        """
+        handler = self._dispatch_table.get(call.service)
+        if handler is None:
+            raise ContractError(f"{self.agency} does not offer {call.service!r}", slug="unknown-service", status=404)
+        return await handler(call)
+
+    def inbound_routes(self) -> Sequence[InboundRoute]:
+        """The HTTP routes the gateway mounts for this adapter (an agency pushing to the region); none by default.
+
+        Asked once, after construction. Handlers that keep what the agency sends use ``context.documents``. See
+        :class:`~adapters.InboundRoute` for where each route is mounted and how its caller is authenticated.
+        """
+        return ()
 
     async def reconcile(self, call: Call) -> Outcome | None:
         """After an ambiguous submission, ask the agency whether it holds ``call.reference``.

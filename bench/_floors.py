@@ -209,6 +209,7 @@ def audit(lookups: int) -> float:
 
 
 def store(lookups: int, folder: Path) -> float:
+    from contracts import AttemptOutcome, RequestStatus, ServiceKind
     from gateway.store import KeyRing, NewRequest, SqliteStore, StoredAttempt, generate_data_key
 
     async def run() -> float:
@@ -221,16 +222,17 @@ def store(lookups: int, folder: Path) -> float:
             request_id = f"req_{n:026d}"
             now = dt.datetime.now(dt.UTC)
             new = NewRequest(
-                id=request_id, client_id="bench", service="dukcapil.nik.verify", agency="dukcapil", kind="lookup",
+                id=request_id, client_id="bench", service="dukcapil.nik.verify", agency="dukcapil",
+                kind=ServiceKind.LOOKUP,
                 mpp_id="mpp-bench", desk="loket-01", operator="op-bench", nik_masked="3201**********01",
                 envelope=_BODY, trace_id="7c0cc4443d2230ac4d283799485c8660", traceparent=None, created_at=now,
                 deadline_at=time.time() + 30,
             )  # fmt: skip
             events = _events(n, "0" * 64)
             await asyncio.gather(db.insert(new, lease=("floors", 60.0)), db.append_audit(events[:1]))
-            attempt = StoredAttempt(1, now, dt.datetime.now(dt.UTC), "completed", None)
+            attempt = StoredAttempt(1, now, dt.datetime.now(dt.UTC), AttemptOutcome.COMPLETED, None)
             await asyncio.gather(
-                db.finish(request_id, "floors", status="completed", attempt=attempt, result=_RESULT,
+                db.finish(request_id, "floors", status=RequestStatus.COMPLETED, attempt=attempt, result=_RESULT,
                           agency_reference="DKC-0001"),
                 db.append_audit(events[1:]),
             )  # fmt: skip

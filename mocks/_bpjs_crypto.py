@@ -2,7 +2,7 @@
 
 Written apart from the adapter's half on purpose (mocks import nothing from ``adapters``): the two meet only on
 the wire, so a mistake shared by both cannot hide, and the tests hold each half to the check vectors of
-AGENCIES.md and to vectors that the reference JavaScript lz-string produced.
+docs/agencies.md and to vectors that the reference JavaScript lz-string produced.
 
 - signature: ``base64(HMAC-SHA256(key=consumer_secret, msg=cons_id + "&" + timestamp))``;
 - response: ``base64(AES-256-CBC(PKCS#7(lz-string compressToEncodedURIComponent(json))))`` with

@@ -1,4 +1,4 @@
-"""BPJS Kesehatan mock: VClaim v2's participant lookups as the API gateway answers them (AGENCIES.md, section 1).
+"""BPJS Kesehatan mock: VClaim v2's participant lookups as the API gateway answers them (docs/agencies.md, section 1).
 
 The mock serves VClaim under its real base paths (``/vclaim-rest`` and ``/vclaim-rest-dev``) so that an adapter
 only changes its base URL. It copies the service's habits, quirks included:
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -37,8 +38,9 @@ from aiohttp import web
 from ._bpjs_crypto import encrypt_response, signature
 from ._control import Control, json_response
 from ._population import REFERENCE_DATE, Citizen, Population
+from ._registry import MockSpec
 
-__all__ = ["BASE_PATHS", "MESSAGES", "create_app", "peserta", "read_json_body"]
+__all__ = ["BASE_PATHS", "MESSAGES", "MOCK", "create_app", "peserta", "read_json_body"]
 
 BASE_PATHS: tuple[str, ...] = ("/vclaim-rest", "/vclaim-rest-dev")
 """Where VClaim lives, in production and in development."""
@@ -304,3 +306,23 @@ def _service_date(raw: str) -> date | None:
         return date.fromisoformat(raw)
     except ValueError:
         return None
+
+
+def _build(population: Population, control: Control) -> tuple[web.Application, dict[str, str]]:
+    settings = {
+        "cons_id": str(10_000 + secrets.randbelow(90_000)),  # BPJS issues numeric consumer ids
+        "consumer_secret": secrets.token_urlsafe(12),
+        "user_key": secrets.token_hex(16),
+    }
+    app = create_app(
+        population,
+        cons_id=settings["cons_id"],
+        consumer_secret=settings["consumer_secret"],
+        user_key=settings["user_key"],
+        control=control,
+    )
+    return app, settings
+
+
+MOCK = MockSpec(_build, default_port=8102, base_path="/vclaim-rest")
+"""The runner's entry (``mpp_gateway.mocks``): fresh consumer credentials per cluster, VClaim on port 8102."""

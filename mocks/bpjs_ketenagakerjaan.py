@@ -1,6 +1,6 @@
 """BPJS Ketenagakerjaan mock, speaking THE PROJECT'S OWN WIRE FORMAT: no public partner API of the agency exists.
 
-AGENCIES.md (section 2) says so, and asks for an honest model instead: this mock and
+docs/agencies.md (section 2) says so, and asks for an honest model instead: this mock and
 ``adapters.bpjs_ketenagakerjaan`` agree on a small format, invented here and labelled as such everywhere.
 
 - ``POST /api/v1/peserta/cek`` ``{"nik"}``: membership of a NIK (code 10 when it has none).
@@ -24,6 +24,7 @@ import datetime as dt
 import hmac
 import random
 import re
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +35,11 @@ from contracts import check_nik
 
 from ._control import Control, json_response
 from ._population import REFERENCE_DATE, Citizen, Population
+from ._registry import MockSpec
 
 __all__ = [
     "BAND_FLOORS",
+    "MOCK",
     "OCCUPATION_CODES",
     "REGISTRATIONS_KEY",
     "RESULTS",
@@ -392,3 +395,12 @@ def _eighteenth_birthday(born: dt.date) -> dt.date:
         return born.replace(year=born.year + 18)
     except ValueError:  # born on 29 February
         return born.replace(year=born.year + 18, day=28)
+
+
+def _build(population: Population, control: Control) -> tuple[web.Application, dict[str, str]]:
+    settings = {"api_key": secrets.token_urlsafe(24)}
+    return create_app(population, api_key=settings["api_key"], control=control), settings
+
+
+MOCK = MockSpec(_build, default_port=8103)
+"""The runner's entry (``mpp_gateway.mocks``): a fresh API key per cluster, on port 8103."""

@@ -1,7 +1,7 @@
 """Dukcapil mock: ``POST /dukcapil/get_json/{institution}/{METHOD}`` as the population service answers it.
 
 The real service sits on a private government network, so an adapter is written against this mock long before
-it meets production; the mock therefore copies the service's habits, quirks included (see AGENCIES.md, section
+it meets production; the mock therefore copies the service's habits, quirks included (see docs/agencies.md, section
 3): credentials travel in the JSON body with any key casing, the method name is case-insensitive, and every
 answer, failure or not, is an HTTP 200 page envelope whose ``content[0]`` carries the outcome. Only transport
 problems use other statuses: an unknown method meets the front proxy's HTML 404, a body that is not JSON a 400.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import hmac
+import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -27,8 +28,9 @@ from contracts import check_nik
 
 from ._control import Control, json_response
 from ._population import Citizen, Population
+from ._registry import MockSpec
 
-__all__ = ["FUZZY_FIELDS", "RESPONSES", "VERIFY_FIELDS", "create_app", "record", "similarity"]
+__all__ = ["FUZZY_FIELDS", "MOCK", "RESPONSES", "VERIFY_FIELDS", "create_app", "record", "similarity"]
 
 RESPONSES: dict[str, str] = {
     "03": "Login gagal, user id atau password salah",
@@ -302,3 +304,26 @@ def _exact_match(key: str, submitted: str, held: str) -> bool:
         except ValueError:
             return False
     return _normalise(submitted) == _normalise(held)
+
+
+def _build(population: Population, control: Control) -> tuple[web.Application, dict[str, str]]:
+    settings = {
+        "institution": f"mpp{secrets.token_hex(4)}",
+        "user_id": f"mpp_{secrets.token_hex(4)}",
+        "password": secrets.token_urlsafe(18),
+        # The VPN address the institution registered; Dukcapil checks the one the body claims against it.
+        "ip_user": f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}",
+    }
+    app = create_app(
+        population,
+        institution=settings["institution"],
+        user_id=settings["user_id"],
+        password=settings["password"],
+        ip_user=settings["ip_user"],
+        control=control,
+    )
+    return app, settings
+
+
+MOCK = MockSpec(_build, default_port=8101)
+"""The runner's entry (``mpp_gateway.mocks``): fresh institution credentials per cluster, on port 8101."""

@@ -1,7 +1,7 @@
 """OSS RBA mock: ``POST /v1/kl/rba/{method}`` (and staging ``/stg/v1/kl/rba/{method}``) as OSS answers it.
 
 OSS is reached with a ``user_key`` header and JSON bodies wrapped in one upper-case key (``{"INQUERYNIB": {...}}``);
-it answers ``{"respon<method>": {"kode": ..., "keterangan": ...}}`` (AGENCIES.md, section 4). Every answer of the
+it answers ``{"respon<method>": {"kode": ..., "keterangan": ...}}`` (docs/agencies.md, section 4). Every answer of the
 application itself is HTTP 200 here, the outcome in ``kode`` as in every example of the guide; with
 ``mirror_kode=True`` the HTTP status repeats the kode instead, the other reading of the guide, so an adapter can be
 tested against both. Unknown methods get kode 404, a missing or wrong ``user_key`` kode 401.
@@ -19,6 +19,7 @@ import dataclasses
 import hmac
 import random
 import re
+import secrets
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,8 +29,9 @@ from aiohttp import web
 
 from ._control import Control, json_response
 from ._population import REFERENCE_DATE, Citizen, Population
+from ._registry import MockSpec
 
-__all__ = ["API_PATHS", "KBLI", "PERMIT_STATUSES", "Business", "Permit", "Project", "businesses", "create_app"]
+__all__ = ["API_PATHS", "KBLI", "MOCK", "PERMIT_STATUSES", "Business", "Permit", "Project", "businesses", "create_app"]
 
 API_PATHS = ("/v1/kl/rba", "/stg/v1/kl/rba")
 """Production and staging prefixes; both serve the same registry."""
@@ -419,3 +421,17 @@ def _day(value: object) -> date | None:
         return date.fromisoformat(_text(value))
     except ValueError:
         return None
+
+
+def _build(population: Population, control: Control) -> tuple[web.Application, dict[str, str]]:
+    settings = {
+        "user_key": secrets.token_hex(16),
+        # Not the adapter's: the gateway's receiveNIB route checks the Token OSS computes from these two.
+        "inbound_username": f"oss_{secrets.token_hex(4)}",
+        "inbound_password": secrets.token_urlsafe(18),
+    }
+    return create_app(population, user_key=settings["user_key"], control=control), settings
+
+
+MOCK = MockSpec(_build, default_port=8104, base_path="/v1/kl/rba")
+"""The runner's entry (``mpp_gateway.mocks``): a fresh user_key and receiveNIB pair per cluster, on port 8104."""

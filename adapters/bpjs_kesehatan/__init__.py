@@ -12,11 +12,20 @@ Settings (``MPP_AGENCY__BPJS_KESEHATAN__<NAME>``): ``base_url`` (with the servic
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters import Adapter, AdapterContext, Call, Completed, ContractError, Outcome, Service
-from adapters._base import require_settings
+from adapters import (
+    Adapter,
+    AdapterContext,
+    Call,
+    CallHandler,
+    Completed,
+    ContractError,
+    Outcome,
+    Service,
+    require_settings,
+)
 
 from .client import VClaimClient
 from .errors import PROBLEM_TYPES, raise_for_code
@@ -73,10 +82,6 @@ class BpjsKesehatanAdapter(Adapter):
             user_key=settings["user_key"].strip(),
             clock=context.clock,
         )
-        self._handlers: dict[str, Callable[[Call], Awaitable[Outcome]]] = {
-            BY_NIK.id: self._by_nik,
-            BY_CARD.id: self._by_card,
-        }
 
     def __repr__(self) -> str:
         return f"BpjsKesehatanAdapter({self._client!r})"
@@ -85,12 +90,9 @@ class BpjsKesehatanAdapter(Adapter):
         """The services this adapter offers."""
         return SERVICES
 
-    async def execute(self, call: Call) -> Outcome:
-        """Carry out ``call``; raises a classified :class:`~adapters.AgencyError` on failure."""
-        handler = self._handlers.get(call.service)
-        if handler is None:
-            raise ContractError(f"{self.agency} does not offer {call.service!r}", slug="unknown-service", status=404)
-        return await handler(call)
+    def handlers(self) -> Mapping[str, CallHandler]:
+        """The handler of each service."""
+        return {BY_NIK.id: self._by_nik, BY_CARD.id: self._by_card}
 
     async def _by_nik(self, call: Call) -> Outcome:
         payload = call.payload

@@ -1,4 +1,4 @@
-"""VClaim v2's request signature and response decryption (AGENCIES.md, section 1).
+"""VClaim v2's request signature and response decryption (docs/agencies.md, section 1).
 
 - ``X-signature`` = ``base64(HMAC-SHA256(key=consumer_secret, msg=cons_id + "&" + timestamp))``, standard base64
   with padding.

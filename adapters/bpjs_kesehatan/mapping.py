@@ -1,6 +1,6 @@
 """Wire <-> contract for VClaim's participant lookups (``Peserta/nik`` and ``Peserta/nokartu``).
 
-The decrypted ``response`` is ``{"peserta": {...}}`` with string fields (AGENCIES.md, section 1). The contract
+The decrypted ``response`` is ``{"peserta": {...}}`` with string fields (docs/agencies.md, section 1). The contract
 renames them into plain English and real types: dates become dates, ``sex`` ``L``/``P`` becomes
 ``male``/``female``, ``statusPeserta`` gains ``active`` (``kode`` ``"0"``, the one documented active state).
 
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 ACTIVE_STATUS_CODE = "0"
-"""``statusPeserta.kode`` of an active participant (``AKTIF``), the only state AGENCIES.md documents."""
+"""``statusPeserta.kode`` of an active participant (``AKTIF``), the only state docs/agencies.md documents."""
 
 _PERSONAL: JsonDict = {"x-personal-data": True}
 _JKN_START = dt.date(2014, 1, 1)

@@ -14,13 +14,23 @@ Settings (``MPP_AGENCY__BPJS_KETENAGAKERJAAN__<NAME>``): ``api_key`` (secret).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from adapters import Adapter, AdapterContext, Call, Completed, ContractError, Outcome, Service, TransientAgencyError
-from adapters._base import require_settings
+from adapters import (
+    Adapter,
+    AdapterContext,
+    Call,
+    CallHandler,
+    Completed,
+    ContractError,
+    Outcome,
+    Service,
+    TransientAgencyError,
+    require_settings,
+)
 
 from .client import REGISTER_PATH, STATUS_PATH, VERIFY_PATH, BpjsTkClient, Reply
 from .errors import PROBLEM_TYPES, REGISTRATION_NOT_FOUND, SUCCESS, raise_for_code
@@ -72,11 +82,6 @@ class BpjsKetenagakerjaanAdapter(Adapter):
     def __init__(self, context: AdapterContext) -> None:
         require_settings(context.settings, REQUIRED_SETTINGS, agency=self.agency, label="BPJS Ketenagakerjaan")
         self._client = BpjsTkClient(context.http, api_key=context.settings["api_key"].strip())
-        self._handlers: dict[str, Callable[[Call], Awaitable[Outcome]]] = {
-            VERIFY.id: self._verify,
-            REGISTER.id: self._register,
-            STATUS.id: self._status,
-        }
 
     def __repr__(self) -> str:
         return f"BpjsKetenagakerjaanAdapter({self._client!r})"
@@ -85,12 +90,9 @@ class BpjsKetenagakerjaanAdapter(Adapter):
         """The services this adapter offers."""
         return SERVICES
 
-    async def execute(self, call: Call) -> Outcome:
-        """Carry out ``call``; raises a classified :class:`~adapters.AgencyError` on failure."""
-        handler = self._handlers.get(call.service)
-        if handler is None:
-            raise ContractError(f"{self.agency} does not offer {call.service!r}", slug="unknown-service", status=404)
-        return await handler(call)
+    def handlers(self) -> Mapping[str, CallHandler]:
+        """The handler of each service."""
+        return {VERIFY.id: self._verify, REGISTER.id: self._register, STATUS.id: self._status}
 
     async def reconcile(self, call: Call) -> Outcome | None:
         """Ask the agency for the registration made under ``call.reference``: its outcome, or ``None`` if none."""

@@ -1,9 +1,11 @@
 """The conformance kit: what every adapter, built in or third-party, must pass before the gateway loads it.
 
-Three parts, each a plain function returning a :class:`Report`:
+Four parts, each a plain function returning a :class:`Report`:
 
 - :func:`check_catalog`: service ids, descriptors, JSON Schemas, bilingual titles, sample calls, problem types;
 - :func:`check_error_table`: every code the agency documents maps to ``None`` or one of the four outcome classes;
+- :func:`check_package_files`: the package's ``manifest.json`` agrees with the adapter, and its ``quality.yaml``
+  states every rule of :data:`QUALITY_RULES`, done or exempt with a reason (as Home Assistant's hassfest does);
 - :func:`run_hostile_battery`: every sample call against every :data:`SCENARIOS` entry (refused and hanging
   connections, 5xx, 429, HTML pages, garbage, truncated, huge and dripping bodies, resets) over real loopback
   sockets; each must end in a :class:`~adapters.TransientAgencyError` that says whether the request was sent,
@@ -23,6 +25,7 @@ from ._battery import BATTERY_MAX_BODY, DEFAULT_TIMEOUT, run_hostile_battery
 from ._catalog import MIN_SECRET_LENGTH, check_catalog
 from ._discovery import PARTS, InstalledAdapter, conformance_params, conformance_tests, installed_adapters
 from ._error_table import OUTCOME_CLASSES, check_error_table
+from ._package import MANIFEST_KEYS, QUALITY_RULES, UNEXEMPTABLE_RULES, check_package_files
 from ._profile import ConformanceProfile, SampleCall
 from ._report import BatteryReport, ConformanceFailure, Failure, Report, ScenarioOutcome
 from ._scenarios import SCENARIOS, Scenario
@@ -30,10 +33,13 @@ from ._scenarios import SCENARIOS, Scenario
 __all__ = [
     "BATTERY_MAX_BODY",
     "DEFAULT_TIMEOUT",
+    "MANIFEST_KEYS",
     "MIN_SECRET_LENGTH",
     "OUTCOME_CLASSES",
     "PARTS",
+    "QUALITY_RULES",
     "SCENARIOS",
+    "UNEXEMPTABLE_RULES",
     "BatteryReport",
     "ConformanceFailure",
     "ConformanceProfile",
@@ -45,6 +51,7 @@ __all__ = [
     "ScenarioOutcome",
     "check_catalog",
     "check_error_table",
+    "check_package_files",
     "conformance_params",
     "conformance_tests",
     "installed_adapters",

@@ -13,16 +13,19 @@ import importlib
 from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 
+from .._base import Adapter
 from .._registry import ENTRY_POINT_GROUP
 from ._battery import DEFAULT_TIMEOUT, run_hostile_battery
+from ._build import build_adapter, offline_http
 from ._catalog import check_catalog
 from ._error_table import check_error_table
+from ._package import check_package_files
 from ._profile import ConformanceProfile
 from ._report import Failure, Report
 
 __all__ = ["PARTS", "InstalledAdapter", "conformance_params", "conformance_tests", "installed_adapters"]
 
-PARTS = ("catalog", "error-table", "hostile-battery")
+PARTS = ("catalog", "error-table", "package-files", "hostile-battery")
 """The parts of the kit, in the order :func:`conformance_tests` runs them."""
 
 
@@ -80,7 +83,28 @@ class InstalledAdapter:
             return check_catalog(self.profile, agency=self.agency)
         if part == "error-table":
             return check_error_table(self.profile, agency=self.agency)
+        if part == "package-files":
+            adapter_class = self._adapter_class()
+            if adapter_class is None:
+                failure = Failure("package.factory", self.entry_point, "neither an Adapter class nor a working factory")
+                return Report(part, self.agency, (failure,))
+            return check_package_files(adapter_class, self.profile, agency=self.agency)
         return asyncio.run(run_hostile_battery(self.profile, timeout=timeout))
+
+    def _adapter_class(self) -> type[Adapter] | None:
+        """The class the entry point names, or, for a factory function, the class of what it builds."""
+        try:
+            loaded = EntryPoint(name=self.agency, value=self.entry_point, group=ENTRY_POINT_GROUP).load()
+        except Exception:
+            return None
+        if isinstance(loaded, type) and issubclass(loaded, Adapter):
+            return loaded
+        if self.profile is None:
+            return None
+        try:
+            return type(build_adapter(self.profile, offline_http(self.agency, self.profile)))
+        except Exception:
+            return None
 
 
 def _describe(exc: BaseException) -> str:
@@ -117,8 +141,9 @@ def conformance_tests(*agencies: str, timeout: float = DEFAULT_TIMEOUT) -> Calla
     """A pytest test function running every part of the kit on every installed adapter, or on the named ones.
 
     Assign it to a ``test_`` name in a test module: ``test_conformance = conformance_tests("imigrasi")``. It is
-    parametrized by agency and part (``imigrasi-catalog``, ``imigrasi-error-table``, ``imigrasi-hostile-battery``)
-    and needs no pytest plugin. pytest is imported here, not at the kit's import: it is a test dependency.
+    parametrized by agency and part (``imigrasi-catalog``, ``imigrasi-error-table``, ``imigrasi-package-files``,
+    ``imigrasi-hostile-battery``) and needs no pytest plugin. pytest is imported here, not at the kit's import: it
+    is a test dependency.
     """
     import pytest
 

@@ -10,11 +10,20 @@ Settings (``MPP_AGENCY__DUKCAPIL__<NAME>``): ``institution``, ``user_id``, ``pas
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters import Adapter, AdapterContext, Call, Completed, ContractError, Outcome, Service
-from adapters._base import require_settings
+from adapters import (
+    Adapter,
+    AdapterContext,
+    Call,
+    CallHandler,
+    Completed,
+    ContractError,
+    Outcome,
+    Service,
+    require_settings,
+)
 
 from .client import DukcapilClient
 from .errors import PROBLEM_TYPES, raise_for_content
@@ -59,10 +68,6 @@ class DukcapilAdapter(Adapter):
             password=settings["password"],
             ip_user=settings["ip_user"].strip(),
         )
-        self._handlers: dict[str, Callable[[Call], Awaitable[Outcome]]] = {
-            VERIFY.id: self._verify,
-            NIK_LOOKUP.id: self._nik_lookup,
-        }
 
     def __repr__(self) -> str:
         return f"DukcapilAdapter({self._client!r})"
@@ -71,12 +76,9 @@ class DukcapilAdapter(Adapter):
         """The services this adapter offers."""
         return SERVICES
 
-    async def execute(self, call: Call) -> Outcome:
-        """Carry out ``call``; raises a classified :class:`~adapters.AgencyError` on failure."""
-        handler = self._handlers.get(call.service)
-        if handler is None:
-            raise ContractError(f"{self.agency} does not offer {call.service!r}", slug="unknown-service", status=404)
-        return await handler(call)
+    def handlers(self) -> Mapping[str, CallHandler]:
+        """The handler of each service."""
+        return {VERIFY.id: self._verify, NIK_LOOKUP.id: self._nik_lookup}
 
     async def _verify(self, call: Call) -> Outcome:
         payload = call.payload

@@ -15,13 +15,23 @@ fact each time it arrives (permit, status, time), a final permit the same permit
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from adapters import Adapter, AdapterContext, AgencyRejected, Call, Completed, ContractError, Outcome, Service
-from adapters._base import require_settings
+from adapters import (
+    Adapter,
+    AdapterContext,
+    AgencyRejected,
+    Call,
+    CallHandler,
+    Completed,
+    ContractError,
+    Outcome,
+    Service,
+    require_settings,
+)
 
 from .client import DEFAULT_API_PATH, OssClient
 from .errors import PROBLEM_TYPES, raise_for_reply
@@ -74,8 +84,6 @@ REQUIRED_SETTINGS = ("user_key",)
 
 P = TypeVar("P", bound=BaseModel)
 
-_Handler = Callable[[Call], Awaitable[Outcome]]
-
 
 class OssAdapter(Adapter):
     """The OSS RBA integration, built from an :class:`~adapters.AdapterContext`."""
@@ -92,13 +100,6 @@ class OssAdapter(Adapter):
             user_key=settings["user_key"].strip(),
             api_path=settings.get("api_path", DEFAULT_API_PATH),
         )
-        self._handlers: dict[str, _Handler] = {
-            NIB_INQUIRY.id: self._inquiry,
-            NIB_CHECK.id: self._check,
-            LICENSE_STATUS.id: self._license_status,
-            LICENSE_STATUS_UPDATE.id: self._status_update,
-            LICENSE_ISSUE.id: self._issue,
-        }
 
     def __repr__(self) -> str:
         return f"OssAdapter({self._client!r})"
@@ -107,12 +108,15 @@ class OssAdapter(Adapter):
         """The services this adapter offers."""
         return SERVICES
 
-    async def execute(self, call: Call) -> Outcome:
-        """Carry out ``call``; raises a classified :class:`~adapters.AgencyError` on failure."""
-        handler = self._handlers.get(call.service)
-        if handler is None:
-            raise ContractError(f"{self.agency} does not offer {call.service!r}", slug="unknown-service", status=404)
-        return await handler(call)
+    def handlers(self) -> Mapping[str, CallHandler]:
+        """The handler of each service."""
+        return {
+            NIB_INQUIRY.id: self._inquiry,
+            NIB_CHECK.id: self._check,
+            LICENSE_STATUS.id: self._license_status,
+            LICENSE_STATUS_UPDATE.id: self._status_update,
+            LICENSE_ISSUE.id: self._issue,
+        }
 
     async def reconcile(self, call: Call) -> Outcome | None:
         """After an ambiguous submission, ask ``checkLicenseStatus`` whether OSS shows the submitted status.

@@ -164,12 +164,12 @@ class Auditor:
             )
         )  # fmt: skip
 
-    async def finished(self, request: StoredRequest, status: str, problem: Mapping[str, Any] | None) -> None:
+    async def finished(self, request: StoredRequest, status: RequestStatus, problem: Mapping[str, Any] | None) -> None:
         """A request reached ``status``: final ones are recorded as ``request.<status>`` with the problem's slug.
 
         The request's status is already recorded when this runs, so a failure is logged, not raised.
         """
-        if not RequestStatus(status).final:
+        if not status.final:
             return
         applicant = request.envelope.get("applicant")
         nik = applicant.get("nik") if isinstance(applicant, dict) else None

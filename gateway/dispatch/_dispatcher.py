@@ -35,7 +35,7 @@ __all__ = ["Dispatcher", "RetryPolicy"]
 
 log = structlog.get_logger("gateway.dispatch")
 
-_NOTIFY = {"completed", "rejected", "failed", "waiting_agency"}
+_NOTIFY = {RequestStatus.COMPLETED, RequestStatus.REJECTED, RequestStatus.FAILED, RequestStatus.WAITING_AGENCY}
 
 
 class Dispatcher:
@@ -349,7 +349,7 @@ class Dispatcher:
         problem_json = None
         if verdict.problem is not None:
             slug, detail, code = verdict.problem
-            if verdict.status == "rejected" and slug not in self._problems:
+            if verdict.status is RequestStatus.REJECTED and slug not in self._problems:
                 slug = "agency-rejected"
             problem_json = self._problems.build(
                 slug, detail, instance=f"/v1/requests/{request.id}", trace_id=request.trace_id, code=code
@@ -402,7 +402,7 @@ class Dispatcher:
             agency_reference=verdict.reference,
             problem=problem_json,
             updated_at=at,
-            finished_at=at if RequestStatus(verdict.status).final else None,
+            finished_at=at if verdict.status.final else None,
             lease_owner=None,
             lease_expires=None,
             attempt_count=request.attempt_count + len(recorded),

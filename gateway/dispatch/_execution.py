@@ -36,7 +36,7 @@ from adapters import (
     TransientAgencyError,
     WaitingAgency,
 )
-from contracts import AttemptOutcome, ServiceKind
+from contracts import AttemptOutcome, RequestStatus, ServiceKind
 
 from ..security import redact
 from ..store import Store, StoredAttempt, StoredRequest
@@ -57,7 +57,7 @@ def _utcnow() -> dt.datetime:
 class Verdict:
     """How a run ended: a status to record, or a deferral back to the queue."""
 
-    status: str = "failed"
+    status: RequestStatus = RequestStatus.FAILED
     result: dict[str, Any] | None = None
     reference: str | None = None
     #: ``(problem slug, detail, agency code)``
@@ -148,7 +148,7 @@ class Execution:
         try:
             outcome = await self._loop(budget, retryable)
         except AgencyRejected as exc:
-            return Verdict("rejected", problem=(exc.slug, exc.detail, exc.code))
+            return Verdict(RequestStatus.REJECTED, problem=(exc.slug, exc.detail, exc.code))
         except AgencyMisconfigured as exc:
             log.error("agency.misconfigured", detail=exc.detail, code=exc.code)
             return Verdict(problem=("agency-misconfigured", exc.detail, exc.code))
@@ -173,9 +173,9 @@ class Execution:
             log.exception("adapter.defect")
             return Verdict(problem=("internal-error", "the adapter failed unexpectedly", None))
         if isinstance(outcome, Completed):
-            return Verdict("completed", result=outcome.result.model_dump(mode="json"),
+            return Verdict(RequestStatus.COMPLETED, result=outcome.result.model_dump(mode="json"),
                            reference=outcome.agency_reference)  # fmt: skip
-        return Verdict("waiting_agency", reference=outcome.agency_reference)
+        return Verdict(RequestStatus.WAITING_AGENCY, reference=outcome.agency_reference)
 
     def _defer_or_fail(self, delay: float, reason: str, *, code: str | None = None) -> Verdict:
         if not self.submission:
@@ -183,7 +183,7 @@ class Execution:
         if time.monotonic() + delay >= self._deadline:
             slug = "agency-outcome-unknown" if self._needs_reconcile else "deadline-exceeded"
             return Verdict(problem=(slug, reason, code))
-        return Verdict("accepted", defer=delay, problem=None)
+        return Verdict(RequestStatus.ACCEPTED, defer=delay, problem=None)
 
     async def _loop(self, budget: WithinBudget, retryable: tuple[type[Exception], ...]) -> Outcome:
         self._guard.budget.record_call()
@@ -315,7 +315,7 @@ class Execution:
             guard.semaphore.release()
         waiting = isinstance(outcome, WaitingAgency)
         outcome_class = AttemptOutcome.WAITING_AGENCY if waiting else AttemptOutcome.COMPLETED
-        self._pending = StoredAttempt(self._number, began, _utcnow(), outcome_class.value, None)
+        self._pending = StoredAttempt(self._number, began, _utcnow(), outcome_class, None)
         self._observe(True, started)
         return outcome
 
@@ -336,15 +336,15 @@ class Execution:
         self._telemetry.metrics.agency_seconds.labels(self._adapter.agency, self._request.service).observe(elapsed)
 
 
-def attempt_outcome(exc: BaseException) -> str:
+def attempt_outcome(exc: BaseException) -> AttemptOutcome:
     """The outcome class of an attempt that raised ``exc``."""
     if isinstance(exc, AgencyRejected):
-        return AttemptOutcome.REJECTED.value
+        return AttemptOutcome.REJECTED
     if isinstance(exc, AgencyMisconfigured | ContractError):
-        return AttemptOutcome.MISCONFIGURED.value
+        return AttemptOutcome.MISCONFIGURED
     if isinstance(exc, AmbiguousOutcome):
-        return AttemptOutcome.AMBIGUOUS.value
-    return AttemptOutcome.TRANSIENT.value
+        return AttemptOutcome.AMBIGUOUS
+    return AttemptOutcome.TRANSIENT
 
 
 def _detail(exc: BaseException) -> str:

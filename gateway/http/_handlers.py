@@ -105,7 +105,7 @@ def to_record(row: StoredRequest) -> RequestRecord:
         id=row.id,
         service=row.service,
         agency=row.agency,
-        status=RequestStatus(row.status),
+        status=row.status,
         client_id=row.client_id,
         counter=Counter(mpp_id=row.mpp_id, desk=row.desk, operator=row.operator),
         subject=Subject(nik_masked=row.nik_masked),
@@ -262,7 +262,7 @@ async def create_request(request: web.Request) -> web.Response:
         client_id=client.id,
         service=service.id,
         agency=adapter.agency,
-        kind=service.kind.value,
+        kind=service.kind,
         mpp_id=envelope.counter.mpp_id,
         desk=envelope.counter.desk,
         operator=envelope.counter.operator,
@@ -307,7 +307,7 @@ async def create_request(request: web.Request) -> web.Response:
         if row is None:  # pragma: no cover - a key always names a stored request
             raise RuntimeError("idempotency key names a missing request")
         await state.auditor.read(client, row)  # a replay hands the result out again
-        return _record_response(row, 200 if RequestStatus(row.status).final else 202, headers)
+        return _record_response(row, 200 if row.status.final else 202, headers)
     structlog.contextvars.bind_contextvars(request_id=new.id, service=service.id, agency=adapter.agency)
     log.info("request.accepted", mpp=new.mpp_id, desk=new.desk)
     state.auditor.accepted(new, envelope.applicant.nik)  # queued before the run can record anything of it
@@ -320,7 +320,7 @@ async def create_request(request: web.Request) -> web.Response:
         if pending is not None:
             await pending
         finished = run.result() if run.done() and not run.cancelled() else None
-        if finished is not None and RequestStatus(finished.status).final:
+        if finished is not None and finished.status.final:
             return _record_response(finished, 200, headers)
         return await _stored_response(state.store, new.id, headers)
     waiter = dispatcher.waiter(new.id) if wait else None
@@ -340,7 +340,7 @@ def _claimed(new: NewRequest, lease: tuple[str, float]) -> StoredRequest:
     """The request as the store holds it after an insert under ``lease``."""
     return StoredRequest(
         id=new.id, client_id=new.client_id, service=new.service, agency=new.agency, kind=new.kind,
-        status=RequestStatus.IN_PROGRESS.value, mpp_id=new.mpp_id, desk=new.desk, operator=new.operator,
+        status=RequestStatus.IN_PROGRESS, mpp_id=new.mpp_id, desk=new.desk, operator=new.operator,
         nik_masked=new.nik_masked, envelope=new.envelope, result=None, agency_reference=None, problem=None,
         trace_id=new.trace_id, traceparent=new.traceparent, created_at=new.created_at, updated_at=new.created_at,
         finished_at=None, deadline_at=new.deadline_at, lease_owner=lease[0], lease_expires=time.time() + lease[1],
@@ -352,7 +352,7 @@ async def _stored_response(store: Store, request_id: str, headers: dict[str, str
     row = await store.get(request_id)
     if row is None:  # pragma: no cover - the insert above is durable
         raise RuntimeError("request vanished after insert")
-    return _record_response(row, 200 if RequestStatus(row.status).final else 202, headers)
+    return _record_response(row, 200 if row.status.final else 202, headers)
 
 
 async def get_request(request: web.Request) -> web.Response:
@@ -391,7 +391,7 @@ async def request_events(request: web.Request) -> web.StreamResponse:
                 sequence += 1
                 data = orjson.dumps(to_record(row).model_dump(mode="json")).decode()
                 await response.write(f"id: {request_id}:{sequence}\nevent: status\ndata: {data}\n\n".encode())
-            if RequestStatus(row.status).final:
+            if row.status.final:
                 break
             try:
                 # Changes made in this process arrive at once; another replica's show up on the next read.

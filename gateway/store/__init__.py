@@ -11,6 +11,7 @@ from ._port import (
     AuditEntry,
     AuditEvent,
     IdempotencyMismatch,
+    InvalidTransition,
     NewRequest,
     NewWebhook,
     ReceivedNib,
@@ -20,6 +21,7 @@ from ._port import (
     StoredRequest,
     StoreError,
     Webhook,
+    check_transition,
 )
 from ._postgres import PostgresStore
 from ._retention import purge_expired
@@ -45,6 +47,7 @@ __all__ = [
     "AuditEntry",
     "AuditEvent",
     "IdempotencyMismatch",
+    "InvalidTransition",
     "KeyRing",
     "NewRequest",
     "NewWebhook",
@@ -61,6 +64,7 @@ __all__ = [
     "Writer",
     "canonical_time",
     "chain_events",
+    "check_transition",
     "describe",
     "entry_hash",
     "generate_data_key",

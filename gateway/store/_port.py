@@ -7,11 +7,14 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from contracts import TRANSITIONS, AttemptOutcome, RequestStatus, ServiceKind
+
 __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
     "AuditEvent",
     "IdempotencyMismatch",
+    "InvalidTransition",
     "NewRequest",
     "NewWebhook",
     "ReceivedNib",
@@ -22,6 +25,7 @@ __all__ = [
     "StoredAttempt",
     "StoredRequest",
     "Webhook",
+    "check_transition",
 ]
 
 
@@ -31,6 +35,16 @@ class StoreError(Exception):
 
 class SchemaOutdated(StoreError):
     """The database's schema is older than this gateway needs: ``mpp-gateway db upgrade`` brings it up to date."""
+
+
+class InvalidTransition(StoreError):
+    """A status change the request's status machine (:data:`contracts.TRANSITIONS`) does not allow."""
+
+
+def check_transition(current: RequestStatus, new: RequestStatus) -> None:
+    """Refuse a status change :data:`contracts.TRANSITIONS` does not allow, before anything is written."""
+    if new not in TRANSITIONS[current]:
+        raise InvalidTransition(f"a request cannot go from {current} to {new}")
 
 
 class IdempotencyMismatch(Exception):
@@ -49,7 +63,7 @@ class NewRequest:
     client_id: str
     service: str
     agency: str
-    kind: str
+    kind: ServiceKind
     mpp_id: str
     desk: str
     operator: str
@@ -68,7 +82,7 @@ class StoredAttempt:
     number: int
     started_at: dt.datetime
     finished_at: dt.datetime
-    outcome: str
+    outcome: AttemptOutcome
     detail: str | None
 
 
@@ -80,8 +94,8 @@ class StoredRequest:
     client_id: str
     service: str
     agency: str
-    kind: str
-    status: str
+    kind: ServiceKind
+    status: RequestStatus
     mpp_id: str
     desk: str
     operator: str
@@ -221,7 +235,7 @@ class Store(Protocol):
         request_id: str,
         owner: str,
         *,
-        status: str,
+        status: RequestStatus,
         attempt: StoredAttempt | None,
         result: dict[str, Any] | None = None,
         agency_reference: str | None = None,

@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from contracts import RequestStatus
+from contracts import AttemptOutcome, RequestStatus, ServiceKind
 
 from ._audit_chain import (
     AUDIT_COLUMNS,
@@ -49,6 +49,7 @@ from ._port import (
     StoredRequest,
     StoreError,
     Webhook,
+    check_transition,
 )
 from ._schema import DRIVER_ERRORS, PgConnection, postgres_schema, safe_dsn
 from ._sealing import KeyRing, open_json, open_json_text, open_text, seal_json, seal_text
@@ -86,8 +87,8 @@ def _request(row: asyncpg.Record, attempts: tuple[StoredAttempt, ...], keys: Key
         client_id=row["client_id"],
         service=row["service"],
         agency=row["agency"],
-        kind=row["kind"],
-        status=row["status"],
+        kind=ServiceKind(row["kind"]),
+        status=RequestStatus(row["status"]),
         mpp_id=row["mpp_id"],
         desk=row["desk"],
         operator=row["operator"],
@@ -262,7 +263,7 @@ class PostgresStore:
                     "WHERE request_id = $1 ORDER BY number",
                     request_id,
                 )
-                attempts = tuple(StoredAttempt(*a) for a in rows)
+                attempts = tuple(StoredAttempt(n, s, f, AttemptOutcome(o), d) for n, s, f, o, d in rows)
         return _request(row, attempts, self._keys)
 
     async def claim(self, request_id: str, owner: str, lease_seconds: float) -> StoredRequest | None:
@@ -314,7 +315,7 @@ class PostgresStore:
         request_id: str,
         owner: str,
         *,
-        status: str,
+        status: RequestStatus,
         attempt: StoredAttempt | None,
         result: dict[str, Any] | None = None,
         agency_reference: str | None = None,
@@ -324,7 +325,8 @@ class PostgresStore:
     ) -> bool:
         """Record the last attempt, the new status and its webhook in one transaction, if ``owner`` holds the lease."""
         now = at or _now()
-        final = RequestStatus(status).final
+        check_transition(RequestStatus.IN_PROGRESS, status)
+        final = status.final
         async with self._db.acquire() as c, c.transaction():
             tag = await c.execute(
                 "UPDATE requests SET status = $1, result = $2, agency_reference = $3, problem = $4, updated_at = $5, "

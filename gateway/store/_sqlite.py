@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from contracts import RequestStatus
+from contracts import AttemptOutcome, RequestStatus, ServiceKind
 
 from ._audit_chain import (
     AUDIT_COLUMNS,
@@ -45,6 +45,7 @@ from ._port import (
     StoredRequest,
     StoreError,
     Webhook,
+    check_transition,
 )
 from ._sealing import KeyRing, open_json, open_json_text, open_text, seal_json, seal_text
 from ._sqlite_writer import Writer, connect
@@ -85,8 +86,8 @@ def _row_to_request(
         client_id=client_id,
         service=service,
         agency=agency,
-        kind=kind,
-        status=status,
+        kind=ServiceKind(kind),
+        status=RequestStatus(status),
         mpp_id=mpp_id,
         desk=desk,
         operator=operator,
@@ -120,7 +121,7 @@ def _load(
     attempts: tuple[StoredAttempt, ...] = ()
     if with_attempts:
         attempts = tuple(
-            StoredAttempt(n, dt.datetime.fromisoformat(s), dt.datetime.fromisoformat(f), o, d)
+            StoredAttempt(n, dt.datetime.fromisoformat(s), dt.datetime.fromisoformat(f), AttemptOutcome(o), d)
             for n, s, f, o, d in conn.execute(
                 "SELECT number, started_at, finished_at, outcome, detail FROM attempts "
                 "WHERE request_id = ? ORDER BY number",
@@ -320,7 +321,7 @@ class SqliteStore:
         request_id: str,
         owner: str,
         *,
-        status: str,
+        status: RequestStatus,
         attempt: StoredAttempt | None,
         result: dict[str, Any] | None = None,
         agency_reference: str | None = None,
@@ -330,7 +331,8 @@ class SqliteStore:
     ) -> bool:
         """Record the last attempt, the new status and its webhook in one transaction, if ``owner`` holds the lease."""
         now = at or _now()
-        final = RequestStatus(status).final
+        check_transition(RequestStatus.IN_PROGRESS, status)
+        final = status.final
 
         def op(c: sqlite3.Connection) -> bool:
             cur = c.execute(

@@ -18,10 +18,10 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from adapters.bpjs_kesehatan import fixtures
 from adapters.bpjs_kesehatan.lzstring import decompress_from_encoded_uri_component
 from mocks import Citizen, Control, Population, bpjs_kesehatan
 from mocks._bpjs_crypto import compress_to_encoded_uri_component, encrypt, response_key, signature
+from tests import fixtures
 
 CONS_ID = "27182"
 SECRET = "mock-test-secret-Qx7"
@@ -31,7 +31,7 @@ DATE = "2026-01-05"
 
 
 class MinimalVClaim:
-    """A VClaim client written from AGENCIES.md alone: hashlib, hmac, cryptography and an lz-string decompressor.
+    """A VClaim client written from docs/agencies.md alone: hashlib, hmac, cryptography and an lz-string decompressor.
 
     It shares no code with the mock, so the mock is proven against the published algorithm, not against itself.
     """
@@ -131,11 +131,11 @@ async def test_found_by_card(vclaim: MinimalVClaim, people: Population) -> None:
     assert body["response"]["peserta"]["nik"] == citizen.nik
 
 
-async def test_every_field_agencies_md_lists_is_there(vclaim: MinimalVClaim, people: Population) -> None:
+async def test_every_documented_field_is_there(vclaim: MinimalVClaim, people: Population) -> None:
     """The participant carries every documented field, dates as yyyy-MM-dd strings."""
     _, body = await vclaim.get(f"/Peserta/nik/{_citizen(people).nik}/tglSEP/{DATE}")
     record = body["response"]["peserta"]
-    assert set(record) == set(fixtures.load("peserta_active")["peserta"])
+    assert set(record) == set(fixtures.load("bpjs_kesehatan", "peserta_active")["peserta"])
     for key in ("tglLahir", "tglTMT", "tglTAT"):
         assert dt.date.fromisoformat(record[key]).isoformat() == record[key]
     assert set(record["umur"]) == {"umurSaatPelayanan", "umurSekarang"}
@@ -322,12 +322,12 @@ async def test_faults_strike_vclaim_routes_then_clear(
 
 def test_mock_compressor_reproduces_the_reference_vectors() -> None:
     """The mock's compressToEncodedURIComponent gives, character for character, what the reference JavaScript gave."""
-    for vector in fixtures.load("lzstring_vectors")["vectors"]:
+    for vector in fixtures.load("bpjs_kesehatan", "lzstring_vectors")["vectors"]:
         assert compress_to_encoded_uri_component(vector["text"]) == vector["compressed"], vector["name"]
 
 
 def test_mock_crypto_reproduces_the_check_vectors() -> None:
-    """The mock signs, derives keys and encrypts exactly as the AGENCIES.md check vectors say."""
+    """The mock signs, derives keys and encrypts exactly as the docs/agencies.md check vectors say."""
     assert signature("1234", "pwd", "433223232") == "eXMtvX2r7e7CLCIu3kpEpCrvciZgK8FuOhKv06NDAHk="
     key = response_key("1234", "pwd", "433223232")
     assert key.hex() == "f75bf2014da65c8f1c39a47de848ba383d051f4e218fa70774fcd3fb216c5f9b"

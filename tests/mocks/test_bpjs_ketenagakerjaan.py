@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
-from adapters.bpjs_ketenagakerjaan import fixtures
 from adapters.bpjs_ketenagakerjaan.errors import RESULT_CODES
 from mocks import AGENCY_PORTS, REFERENCE_DATE, Citizen, Control, Population, start_mocks
 from mocks.bpjs_ketenagakerjaan import REGISTRATIONS_KEY, RESULTS, contribution, create_app, membership
+from tests import fixtures
 
 API_KEY = "mock-test-key-5b0e"
 VERIFY, REGISTER, STATUS = "/api/v1/peserta/cek", "/api/v1/peserta/bpu", "/api/v1/peserta/bpu/status"
@@ -35,6 +35,11 @@ def body(nik: str, reference: str = "req_A", **changes: Any) -> dict[str, Any]:
                    "kode_pos": None},
         **changes,
     }
+
+
+def recorded(name: str) -> dict[str, Any]:
+    """The recorded reference reply ``name`` (tests/fixtures/bpjs_ketenagakerjaan)."""
+    return fixtures.load("bpjs_ketenagakerjaan", name)
 
 
 def first(population: Population, rule: Callable[[Citizen], bool]) -> Citizen:
@@ -99,7 +104,7 @@ async def test_member_lookup_has_the_fixtures_shape(mock: TestClient[Any, Any], 
     citizen = first(population, lambda c: active_member(c) and membership(c)["kategori"] == "PU")  # type: ignore[index]
     status, reply = await post(mock, VERIFY, {"nik": citizen.nik})
     assert (status, reply["kode"]) == (200, "00")
-    assert shape(reply) == shape(fixtures.load("verify_member_pu"))
+    assert shape(reply) == shape(recorded("verify_member_pu"))
     assert reply["data"]["kpj"] == citizen.kpj
     assert reply["data"] == membership(citizen)
 
@@ -109,7 +114,7 @@ async def test_non_member_is_code_10(mock: TestClient[Any, Any], population: Pop
     """A citizen without a KPJ, or a NIK nobody holds, answers 404 with code 10 and no data."""
     nik = first(population, lambda c: c.kpj is None).nik if who == "no-kpj" else population.unknown_nik()
     status, reply = await post(mock, VERIFY, {"nik": nik})
-    assert (status, reply) == (404, fixtures.load("verify_not_member"))
+    assert (status, reply) == (404, recorded("verify_not_member"))
 
 
 def test_membership_rules() -> None:
@@ -141,7 +146,7 @@ async def test_registration_creates_a_new_kpj(mock: TestClient[Any, Any], popula
     citizen = first(population, newcomer)
     status, reply = await post(mock, REGISTER, body(citizen.nik))
     assert (status, reply["kode"]) == (201, "00")
-    assert shape(reply) == shape(fixtures.load("register_created"))
+    assert shape(reply) == shape(recorded("register_created"))
     data = reply["data"]
     assert re.fullmatch(r"[0-9]{11}", data["kpj"])
     assert data["kpj"] not in {c.kpj for c in population}
@@ -176,7 +181,7 @@ async def test_second_registration_of_a_nik_is_code_20(mock: TestClient[Any, Any
     newcomer_nik = first(population, newcomer).nik
     await post(mock, REGISTER, body(newcomer_nik, "req_ONE"))
     again = await post(mock, REGISTER, body(newcomer_nik, "req_TWO"))
-    assert again == (409, fixtures.load("code_20_already_registered"))
+    assert again == (409, recorded("code_20_already_registered"))
     member = first(population, active_member)
     status, reply = await post(mock, REGISTER, body(member.nik, "req_THREE"))
     assert (status, reply["kode"]) == (409, "20")
@@ -240,7 +245,7 @@ async def test_invalid_fields_are_code_30_with_the_fields(
     status, reply = await post(mock, REGISTER, {**body(first(population, newcomer).nik), **changes})
     assert (status, reply["kode"]) == (422, "30")
     assert [item["field"] for item in reply["kesalahan"]] == fields
-    assert shape(reply["kesalahan"][0]) == shape(fixtures.load("code_30_invalid_data")["kesalahan"][0])
+    assert shape(reply["kesalahan"][0]) == shape(recorded("code_30_invalid_data")["kesalahan"][0])
 
 
 async def test_registration_shows_in_lookup_and_status(mock: TestClient[Any, Any], population: Population) -> None:
@@ -261,7 +266,7 @@ async def test_status_without_a_match_is_code_12(mock: TestClient[Any, Any], pop
     enquiry = {"referensi": "req_MINE", "nik": population.unknown_nik()}
     if ask == "unknown-reference":
         enquiry = {"referensi": "req_NONE", "nik": citizen.nik}
-    assert await post(mock, STATUS, enquiry) == (404, fixtures.load("code_12_registration_not_found"))
+    assert await post(mock, STATUS, enquiry) == (404, recorded("code_12_registration_not_found"))
 
 
 @pytest.mark.parametrize("path", [VERIFY, REGISTER, STATUS])
@@ -270,7 +275,7 @@ async def test_bad_api_key_is_code_40_and_still_a_delivery(
     mock: TestClient[Any, Any], control: Control, path: str, headers: dict[str, str]
 ) -> None:
     """Every route refuses a missing or wrong key with 401 code 40; the request still counts as delivered."""
-    assert await post(mock, path, {"nik": "x"}, headers) == (401, fixtures.load("code_40_bad_api_key"))
+    assert await post(mock, path, {"nik": "x"}, headers) == (401, recorded("code_40_bad_api_key"))
     assert control.deliveries.count() == 1
 
 
@@ -278,7 +283,7 @@ async def test_bad_api_key_is_code_40_and_still_a_delivery(
                                             (REGISTER, {"nik": "x"}), (REGISTER, {"referensi": "a b", "nik": "x"})])
 async def test_unreadable_requests_are_code_39(mock: TestClient[Any, Any], path: str, data: Any) -> None:
     """A body without the keys a route needs is 400 code 39."""
-    assert await post(mock, path, data) == (400, fixtures.load("code_39_malformed_request"))
+    assert await post(mock, path, data) == (400, recorded("code_39_malformed_request"))
 
 
 async def test_body_that_is_not_json_is_code_39(mock: TestClient[Any, Any]) -> None:
@@ -294,7 +299,7 @@ async def test_quota_runs_out_and_reset_restores_it(
     mock = await aiohttp_client(create_app(population, api_key=API_KEY, control=control, quota=2))
     nik = population.unknown_nik()
     assert [(await post(mock, VERIFY, {"nik": nik}))[0] for _ in range(3)] == [404, 404, 429]
-    assert (await post(mock, VERIFY, {"nik": nik}))[1] == fixtures.load("code_42_quota_exhausted")
+    assert (await post(mock, VERIFY, {"nik": nik}))[1] == recorded("code_42_quota_exhausted")
     control.reset()
     assert (await post(mock, VERIFY, {"nik": nik}))[0] == 404
 
@@ -326,11 +331,11 @@ async def test_faults_strike_agency_routes_only(mock: TestClient[Any, Any], cont
 def test_every_code_the_mock_sends_is_in_the_adapters_table() -> None:
     """The mock and the adapter agree on the codes: each one the mock answers is in the adapter's table."""
     assert set(RESULTS) <= set(RESULT_CODES)
-    names = {name.split("_")[1] for name in fixtures.names() if name.startswith("code_")}
+    names = {name.split("_")[1] for name in fixtures.names("bpjs_ketenagakerjaan") if name.startswith("code_")}
     for code, (_, text) in RESULTS.items():
         if code in names:
-            fixture = next(n for n in fixtures.names() if n.startswith(f"code_{code}_"))
-            assert fixtures.load(fixture)["pesan"] == text
+            fixture = next(n for n in fixtures.names("bpjs_ketenagakerjaan") if n.startswith(f"code_{code}_"))
+            assert recorded(fixture)["pesan"] == text
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ VERDICT = re.compile(r"^(Sesuai( \((\d{1,3})\))?|Tidak Sesuai)$")
 
 
 def score(verdict: str) -> int:
-    """The parse rule of AGENCIES.md: "Tidak Sesuai" -> 0, "Sesuai (N)" -> N, "Sesuai" -> 100."""
+    """The parse rule of docs/agencies.md: "Tidak Sesuai" -> 0, "Sesuai (N)" -> N, "Sesuai" -> 100."""
     match = VERDICT.match(verdict)
     assert match, verdict
     if verdict == "Tidak Sesuai":

@@ -10,6 +10,7 @@ import mocks
 EXPECTED = {
     "AGENCY_PORTS",
     "CONTROL_KEY",
+    "MOCK_ENTRY_POINT_GROUP",
     "REFERENCE_DATE",
     "STATUSES",
     "Citizen",
@@ -20,8 +21,10 @@ EXPECTED = {
     "FaultSettings",
     "MockAgency",
     "MockCluster",
+    "MockSpec",
     "Population",
     "Status",
+    "discover_mocks",
     "start_mocks",
 }
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from contracts import AttemptOutcome, ServiceKind
 from gateway import NewRequest, Store, StoredAttempt
 
 
@@ -38,7 +39,7 @@ def new(
         client_id=client_id,
         service="fake.thing.submit" if kind == "submission" else "fake.thing.lookup",
         agency="fake",
-        kind=kind,
+        kind=ServiceKind(kind),
         mpp_id="mpp-a",
         desk="loket-01",
         operator="op-7",
@@ -54,4 +55,4 @@ def new(
 def attempt(number: int, outcome: str = "completed", detail: str | None = None) -> StoredAttempt:
     """One finished attempt, now."""
     now = dt.datetime.now(dt.UTC)
-    return StoredAttempt(number, now, now, outcome, detail)
+    return StoredAttempt(number, now, now, AttemptOutcome(outcome), detail)

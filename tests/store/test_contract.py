@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from contracts import RequestStatus
 from gateway import Store
-from gateway.store import IdempotencyMismatch, NewWebhook
+from gateway.store import IdempotencyMismatch, InvalidTransition, NewWebhook
 from tests.store.support import Backend, attempt, new
 
 
@@ -81,10 +82,10 @@ async def test_finish_requires_the_lease(store: Store) -> None:
     """A worker that lost its lease cannot write the outcome; the owner can, once."""
     await store.insert(new("req_1"))
     await store.claim("req_1", "a", 10)
-    assert not await store.finish("req_1", "b", status="completed", attempt=attempt(1))
-    assert await store.finish("req_1", "a", status="completed", attempt=attempt(1), result={"ok": True},
+    assert not await store.finish("req_1", "b", status=RequestStatus.COMPLETED, attempt=attempt(1))
+    assert await store.finish("req_1", "a", status=RequestStatus.COMPLETED, attempt=attempt(1), result={"ok": True},
                               agency_reference="REF-1")  # fmt: skip
-    assert not await store.finish("req_1", "a", status="failed", attempt=attempt(2))
+    assert not await store.finish("req_1", "a", status=RequestStatus.FAILED, attempt=attempt(2))
     row = await store.get("req_1")
     assert row is not None
     assert (row.status, row.result, row.agency_reference, row.attempt_count, len(row.attempts)) == (
@@ -93,11 +94,21 @@ async def test_finish_requires_the_lease(store: Store) -> None:
     assert row.finished_at is not None and row.lease_owner is None and row.lease_expires is None
 
 
+async def test_finish_refuses_a_change_the_status_machine_does_not_allow(store: Store) -> None:
+    """Finishing as a status ``in_progress`` cannot go to is refused before anything is written."""
+    await store.insert(new("req_1"))
+    await store.claim("req_1", "a", 10)
+    with pytest.raises(InvalidTransition):
+        await store.finish("req_1", "a", status=RequestStatus.IN_PROGRESS, attempt=attempt(1))
+    row = await store.get("req_1")
+    assert row is not None and (row.status, row.attempt_count, row.lease_owner) == ("in_progress", 0, "a")
+
+
 async def test_waiting_agency_is_not_final(store: Store) -> None:
     """Finishing as waiting_agency records the status without a finish time."""
     await store.insert(new("req_1", kind="submission"))
     await store.claim("req_1", "a", 10)
-    assert await store.finish("req_1", "a", status="waiting_agency", attempt=attempt(1), agency_reference="R-9")
+    assert await store.finish("req_1", "a", status=RequestStatus.WAITING_AGENCY, attempt=attempt(1), agency_reference="R-9")
     row = await store.get("req_1")
     assert row is not None and (row.status, row.finished_at, row.agency_reference) == ("waiting_agency", None, "R-9")
 
@@ -110,8 +121,8 @@ async def test_finish_queues_its_webhook_in_the_same_transaction(store: Store) -
     await store.claim("req_2", "a", 10)
     hook = NewWebhook(id="evt_1", client_id="counter-a", url="http://127.0.0.1:9/hook", body={"status": "completed"})
     lost = NewWebhook(id="evt_2", client_id="counter-a", url="http://127.0.0.1:9/hook", body={"status": "failed"})
-    assert await store.finish("req_1", "a", status="completed", attempt=attempt(1), webhook=hook)
-    assert not await store.finish("req_2", "b", status="failed", attempt=attempt(1), webhook=lost)
+    assert await store.finish("req_1", "a", status=RequestStatus.COMPLETED, attempt=attempt(1), webhook=hook)
+    assert not await store.finish("req_2", "b", status=RequestStatus.FAILED, attempt=attempt(1), webhook=lost)
     due = await store.due_webhooks(10)
     assert [(w.id, w.request_id, w.client_id, w.url, w.attempts) for w in due] == [
         ("evt_1", "req_1", "counter-a", "http://127.0.0.1:9/hook", 0)
@@ -129,7 +140,7 @@ async def test_webhook_tries_are_recorded(store: Store, delivered: bool, next_in
     await store.insert(new("req_1"))
     await store.claim("req_1", "a", 10)
     hook = NewWebhook(id="evt_1", client_id="counter-a", url="http://127.0.0.1:9/hook", body={})
-    await store.finish("req_1", "a", status="completed", attempt=attempt(1), webhook=hook)
+    await store.finish("req_1", "a", status=RequestStatus.COMPLETED, attempt=attempt(1), webhook=hook)
     [webhook] = await store.due_webhooks(10)
     await store.webhook_tried(webhook.id, delivered=delivered, next_at=time.time() + next_in,
                               error=None if delivered else "receiver answered 500")  # fmt: skip
@@ -143,7 +154,7 @@ async def test_webhooks_handed_out_are_reserved_until_tried(store: Store) -> Non
         await store.insert(new(f"req_{i}"))
         await store.claim(f"req_{i}", "a", 10)
         hook = NewWebhook(id=f"evt_{i}", client_id="counter-a", url="http://127.0.0.1:9/hook", body={"i": i})
-        await store.finish(f"req_{i}", "a", status="completed", attempt=attempt(1), webhook=hook)
+        await store.finish(f"req_{i}", "a", status=RequestStatus.COMPLETED, attempt=attempt(1), webhook=hook)
     first = await store.due_webhooks(3)
     second = await store.due_webhooks(10)
     assert len(first) == 3 and len(second) == 2
@@ -198,7 +209,7 @@ async def test_attempts_are_recorded_in_order(store: Store) -> None:
     await store.insert(new("req_1"))
     await store.claim("req_1", "a", 60)
     await store.record_attempt("req_1", attempt(1, "transient"))
-    await store.finish("req_1", "a", status="completed", attempt=attempt(2))
+    await store.finish("req_1", "a", status=RequestStatus.COMPLETED, attempt=attempt(2))
     row = await store.get("req_1")
     assert row is not None
     assert [(a.number, a.outcome) for a in row.attempts] == [(1, "transient"), (2, "completed")]
@@ -213,7 +224,7 @@ async def test_due_lists_oldest_first_up_to_the_limit(store: Store) -> None:
     for i in (3, 1, 2, 0):
         await store.insert(new(f"req_{i}", created_at=base + dt.timedelta(seconds=i)))
     await store.claim("req_0", "a", 60)
-    await store.finish("req_0", "a", status="completed", attempt=attempt(1))
+    await store.finish("req_0", "a", status=RequestStatus.COMPLETED, attempt=attempt(1))
     assert await store.due(2) == ["req_1", "req_2"]
     assert await store.due(10) == ["req_1", "req_2", "req_3"]
 
@@ -268,7 +279,7 @@ async def test_queue_stats_count_waiting_work(store: Store) -> None:
         await store.insert(new(f"req_{i}", created_at=base + dt.timedelta(seconds=i)))
     await store.claim("req_0", "a", 60)
     await store.claim("req_1", "a", 60)
-    await store.finish("req_1", "a", status="completed", attempt=attempt(1))
+    await store.finish("req_1", "a", status=RequestStatus.COMPLETED, attempt=attempt(1))
     depth, oldest = await store.queue_stats()
     assert depth == 2 and oldest == pytest.approx(base.timestamp())
 
@@ -314,6 +325,6 @@ async def test_finish_records_the_given_time(store: Store) -> None:
     """``finish(at=...)`` stores exactly that time as updated and finished, so the caller may answer from memory."""
     await store.insert(new("req_1"), lease=("a", 30))
     at = dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
-    assert await store.finish("req_1", "a", status="completed", attempt=attempt(1), result={"ok": True}, at=at)
+    assert await store.finish("req_1", "a", status=RequestStatus.COMPLETED, attempt=attempt(1), result={"ok": True}, at=at)
     row = await store.get("req_1")
     assert row is not None and (row.status, row.updated_at, row.finished_at) == ("completed", at, at)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
+from contracts import RequestStatus
 from gateway import PostgresStore
 from gateway.store import NewWebhook, SchemaOutdated, StoreError, migrations, safe_dsn
 from gateway.store import postgres_status as schema_status
@@ -154,7 +155,7 @@ async def test_each_due_webhook_goes_to_one_replica(pg_database: str) -> None:
             await replicas[0].insert(new(f"req_{i}"))
             await replicas[0].claim(f"req_{i}", "a", 30)
             hook = NewWebhook(id=f"evt_{i}", client_id="counter-a", url="http://127.0.0.1:9/h", body={"i": i})
-            await replicas[0].finish(f"req_{i}", "a", status="completed", attempt=attempt(1), webhook=hook)
+            await replicas[0].finish(f"req_{i}", "a", status=RequestStatus.COMPLETED, attempt=attempt(1), webhook=hook)
         batches = await asyncio.gather(*(replica.due_webhooks(12) for replica in replicas))
         handed = [w.id for batch in batches for w in batch]
         assert len(handed) == len(set(handed)) == 30
@@ -177,8 +178,8 @@ async def test_a_lease_lost_to_another_replica_cannot_be_finished(pg_database: s
         taken = await b.claim("req_1", "replica-b", 30)
         assert taken is not None and taken.needs_reconcile
         assert not await a.renew("req_1", "replica-a", 30)
-        assert not await a.finish("req_1", "replica-a", status="completed", attempt=attempt(1))
-        assert await b.finish("req_1", "replica-b", status="completed", attempt=attempt(1), result={"by": "b"})
+        assert not await a.finish("req_1", "replica-a", status=RequestStatus.COMPLETED, attempt=attempt(1))
+        assert await b.finish("req_1", "replica-b", status=RequestStatus.COMPLETED, attempt=attempt(1), result={"by": "b"})
         row = await a.get("req_1")
         assert row is not None and (row.status, row.result) == ("completed", {"by": "b"})
     finally:

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from contracts import RequestStatus
 from gateway import PostgresStore, SqliteStore, Store
 from gateway.store import KeyRing, NewWebhook, SealedDataError, generate_data_key
 from tests.sealed import flip_ciphertext
@@ -105,7 +106,7 @@ async def sealed(raw: Raw) -> AsyncIterator[Store]:
 
 
 async def finished(
-    store: Store, request_id: str, *, status: str = "completed", webhook: NewWebhook | None = None, **fields: Any
+    store: Store, request_id: str, *, status: RequestStatus = RequestStatus.COMPLETED, webhook: NewWebhook | None = None, **fields: Any
 ) -> None:
     """A request inserted, claimed and finished with ``status``."""
     await store.insert(new(request_id, envelope=ENVELOPE))
@@ -241,9 +242,9 @@ async def test_purge_removes_personal_data_of_final_requests_only(sealed: Store,
     """Completed, rejected and failed requests lose envelope, result and reference, in batches; the rest stays."""
     problem = {"type": "/problems/agency-rejected", "title": "The agency refused the request", "status": 422}
     await finished(sealed, "req_done", result=RESULT, agency_reference=CARD)
-    await finished(sealed, "req_rejected", status="rejected", problem=problem)
-    await finished(sealed, "req_failed", status="failed", problem=problem)
-    await finished(sealed, "req_waiting", status="waiting_agency")
+    await finished(sealed, "req_rejected", status=RequestStatus.REJECTED, problem=problem)
+    await finished(sealed, "req_failed", status=RequestStatus.FAILED, problem=problem)
+    await finished(sealed, "req_waiting", status=RequestStatus.WAITING_AGENCY)
     await sealed.insert(new("req_accepted", envelope=ENVELOPE))
     await sealed.insert(new("req_running", envelope=ENVELOPE))
     await sealed.claim("req_running", "a", 30)

@@ -12,10 +12,22 @@ Settings (``MPP_AGENCY__IMIGRASI__<NAME>``): ``token`` (secret), ``office`` (the
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
-from adapters import Adapter, AdapterContext, AgencyRejected, Call, Completed, ContractError, Outcome, Service
+from adapters import (
+    Adapter,
+    AdapterContext,
+    AgencyRejected,
+    Call,
+    CallHandler,
+    Completed,
+    ContractError,
+    Outcome,
+    Service,
+    require_settings,
+)
+from pydantic import BaseModel
 
 from .client import ImigrasiClient
 from .errors import APPOINTMENT_NOT_FOUND, PROBLEM_TYPES
@@ -47,6 +59,7 @@ __all__ = [
 
 REQUIRED_SETTINGS = ("token", "office")
 _OFFICE = re.compile(r"^[A-Z0-9-]{1,40}$")
+_P = TypeVar("_P", bound=BaseModel)
 
 
 class ImigrasiAdapter(Adapter):
@@ -57,10 +70,7 @@ class ImigrasiAdapter(Adapter):
     problem_types = PROBLEM_TYPES
 
     def __init__(self, context: AdapterContext) -> None:
-        missing = [name for name in REQUIRED_SETTINGS if not context.settings.get(name, "").strip()]
-        if missing:
-            variables = ", ".join(f"MPP_AGENCY__IMIGRASI__{name.upper()}" for name in missing)
-            raise ValueError(f"the imigrasi adapter needs the settings: {variables}")
+        require_settings(context.settings, REQUIRED_SETTINGS, agency=self.agency)
         office = context.settings["office"].strip()
         if not _OFFICE.match(office):
             raise ValueError("the imigrasi office must be 1-40 upper-case letters, digits or '-'")
@@ -74,22 +84,23 @@ class ImigrasiAdapter(Adapter):
         """The services this adapter offers."""
         return SERVICES
 
-    async def execute(self, call: Call) -> Outcome:
-        """Carry out ``call``; raises a classified :class:`~adapters.AgencyError` on failure."""
-        if call.service == SLOTS.id and isinstance(call.payload, SlotsPayload):
-            path = f"v1/offices/{self._office}/slots"
-            document = await self._client.get(path, slots_query(call.payload), deadline=call.deadline)
-            return Completed(result=parse_slots(document))
-        if call.service == BOOK.id and isinstance(call.payload, BookPayload):
-            document = await self._client.post(
-                "v1/appointments",
-                book_body(call.nik, call.payload),
-                idempotency_key=call.reference,
-                deadline=call.deadline,
-            )
-            appointment = parse_appointment(document)
-            return Completed(result=appointment, agency_reference=appointment.booking_code)
-        raise ContractError(f"{self.agency} cannot run {call.service!r} with this payload", slug="validation-error")
+    def handlers(self) -> Mapping[str, CallHandler]:
+        """The handler of each service."""
+        return {SLOTS.id: self._slots, BOOK.id: self._book}
+
+    async def _slots(self, call: Call) -> Outcome:
+        payload = _payload(call, SlotsPayload)
+        path = f"v1/offices/{self._office}/slots"
+        document = await self._client.get(path, slots_query(payload), deadline=call.deadline)
+        return Completed(result=parse_slots(document))
+
+    async def _book(self, call: Call) -> Outcome:
+        payload = _payload(call, BookPayload)
+        document = await self._client.post(
+            "v1/appointments", book_body(call.nik, payload), idempotency_key=call.reference, deadline=call.deadline
+        )
+        appointment = parse_appointment(document)
+        return Completed(result=appointment, agency_reference=appointment.booking_code)
 
     async def reconcile(self, call: Call) -> Outcome | None:
         """Ask the office for the booking made under ``call.reference``; ``None`` when there is none."""
@@ -105,3 +116,9 @@ class ImigrasiAdapter(Adapter):
             raise
         appointment = parse_appointment(document)
         return Completed(result=appointment, agency_reference=appointment.booking_code)
+
+
+def _payload(call: Call, model: type[_P]) -> _P:
+    if not isinstance(call.payload, model):
+        raise ContractError(f"{call.service} needs a {model.__name__}", slug="validation-error")
+    return call.payload

@@ -7,7 +7,9 @@ Two switches on :class:`ImigrasiMock` stand in for trouble: ``outage`` (503 ``UN
 ``drop_next_answer`` (the booking is made, then the connection is cut: the client cannot know).
 
 Start it with :func:`start_mock`, which draws a fresh token with :mod:`secrets` and returns the settings the
-adapter needs, or build the app with :func:`create_app`.
+adapter needs, or build the app with :func:`create_app`. The package also registers :data:`MOCK` in the gateway's
+entry-point group ``mpp_gateway.mocks``, so ``mpp-gateway mocks`` and ``make run`` start this mock next to the
+built-in ones (with the shared ``/_control/`` routes and fault injection) and configure the adapter for it.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from typing import Any, Self
 
 import orjson
 from aiohttp import web
+from mocks import Control, MockSpec, Population
 
-__all__ = ["STATE_KEY", "Booking", "ImigrasiMock", "RunningMock", "create_app", "start_mock"]
+__all__ = ["MOCK", "STATE_KEY", "Booking", "ImigrasiMock", "RunningMock", "create_app", "start_mock"]
 
 _WIB = dt.timezone(dt.timedelta(hours=7))
 _HOURS = range(8, 15)
@@ -58,6 +61,8 @@ class ImigrasiMock:
         self.bookings: dict[str, Booking] = {}
         #: Deliveries per Idempotency-Key, refused and replayed ones included.
         self.deliveries: Counter[str] = Counter()
+        #: The gateway's shared test controls, when the mock runs under ``mocks.start_mocks``.
+        self.control: Control | None = None
         self.outage = False
         self.drop_next_answer = False
         self._taken: Counter[str] = Counter()
@@ -104,6 +109,8 @@ class ImigrasiMock:
             body = None
         if _KEY.match(key):
             self.deliveries[key] += 1
+            if self.control is not None:
+                self.control.record_delivery("appointments", key)
         refused = self._refuse(request)
         if refused is not None:
             return refused
@@ -168,9 +175,15 @@ STATE_KEY = web.AppKey("mpp_imigrasi.mock", ImigrasiMock)
 
 
 def create_app(
-    *, token: str, office: str = "KANIM-BANDUNG", today: dt.date | None = None, days: int = 14, capacity: int = 2
+    *,
+    token: str,
+    office: str = "KANIM-BANDUNG",
+    today: dt.date | None = None,
+    days: int = 14,
+    capacity: int = 2,
+    control: Control | None = None,
 ) -> web.Application:
-    """The mock app for one office and one token."""
+    """The mock app for one office and one token; with ``control``, also its ``/_control/`` routes and faults."""
     if not token:
         raise ValueError("token must not be empty")
     state = ImigrasiMock(
@@ -178,6 +191,9 @@ def create_app(
     )
     app = web.Application()
     app[STATE_KEY] = state
+    if control is not None:
+        state.control = control
+        control.install(app)
     app.router.add_get("/v1/offices/{office}/slots", state.slots)
     app.router.add_post("/v1/appointments", state.book)
     app.router.add_get("/v1/appointments/by-reference/{reference}", state.by_reference)
@@ -225,3 +241,14 @@ async def start_mock(host: str = "127.0.0.1", port: int = 0, **options: Any) -> 
     base_url = f"http://{host}:{runner.addresses[0][1]}"
     settings = {"base_url": base_url, "token": token, "office": app[STATE_KEY].office}
     return RunningMock(base_url, settings, app, runner)
+
+
+def _build(population: Population, control: Control) -> tuple[web.Application, dict[str, str]]:
+    # The office serves no one from the shared population: any synthetic NIK may book.
+    token = secrets.token_urlsafe(24)
+    app = create_app(token=token, control=control)
+    return app, {"token": token, "office": app[STATE_KEY].office}
+
+
+MOCK = MockSpec(_build, default_port=8105)
+"""The entry ``imigrasi = "mpp_imigrasi.mock:MOCK"`` of ``mpp_gateway.mocks``: a fresh token per cluster, port 8105."""

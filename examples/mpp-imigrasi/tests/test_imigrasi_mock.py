@@ -6,6 +6,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from mocks import AGENCY_PORTS, start_mocks
 
 from mpp_imigrasi.mock import RunningMock, create_app
 
@@ -103,3 +104,21 @@ def test_create_app_needs_a_token() -> None:
     """An empty token is refused."""
     with pytest.raises(ValueError, match="token"):
         create_app(token="")
+
+
+async def test_the_gateway_runner_starts_it_through_its_entry_point() -> None:
+    """Registered under mpp_gateway.mocks, it starts with the built-ins: fresh settings, its API and shared controls."""
+    assert AGENCY_PORTS["imigrasi"] == 8105
+    async with await start_mocks("127.0.0.1", {"imigrasi": 0}) as cluster:
+        agency = cluster.agencies["imigrasi"]
+        assert set(agency.settings) == {"base_url", "token", "office"}
+        headers = {"Authorization": f"Bearer {agency.settings['token']}", "Idempotency-Key": "req_RUNNER"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(f"{agency.base_url}/v1/offices/{agency.settings['office']}/slots?days=7") as resp:
+                assert resp.status == 200
+                slot = (await resp.json())["slots"][0]["id"]
+            async with http.post(f"{agency.base_url}/v1/appointments", json=booking(slot)) as resp:
+                assert resp.status == 201
+            async with http.get(f"{agency.base_url}/_control/health") as resp:
+                assert (await resp.json())["agency"] == "imigrasi"
+        assert agency.control.deliveries.count(reference="req_RUNNER") == 1

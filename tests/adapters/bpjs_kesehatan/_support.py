@@ -11,14 +11,15 @@ import orjson
 from pydantic import BaseModel
 
 from adapters import Call
-from adapters.bpjs_kesehatan import fixtures
 from mocks._bpjs_crypto import encrypt_response
+from tests import fixtures
+from tests.fixtures.bpjs_kesehatan import CHECK_VECTOR
 
 BASE_URL = "https://apijkn.test/vclaim-rest"
-# The check-vector credentials of AGENCIES.md, which the Node-made envelope fixtures are encrypted for.
-CONS_ID = fixtures.CHECK_VECTOR["cons_id"]
-SECRET = fixtures.CHECK_VECTOR["consumer_secret"]
-TIMESTAMP = fixtures.CHECK_VECTOR["timestamp"]
+# The check-vector credentials of docs/agencies.md, which the Node-made envelope fixtures are encrypted for.
+CONS_ID = CHECK_VECTOR["cons_id"]
+SECRET = CHECK_VECTOR["consumer_secret"]
+TIMESTAMP = CHECK_VECTOR["timestamp"]
 USER_KEY = "vclaim-user-key-5e1f0c93"
 SETTINGS = {"cons_id": CONS_ID, "consumer_secret": SECRET, "user_key": USER_KEY}
 SECRETS = (SECRET, USER_KEY)
@@ -55,7 +56,7 @@ def wire(status: int, body: bytes = b"", headers: Mapping[str, str] | None = Non
 
 def reply(name: str, status: int = 200) -> httpx.Response:
     """The recorded envelope ``name`` as BPJS sends it."""
-    return wire(status, fixtures.raw(name), JSON)
+    return wire(status, fixtures.raw("bpjs_kesehatan", name), JSON)
 
 
 def envelope(document: object, *, timestamp: str = TIMESTAMP, code: str = "200") -> bytes:

@@ -1,4 +1,4 @@
-// Generates the cross-check vectors in adapters/bpjs_kesehatan/fixtures/ with the reference implementations:
+// Generates the cross-check vectors in tests/fixtures/bpjs_kesehatan/ with the reference implementations:
 // lz-string 1.5.0 (JavaScript, the library BPJS's clients use) and Node's own crypto. Run once, from this folder:
 //   (cd /tmp && npm install lz-string@1.5.0) && NODE_PATH=/tmp/node_modules node make_vectors.js
 // The Python halves (the adapter's decompressor and decryption, the mock's compressor and encryption) are
@@ -9,7 +9,7 @@ const fs = require("fs");
 const path = require("path");
 const LZString = require("lz-string");
 
-const FIXTURES = path.join(__dirname, "..", "..", "..", "adapters", "bpjs_kesehatan", "fixtures");
+const FIXTURES = path.join(__dirname, "..", "..", "fixtures", "bpjs_kesehatan");
 
 // A deterministic text that walks many code points (ASCII, Latin-1, other BMP), to grow the dictionary far.
 function varied(length) {
@@ -46,7 +46,7 @@ fs.writeFileSync(path.join(FIXTURES, "lzstring_vectors.json"), JSON.stringify({
   vectors,
 }, null, 1) + "\n");
 
-// Replies as BPJS sends them, for the check-vector credentials of AGENCIES.md.
+// Replies as BPJS sends them, for the check-vector credentials of docs/agencies.md.
 const CONS_ID = "1234", SECRET = "pwd", TIMESTAMP = "433223232";
 const key = crypto.createHash("sha256").update(CONS_ID + SECRET + TIMESTAMP).digest();
 function encrypt(plain) {

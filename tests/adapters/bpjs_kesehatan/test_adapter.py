@@ -18,8 +18,9 @@ from adapters import (
     TransientAgencyError,
     discover_factories,
 )
-from adapters.bpjs_kesehatan import BpjsKesehatanAdapter, ByCardPayload, ByNikPayload, Participant, fixtures
+from adapters.bpjs_kesehatan import BpjsKesehatanAdapter, ByCardPayload, ByNikPayload, Participant
 from contracts import LocalizedText
+from tests import fixtures
 
 from ._support import (
     CARD,
@@ -171,7 +172,7 @@ async def test_refusals_are_classified_then_the_adapter_recovers(
     assert caught.value.code == code  # type: ignore[attr-defined]
     if isinstance(caught.value, AgencyRejected):
         assert caught.value.slug == "bpjs-participant-not-found"
-    message = fixtures.load(name)["metaData"]["message"]
+    message = fixtures.load("bpjs_kesehatan", name)["metaData"]["message"]
     assert message not in str(caught.value)
     assert_no_secrets(caught.value)
     assert isinstance(await adapter.execute(make_call(payload, service=service)), Completed)

@@ -11,10 +11,11 @@ import pytest
 import respx
 
 from adapters import AgencyError, AgencyHttp, AgencyMisconfigured, TransientAgencyError
-from adapters.bpjs_kesehatan import VClaimClient, fixtures
+from adapters.bpjs_kesehatan import VClaimClient
 from adapters.bpjs_kesehatan.client import FORM_CONTENT_TYPE
 from adapters.bpjs_kesehatan.crypto import response_key
 from mocks._bpjs_crypto import encrypt, encrypt_response
+from tests import fixtures
 
 from ._support import (
     BASE_URL,
@@ -63,7 +64,7 @@ async def test_returns_the_decrypted_response(client: VClaimClient, router: resp
     router.get(NIK_PATH).mock(return_value=reply("envelope_peserta_active"))
     result = await client.get(PATH)
     assert result.code == "200"
-    assert result.response == fixtures.load("peserta_active")
+    assert result.response == fixtures.load("bpjs_kesehatan", "peserta_active")
     assert "RATNA" not in repr(result)
 
 
@@ -337,7 +338,7 @@ async def test_client_recovers_after_failures(client: VClaimClient, router: resp
     for _ in range(3):
         with pytest.raises(TransientAgencyError):
             await client.get(PATH)
-    assert (await client.get(PATH)).response == fixtures.load("peserta_active")
+    assert (await client.get(PATH)).response == fixtures.load("bpjs_kesehatan", "peserta_active")
 
 
 def test_envelope_helper_round_trips() -> None:

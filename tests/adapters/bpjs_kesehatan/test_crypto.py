@@ -1,4 +1,4 @@
-"""adapters.bpjs_kesehatan.crypto: the AGENCIES.md check vectors, and decryption of what the reference encrypted."""
+"""adapters.bpjs_kesehatan.crypto: the docs/agencies.md check vectors, and decrypting what the reference encrypted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from adapters.bpjs_kesehatan import fixtures
 from adapters.bpjs_kesehatan.crypto import (
     DecryptionError,
     decrypt,
@@ -18,8 +17,10 @@ from adapters.bpjs_kesehatan.crypto import (
     signature,
 )
 from mocks._bpjs_crypto import encrypt
+from tests import fixtures
+from tests.fixtures.bpjs_kesehatan import CHECK_VECTOR
 
-CHECK = fixtures.CHECK_VECTOR
+CHECK = CHECK_VECTOR
 KEY = response_key("1234", "pwd", "433223232")
 HELLO_CIPHERTEXT = "/lGe64oqzlkT2FbRXudN0DfFdrozG20Tp8oXdeg2rGo="
 
@@ -52,11 +53,11 @@ def test_the_key_depends_on_the_timestamp() -> None:
 @pytest.mark.parametrize("name", ["peserta_active", "peserta_deceased", "peserta_cob"])
 def test_decrypts_what_the_reference_encrypted(name: str) -> None:
     """Each Node-made envelope's response decrypts and decompresses to the recorded document."""
-    encrypted = fixtures.load(f"envelope_{name}")["response"]
+    encrypted = fixtures.load("bpjs_kesehatan", f"envelope_{name}")["response"]
     text = decrypt_response(
         encrypted, cons_id=CHECK["cons_id"], consumer_secret=CHECK["consumer_secret"], timestamp=CHECK["timestamp"]
     )
-    assert fixtures.load(name) == orjson.loads(text)
+    assert fixtures.load("bpjs_kesehatan", name) == orjson.loads(text)
 
 
 def test_base64_wrapped_over_lines_is_accepted() -> None:
@@ -94,7 +95,7 @@ def test_unreadable_ciphertext_is_a_decryption_error(ciphertext: str, message: s
 
 def test_wrong_key_fails_and_never_returns_garbage() -> None:
     """A reply opened with the wrong timestamp's key is refused, not returned as noise."""
-    encrypted = fixtures.load("envelope_peserta_active")["response"]
+    encrypted = fixtures.load("bpjs_kesehatan", "envelope_peserta_active")["response"]
     with pytest.raises(DecryptionError):
         decrypt_response(encrypted, cons_id="1234", consumer_secret="pwd", timestamp="433223233")
 

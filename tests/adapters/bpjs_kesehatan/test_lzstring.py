@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.bpjs_kesehatan import fixtures
 from adapters.bpjs_kesehatan.lzstring import (
     DEFAULT_MAX_LENGTH,
     URI_SAFE_ALPHABET,
     LzStringError,
     decompress_from_encoded_uri_component,
 )
+from tests import fixtures
 
-VECTORS = fixtures.load("lzstring_vectors")["vectors"]
+VECTORS = fixtures.load("bpjs_kesehatan", "lzstring_vectors")["vectors"]
 
 
 def test_vectors_cover_the_cases_that_matter() -> None:
     """The Node-made vectors include ASCII, JSON, Indonesian, empty, long repetitive and non-BMP text."""
     names = {vector["name"] for vector in VECTORS}
     assert {"ascii", "json", "indonesian", "empty", "long-repetitive", "non-bmp", "kwkwk", "long-varied"} <= names
-    assert "lz-string 1.5.0" in fixtures.load("lzstring_vectors")["generator"]
+    assert "lz-string 1.5.0" in fixtures.load("bpjs_kesehatan", "lzstring_vectors")["generator"]
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[vector["name"] for vector in VECTORS])

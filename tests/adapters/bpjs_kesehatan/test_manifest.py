@@ -1,4 +1,4 @@
-"""adapters/bpjs_kesehatan manifest.json, quality.yaml, fixtures/ and conformance.py: declared metadata."""
+"""adapters/bpjs_kesehatan manifest.json, quality.yaml, conformance.py and tests/fixtures/bpjs_kesehatan: metadata."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML has no inline types; its stubs are no dependency
 
 from adapters import AdapterContext, AgencyHttp, Call
-from adapters.bpjs_kesehatan import REQUIRED_SETTINGS, SERVICES, BpjsKesehatanAdapter, fixtures
+from adapters.bpjs_kesehatan import REQUIRED_SETTINGS, BpjsKesehatanAdapter
 from adapters.bpjs_kesehatan.conformance import PROFILE
 from adapters.bpjs_kesehatan.errors import META_CODES
+from adapters.conformance import check_package_files
+from tests import fixtures
 
 PACKAGE = resources.files("adapters.bpjs_kesehatan")
 
@@ -30,20 +32,20 @@ def _rules() -> dict[str, dict[str, str]]:
     return rules
 
 
-def test_manifest_agrees_with_the_adapter() -> None:
-    """The manifest's agency, name and services are the adapter's."""
-    manifest = _manifest()
-    assert manifest["agency"] == BpjsKesehatanAdapter.agency
-    assert manifest["name"] == BpjsKesehatanAdapter.agency_name
-    assert manifest["owner"] == "MPP Integration Gateway team"
-    assert [s["id"] for s in manifest["services"]] == [s.id for s in SERVICES]
-    assert [s["personal_data"] for s in manifest["services"]] == [s.personal_data for s in SERVICES]
+def test_package_files_pass_the_conformance_kit() -> None:
+    """manifest.json and quality.yaml pass the kit's package-files check: keys, services, settings, rules."""
+    check_package_files(BpjsKesehatanAdapter, PROFILE).assert_ok()
+
+
+def test_manifest_names_the_owner() -> None:
+    """The built-in adapter is the team's."""
+    assert _manifest()["owner"] == "MPP Integration Gateway team"
 
 
 def test_manifest_separates_real_from_modelled() -> None:
     """The manifest names its sources, and says that the refusal codes and the clock skew are modelled."""
     manifest = _manifest()
-    assert "AGENCIES.md" in manifest["protocol"]["source"]
+    assert "docs/agencies.md" in manifest["protocol"]["source"]
     assert manifest["real"]
     modelled = " ".join(manifest["modelled"])
     assert all(code in modelled for code in ("401", "403", "408"))
@@ -54,15 +56,7 @@ def test_manifest_settings_and_their_secrets() -> None:
     """The manifest lists base_url and the required settings; the secret and the user key are secret."""
     settings = _manifest()["settings"]
     assert [s["name"] for s in settings] == ["base_url", *REQUIRED_SETTINGS]
-    assert [s["env"] for s in settings] == [f"MPP_AGENCY__BPJS_KESEHATAN__{s['name'].upper()}" for s in settings]
     assert {s["name"] for s in settings if s["secret"]} == {"consumer_secret", "user_key"}
-
-
-def test_quality_rules_are_done_or_exempt_with_a_reason() -> None:
-    """Every quality rule is done or exempt, and every rule says why or where."""
-    for name, rule in _rules().items():
-        assert rule["status"] in {"done", "exempt"}, name
-        assert rule.get("comment"), name
 
 
 @pytest.mark.parametrize(
@@ -86,12 +80,12 @@ def test_quality_core_rules_are_done(rule: str) -> None:
     assert _rules()[rule]["status"] == "done"
 
 
-def test_fixtures_are_package_data() -> None:
-    """Every fixture loads through the package; envelopes have metaData with a string code."""
-    names = fixtures.names()
+def test_fixtures_load_and_envelopes_carry_a_known_code() -> None:
+    """Every fixture loads through tests.fixtures; envelopes have metaData with a string code."""
+    names = fixtures.names("bpjs_kesehatan")
     assert {"peserta_active", "peserta_deceased", "envelope_peserta_active", "lzstring_vectors"} <= set(names)
     for name in names:
-        document = fixtures.load(name)
+        document = fixtures.load("bpjs_kesehatan", name)
         if name.startswith("envelope_"):
             assert isinstance(document["metaData"]["code"], str)
             assert document["metaData"]["code"] in META_CODES
@@ -100,7 +94,16 @@ def test_fixtures_are_package_data() -> None:
 def test_unknown_fixture_is_a_lookup_error() -> None:
     """Asking for a fixture that does not exist fails clearly."""
     with pytest.raises(LookupError, match="no BPJS Kesehatan fixture"):
-        fixtures.raw("peserta_nobody")
+        fixtures.raw("bpjs_kesehatan", "peserta_nobody")
+
+
+def test_recorded_fixtures_live_with_the_tests_not_in_the_package() -> None:
+    """The recorded-fixtures rule and the manifest point at the fixtures under tests/; the package ships none."""
+    assert _rules()["recorded-fixtures"]["status"] == "done"
+    assert "tests/fixtures/bpjs_kesehatan/" in _rules()["recorded-fixtures"]["comment"]
+    assert _manifest()["fixtures"].startswith("tests/fixtures/bpjs_kesehatan ")
+    assert (fixtures.ROOT / "bpjs_kesehatan").is_dir()
+    assert not PACKAGE.joinpath("fixtures").is_dir()
 
 
 def test_profile_codes_are_the_table() -> None:

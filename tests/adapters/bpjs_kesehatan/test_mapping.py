@@ -10,8 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from adapters import ContractError, TransientAgencyError
-from adapters.bpjs_kesehatan import ByCardPayload, ByNikPayload, Participant, fixtures
+from adapters.bpjs_kesehatan import ByCardPayload, ByNikPayload, Participant
 from adapters.bpjs_kesehatan.mapping import by_card_path, by_nik_path, parse_participant
+from tests import fixtures
 
 from ._support import CARD, NIK, SERVICE_DATE, assert_no_secrets
 
@@ -26,7 +27,7 @@ _FULLWIDTH_NIK = _fullwidth(NIK)
 
 
 def _peserta(name: str = "peserta_active") -> dict[str, Any]:
-    document: dict[str, Any] = copy.deepcopy(fixtures.load(name))
+    document: dict[str, Any] = copy.deepcopy(fixtures.load("bpjs_kesehatan", name))
     return document
 
 
@@ -87,7 +88,7 @@ def test_a_nik_that_is_not_16_ascii_digits_never_reaches_the_path(nik: str) -> N
 
 def test_active_participant_in_plain_english() -> None:
     """The active fixture reads into the contract: English names, real dates, male/female, active status."""
-    participant = parse_participant(fixtures.load("peserta_active"), SERVICE_DATE)
+    participant = parse_participant(fixtures.load("bpjs_kesehatan", "peserta_active"), SERVICE_DATE)
     assert participant.model_dump(mode="json") == {
         "card_number": "0001987654321",
         "nik": "3273014708900003",
@@ -113,7 +114,7 @@ def test_active_participant_in_plain_english() -> None:
 
 def test_deceased_participant_is_an_answer_with_inactive_status() -> None:
     """A deceased participant is read, not refused: status active is false and BPJS's label is kept."""
-    participant = parse_participant(fixtures.load("peserta_deceased"), SERVICE_DATE)
+    participant = parse_participant(fixtures.load("bpjs_kesehatan", "peserta_deceased"), SERVICE_DATE)
     assert participant.status.model_dump() == {"code": "1", "description": "MENINGGAL", "active": False}
     assert participant.card_printed is None
     assert participant.mr_number is None
@@ -124,7 +125,7 @@ def test_deceased_participant_is_an_answer_with_inactive_status() -> None:
 
 def test_co_insurer_and_newborn_placeholder_nik() -> None:
     """A named co-insurer is kept with its dates; the newborn placeholder NIK is passed on as it is."""
-    participant = parse_participant(fixtures.load("peserta_cob"), SERVICE_DATE)
+    participant = parse_participant(fixtures.load("bpjs_kesehatan", "peserta_cob"), SERVICE_DATE)
     assert participant.nik == "0000000000000000"
     assert participant.coordination_of_benefits is not None
     assert participant.coordination_of_benefits.model_dump(mode="json") == {

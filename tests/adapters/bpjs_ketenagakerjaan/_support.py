@@ -10,7 +10,8 @@ import httpx
 from pydantic import BaseModel
 
 from adapters import Call
-from adapters.bpjs_ketenagakerjaan import RegisterPayload, fixtures
+from adapters.bpjs_ketenagakerjaan import RegisterPayload
+from tests import fixtures
 
 BASE_URL = "https://bpjstk.test/partner"
 API_KEY = "tk-key-6f1e9a27c4b84d5e"
@@ -64,7 +65,8 @@ def wire(status: int, body: bytes = b"", headers: Mapping[str, str] | None = Non
 
 def reply(name: str, status: int = 200, headers: Mapping[str, str] | None = None) -> httpx.Response:
     """The reference reply ``name`` as the modelled service sends it."""
-    return wire(status, fixtures.raw(name), {"content-type": "application/json", **(headers or {})})
+    body = fixtures.raw("bpjs_ketenagakerjaan", name)
+    return wire(status, body, {"content-type": "application/json", **(headers or {})})
 
 
 def make_call(

@@ -28,9 +28,9 @@ from adapters.bpjs_ketenagakerjaan import (
     MembershipResult,
     RegistrationResult,
     StatusPayload,
-    fixtures,
 )
 from adapters.bpjs_ketenagakerjaan.errors import RESULT_CODES
+from tests import fixtures
 
 from ._support import (
     API_KEY,
@@ -50,7 +50,7 @@ from ._support import (
 VERIFY_ID = "bpjs-ketenagakerjaan.peserta.verify"
 REGISTER_ID = "bpjs-ketenagakerjaan.peserta.register"
 STATUS_ID = "bpjs-ketenagakerjaan.peserta.status"
-CODE_FIXTURES = [name for name in fixtures.names() if name.startswith("code_")]
+CODE_FIXTURES = [name for name in fixtures.names("bpjs_ketenagakerjaan") if name.startswith("code_")]
 
 
 def register_call(**kwargs: Any) -> Any:

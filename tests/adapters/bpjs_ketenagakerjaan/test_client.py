@@ -10,7 +10,8 @@ import pytest
 import respx
 
 from adapters import AgencyError, AgencyHttp, AgencyMisconfigured, TransientAgencyError
-from adapters.bpjs_ketenagakerjaan import BpjsTkClient, fixtures
+from adapters.bpjs_ketenagakerjaan import BpjsTkClient
+from tests import fixtures
 
 from ._support import API_KEY, BASE_URL, NIK, VERIFY_PATH, assert_safe, reply, wire
 
@@ -128,6 +129,7 @@ async def test_oversized_body_is_transient(router: respx.Router) -> None:
     http = AgencyHttp(
         httpx.MockTransport(router.async_handler), agency="bpjs-ketenagakerjaan", base_url=BASE_URL, max_body=64
     )
-    router.post(VERIFY_PATH).mock(return_value=wire(200, fixtures.raw("verify_member_pu"), JSON))
+    body = fixtures.raw("bpjs_ketenagakerjaan", "verify_member_pu")
+    router.post(VERIFY_PATH).mock(return_value=wire(200, body, JSON))
     with pytest.raises(TransientAgencyError, match="over 64 bytes"):
         await BpjsTkClient(http, api_key=API_KEY).post("api/v1/peserta/cek", {"nik": NIK})

@@ -1,4 +1,4 @@
-"""adapters/bpjs_ketenagakerjaan/manifest.json, quality.yaml, fixtures/ and conformance.py: declared metadata."""
+"""adapters/bpjs_ketenagakerjaan manifest.json, quality.yaml and conformance.py, and its tests/fixtures: metadata."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import yaml  # type: ignore[import-untyped]  # PyYAML has no inline types; its s
 
 import adapters.bpjs_ketenagakerjaan as package
 from adapters import AdapterContext, AgencyHttp
-from adapters.bpjs_ketenagakerjaan import REQUIRED_SETTINGS, SERVICES, BpjsKetenagakerjaanAdapter, fixtures
+from adapters.bpjs_ketenagakerjaan import REQUIRED_SETTINGS, BpjsKetenagakerjaanAdapter
 from adapters.bpjs_ketenagakerjaan.conformance import PROFILE
 from adapters.bpjs_ketenagakerjaan.errors import RESULT_CODES
+from adapters.conformance import check_package_files
+from tests import fixtures
 
 FILES = resources.files("adapters.bpjs_ketenagakerjaan")
 
@@ -28,14 +30,9 @@ def _rules() -> dict[str, dict[str, str]]:
     return rules
 
 
-def test_manifest_agrees_with_the_adapter() -> None:
-    """The manifest's agency, name and services are the adapter's."""
-    manifest = _manifest()
-    assert manifest["agency"] == BpjsKetenagakerjaanAdapter.agency
-    assert manifest["name"] == BpjsKetenagakerjaanAdapter.agency_name
-    assert [s["id"] for s in manifest["services"]] == [s.id for s in SERVICES]
-    assert [s["kind"] for s in manifest["services"]] == [s.kind.value for s in SERVICES]
-    assert [s["personal_data"] for s in manifest["services"]] == [s.personal_data for s in SERVICES]
+def test_package_files_pass_the_conformance_kit() -> None:
+    """manifest.json and quality.yaml pass the kit's package-files check: keys, services, settings, rules."""
+    check_package_files(BpjsKetenagakerjaanAdapter, PROFILE).assert_ok()
 
 
 def test_the_invented_wire_format_is_declared_loudly() -> None:
@@ -54,13 +51,6 @@ def test_manifest_settings_are_the_required_ones_and_secret() -> None:
     assert [s["name"] for s in settings] == list(REQUIRED_SETTINGS)
     assert [s["env"] for s in settings] == ["MPP_AGENCY__BPJS_KETENAGAKERJAAN__API_KEY"]
     assert all(s["secret"] for s in settings)
-
-
-def test_quality_rules_are_done_or_exempt_with_a_reason() -> None:
-    """Every rule is done or exempt, and says why or where."""
-    for name, rule in _rules().items():
-        assert rule["status"] in {"done", "exempt"}, name
-        assert rule.get("comment"), name
 
 
 @pytest.mark.parametrize(
@@ -85,8 +75,8 @@ def test_quality_core_rules_are_done(rule: str) -> None:
 
 def test_fixtures_are_envelopes() -> None:
     """Every fixture is the envelope: a known two-digit kode, a text, and a data member."""
-    for name in fixtures.names():
-        document = fixtures.load(name)
+    for name in fixtures.names("bpjs_ketenagakerjaan"):
+        document = fixtures.load("bpjs_ketenagakerjaan", name)
         assert document["kode"] in RESULT_CODES, name
         assert isinstance(document["pesan"], str), name
         assert "data" in document, name
@@ -95,7 +85,16 @@ def test_fixtures_are_envelopes() -> None:
 def test_unknown_fixture_is_a_lookup_error() -> None:
     """Asking for a fixture that does not exist fails clearly."""
     with pytest.raises(LookupError, match="no BPJS Ketenagakerjaan fixture"):
-        fixtures.raw("nothing_here")
+        fixtures.raw("bpjs_ketenagakerjaan", "nothing_here")
+
+
+def test_recorded_fixtures_live_with_the_tests_not_in_the_package() -> None:
+    """The recorded-fixtures rule and the manifest point at the fixtures under tests/; the package ships none."""
+    assert _rules()["recorded-fixtures"]["status"] == "done"
+    assert "tests/fixtures/bpjs_ketenagakerjaan/" in _rules()["recorded-fixtures"]["comment"]
+    assert _manifest()["fixtures"].startswith("tests/fixtures/bpjs_ketenagakerjaan ")
+    assert (fixtures.ROOT / "bpjs_ketenagakerjaan").is_dir()
+    assert not FILES.joinpath("fixtures").is_dir()
 
 
 def test_conformance_profile_builds_the_adapter_and_covers_every_service(http: AgencyHttp) -> None:

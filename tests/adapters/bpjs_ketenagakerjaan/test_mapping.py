@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from adapters import ContractError, TransientAgencyError
-from adapters.bpjs_ketenagakerjaan import MembershipPayload, MembershipResult, RegisterPayload, fixtures
+from adapters.bpjs_ketenagakerjaan import MembershipPayload, MembershipResult, RegisterPayload
 from adapters.bpjs_ketenagakerjaan.client import Reply
 from adapters.bpjs_ketenagakerjaan.mapping import (
     INCOME_BANDS,
@@ -21,13 +21,16 @@ from adapters.bpjs_ketenagakerjaan.mapping import (
     status_body,
     verify_body,
 )
+from tests import fixtures
 
 from ._support import NIK, REFERENCE, REGISTER_DATA, register_payload
+
+MEMBER_PU = fixtures.load("bpjs_ketenagakerjaan", "verify_member_pu")["data"]
 
 
 def envelope(name: str) -> Reply:
     """The fixture ``name`` read as the client returns it."""
-    document = fixtures.load(name)
+    document = fixtures.load("bpjs_ketenagakerjaan", name)
     return Reply(200, document["kode"], document["data"])
 
 
@@ -174,9 +177,9 @@ UNREADABLE: list[Any] = [
     pytest.param(None, id="null"),
     pytest.param([], id="list"),
     pytest.param({"kpj": "123"}, id="short-kpj"),
-    pytest.param({**fixtures.load("verify_member_pu")["data"], "kategori": "XX"}, id="unknown-category"),
-    pytest.param({**fixtures.load("verify_member_pu")["data"], "status": "HIDUP"}, id="unknown-status"),
-    pytest.param({**fixtures.load("verify_member_pu")["data"], "tgl_kepesertaan": "11-03-2019"}, id="date-format"),
+    pytest.param({**MEMBER_PU, "kategori": "XX"}, id="unknown-category"),
+    pytest.param({**MEMBER_PU, "status": "HIDUP"}, id="unknown-status"),
+    pytest.param({**MEMBER_PU, "tgl_kepesertaan": "11-03-2019"}, id="date-format"),
 ]
 
 
@@ -210,7 +213,7 @@ def test_registration_under_another_reference_is_not_trusted() -> None:
 
 def test_registration_without_timezone_is_unreadable() -> None:
     """A naive registration time is unreadable: the result promises an aware one."""
-    data = {**fixtures.load("register_created")["data"], "tgl_daftar": "2026-01-05T09:41:27"}
+    data = {**fixtures.load("bpjs_ketenagakerjaan", "register_created")["data"], "tgl_daftar": "2026-01-05T09:41:27"}
     with pytest.raises(TransientAgencyError):
         parse_registration(Reply(200, "00", data), REFERENCE)
 

@@ -84,7 +84,7 @@ def test_conformance_params_pair_agency_and_adapter() -> None:
 def test_unknown_parts_are_refused() -> None:
     """check() names the parts it knows when given another."""
     (dukcapil,) = installed_adapters(["dukcapil"])
-    with pytest.raises(ValueError, match="catalog, error-table, hostile-battery"):
+    with pytest.raises(ValueError, match="catalog, error-table, package-files, hostile-battery"):
         dukcapil.check("everything")
 
 

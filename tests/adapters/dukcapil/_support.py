@@ -9,7 +9,7 @@ import httpx
 from pydantic import BaseModel
 
 from adapters import Call
-from adapters.dukcapil import fixtures
+from tests import fixtures
 
 BASE_URL = "https://dukcapil.test/vpn"
 INSTITUTION = "MPP_KOTA_BDG"
@@ -45,7 +45,7 @@ def wire(status: int, body: bytes = b"", headers: Mapping[str, str] | None = Non
 
 def reply(name: str, status: int = 200) -> httpx.Response:
     """The recorded reply ``name`` as Dukcapil sends it."""
-    return wire(status, fixtures.raw(name), {"content-type": "application/json"})
+    return wire(status, fixtures.raw("dukcapil", name), {"content-type": "application/json"})
 
 
 def make_call(payload: BaseModel, *, nik: str = NIK, service: str = "dukcapil.nik.verify", left: float = 30.0) -> Call:

@@ -21,9 +21,10 @@ from adapters import (
     TransientAgencyError,
     discover_factories,
 )
-from adapters.dukcapil import DukcapilAdapter, VerifyPayload, VerifyResult, fixtures
+from adapters.dukcapil import DukcapilAdapter, VerifyPayload, VerifyResult
 from adapters.dukcapil.errors import RESPONSE_CODES
 from contracts import LocalizedText
+from tests import fixtures
 
 from ._support import (
     INSTITUTION,
@@ -41,7 +42,7 @@ from ._support import (
 )
 
 PAYLOAD = VerifyPayload(full_name="Siti Aminah", birth_date=dt.date(1990, 8, 7), threshold=90)
-CODE_FIXTURES = [name for name in fixtures.names() if name.startswith("code_")] + ["not_found_respon"]
+CODE_FIXTURES = [name for name in fixtures.names("dukcapil") if name.startswith("code_")] + ["not_found_respon"]
 
 
 def test_public_surface() -> None:

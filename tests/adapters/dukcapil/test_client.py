@@ -11,7 +11,8 @@ import pytest
 import respx
 
 from adapters import AgencyError, AgencyHttp, AgencyMisconfigured, TransientAgencyError
-from adapters.dukcapil import DukcapilClient, fixtures
+from adapters.dukcapil import DukcapilClient
+from tests import fixtures
 
 from ._support import (
     BASE_URL,
@@ -59,7 +60,8 @@ async def test_body_carries_the_fields_and_upper_case_credentials(client: Dukcap
 async def test_returns_the_first_content_element(client: DukcapilClient, router: respx.Router) -> None:
     """The reply's content[0] comes back as it is, for errors.py and mapping.py to read."""
     router.post(VERIFY_PATH).mock(return_value=reply("verify_mismatch"))
-    assert await client.call("CALL_VERIFY_BY_ELEMEN", {"NIK": NIK}) == fixtures.load("verify_mismatch")["content"][0]
+    expected = fixtures.load("dukcapil", "verify_mismatch")["content"][0]
+    assert await client.call("CALL_VERIFY_BY_ELEMEN", {"NIK": NIK}) == expected
 
 
 @pytest.mark.parametrize("key", ["PASSWORD", "user_id", "Ip_User"])

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from adapters import AgencyError, AgencyMisconfigured, AgencyRejected
-from adapters.dukcapil import fixtures
 from adapters.dukcapil.errors import RESPONSE_CODES, SUCCESS_CODES, raise_for_content, response_code
+from tests import fixtures
 
 from ._support import NIK
 
@@ -32,7 +32,7 @@ EXPECTED: dict[str, tuple[type[AgencyError] | None, str | None]] = {
     "07": (AgencyMisconfigured, None),
 }
 FAILURES = sorted(code for code, (error, _) in EXPECTED.items() if error is not None)
-CODE_FIXTURES = [name for name in fixtures.names() if name.startswith("code_")]
+CODE_FIXTURES = [name for name in fixtures.names("dukcapil") if name.startswith("code_")]
 
 
 def test_table_holds_exactly_the_documented_codes() -> None:
@@ -75,7 +75,7 @@ def test_success_codes_raise_nothing(code: str) -> None:
 
 def test_a_verification_reply_without_a_code_is_a_success() -> None:
     """The verification reply carries verdicts and no code at all: nothing is raised."""
-    raise_for_content(fixtures.load("verify_match")["content"][0])
+    raise_for_content(fixtures.load("dukcapil", "verify_match")["content"][0])
 
 
 @pytest.mark.parametrize("name", CODE_FIXTURES)
@@ -85,7 +85,7 @@ def test_each_recorded_failure_raises_the_class_of_its_code(name: str) -> None:
     error, slug = EXPECTED[code]
     assert error is not None
     with pytest.raises(error) as caught:
-        raise_for_content(fixtures.load(name)["content"][0])
+        raise_for_content(fixtures.load("dukcapil", name)["content"][0])
     assert caught.value.code == code
     if slug is not None:
         assert isinstance(caught.value, AgencyRejected)
@@ -122,7 +122,7 @@ def test_respon_without_code_means_not_found(content: dict[str, Any]) -> None:
 def test_recorded_respon_only_not_found() -> None:
     """The recorded RESPON-only reply is not found."""
     with pytest.raises(AgencyRejected, match="not in Dukcapil's population database"):
-        raise_for_content(fixtures.load("not_found_respon")["content"][0])
+        raise_for_content(fixtures.load("dukcapil", "not_found_respon")["content"][0])
 
 
 @pytest.mark.parametrize("code", ["99", "02", "18", "A1"])

@@ -9,7 +9,6 @@ import pytest
 from pydantic import ValidationError
 
 from adapters import ContractError, TransientAgencyError
-from adapters.dukcapil import fixtures
 from adapters.dukcapil.mapping import (
     WIRE_FIELDS,
     FieldMatch,
@@ -19,6 +18,7 @@ from adapters.dukcapil.mapping import (
     parse_verify,
     verify_fields,
 )
+from tests import fixtures
 
 from ._support import NIK
 
@@ -188,7 +188,7 @@ def test_recorded_full_match() -> None:
         family_card_number=KK,
         mother_name="Dewi Lestari",
     )
-    result = parse_verify(fixtures.load("verify_match")["content"][0], payload)
+    result = parse_verify(fixtures.load("dukcapil", "verify_match")["content"][0], payload)
     assert result == VerifyResult(
         matched=True,
         threshold=80,
@@ -209,7 +209,7 @@ def test_recorded_partial_mismatch() -> None:
     payload = VerifyPayload(
         full_name="Siti", birth_date=dt.date(1990, 8, 7), address="Jl. Braga 1", rt="3", rw="9", village_name="Braga"
     )
-    result = parse_verify(fixtures.load("verify_mismatch")["content"][0], payload)
+    result = parse_verify(fixtures.load("dukcapil", "verify_mismatch")["content"][0], payload)
     assert result.matched is False
     assert result.fields["address"] == FieldMatch(match=False, score=0)
     assert result.fields["rw"] == FieldMatch(match=False, score=0)
@@ -220,7 +220,7 @@ def test_recorded_partial_mismatch() -> None:
 def test_recorded_duplicate_is_flagged() -> None:
     """Code 12 is a success whose result carries duplicate_record."""
     payload = VerifyPayload(full_name="Siti", birth_date=dt.date(1990, 8, 7))
-    result = parse_verify(fixtures.load("verify_duplicate")["content"][0], payload)
+    result = parse_verify(fixtures.load("dukcapil", "verify_duplicate")["content"][0], payload)
     assert result.duplicate_record is True
     assert result.matched is True
 
@@ -266,5 +266,5 @@ def test_result_threshold_is_the_payloads() -> None:
 
 def test_result_round_trips_through_json() -> None:
     """The result survives the dispatcher's JSON dump and a re-validation unchanged."""
-    result = parse_verify(fixtures.load("verify_duplicate")["content"][0], VerifyPayload(full_name="Siti"))
+    result = parse_verify(fixtures.load("dukcapil", "verify_duplicate")["content"][0], VerifyPayload(full_name="Siti"))
     assert VerifyResult.model_validate(result.model_dump(mode="json")) == result

@@ -10,16 +10,17 @@ import pytest
 import respx
 
 from adapters import AgencyError, AgencyMisconfigured, AgencyRejected, Completed, ContractError, TransientAgencyError
-from adapters.dukcapil import CivilRecord, DukcapilAdapter, NikLookupPayload, VerifyPayload, fixtures
+from adapters.dukcapil import CivilRecord, DukcapilAdapter, NikLookupPayload, VerifyPayload
 from adapters.dukcapil.errors import RESPONSE_CODES
+from tests import fixtures
 
 from ._support import INSTITUTION, IP_USER, PASSWORD, USER_ID, assert_no_secrets, make_call, reply, wire
 
 LOOKUP = "dukcapil.nik.lookup"
 PATH = f"/dukcapil/get_json/{INSTITUTION}/CALL_NIK"
-RECORD = fixtures.load("nik_record")["content"][0]
+RECORD = fixtures.load("dukcapil", "nik_record")["content"][0]
 NIK = RECORD["NIK"]
-CODE_FIXTURES = [name for name in fixtures.names() if name.startswith("code_")] + ["not_found_respon"]
+CODE_FIXTURES = [name for name in fixtures.names("dukcapil") if name.startswith("code_")] + ["not_found_respon"]
 
 
 def lookup_call(**kwargs: Any) -> Any:
@@ -56,7 +57,7 @@ async def test_lookup_end_to_end(adapter: DukcapilAdapter, router: respx.Router)
 
 async def test_duplicate_record_completes_flagged(adapter: DukcapilAdapter, router: respx.Router) -> None:
     """Code 12 with the record completes, flagged as a duplicate."""
-    row = fixtures.load("nik_record_duplicate")["content"][0]
+    row = fixtures.load("dukcapil", "nik_record_duplicate")["content"][0]
     router.post(PATH).mock(return_value=reply("nik_record_duplicate"))
     outcome = await adapter.execute(make_call(NikLookupPayload(), service=LOOKUP, nik=row["NIK"]))
     assert isinstance(outcome, Completed)

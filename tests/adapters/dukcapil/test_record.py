@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 
 from adapters import AgencyMisconfigured, ContractError, TransientAgencyError
-from adapters.dukcapil import CivilAddress, CivilRecord, Region, fixtures
+from adapters.dukcapil import CivilAddress, CivilRecord, Region
 from adapters.dukcapil.record import nik_fields, parse_record
 from mocks import Population
 from mocks.dukcapil import record as mock_record
+from tests import fixtures
 
-RECORD: dict[str, Any] = fixtures.load("nik_record")["content"][0]
+RECORD: dict[str, Any] = fixtures.load("dukcapil", "nik_record")["content"][0]
 NIK = RECORD["NIK"]
 
 
@@ -55,7 +56,7 @@ def test_recorded_reply_reads_into_the_contract() -> None:
 
 def test_duplicate_record_is_flagged_and_unknown_blood_type_is_null() -> None:
     """Code 12 next to the record sets duplicate_record; "TIDAK TAHU" is no blood type."""
-    row = fixtures.load("nik_record_duplicate")["content"][0]
+    row = fixtures.load("dukcapil", "nik_record_duplicate")["content"][0]
     result = parse_record(row, row["NIK"])
     assert result.duplicate_record is True
     assert (result.blood_type, result.education, result.religion, result.family_relation, result.sex) == (

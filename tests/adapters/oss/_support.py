@@ -11,7 +11,7 @@ import orjson
 from pydantic import BaseModel
 
 from adapters import Call
-from adapters.oss import fixtures
+from tests import fixtures
 
 BASE_URL = "https://api-prd.oss.test"
 USER_KEY = "oss-user-key-3f9a1c77d2e84b05"
@@ -68,7 +68,7 @@ def wire(status: int, body: bytes = b"", headers: Mapping[str, str] | None = Non
 
 def reply(name: str, status: int = 200) -> httpx.Response:
     """The recorded reply ``name`` as OSS sends it."""
-    return wire(status, fixtures.raw(name), {"content-type": "application/json"})
+    return wire(status, fixtures.raw("oss", name), {"content-type": "application/json"})
 
 
 def envelope(method: str, status: int = 200, **inner: Any) -> httpx.Response:

@@ -10,7 +10,8 @@ import pytest
 import respx
 
 from adapters import AgencyError, AgencyHttp, AgencyMisconfigured, TransientAgencyError
-from adapters.oss import OssClient, fixtures
+from adapters.oss import OssClient
+from tests import fixtures
 
 from ._support import BASE_URL, NIB, PERMIT_ID, REFERENCE, USER_KEY, assert_clean, envelope, path, reply, wire
 
@@ -99,7 +100,7 @@ async def test_returns_the_inner_envelope(client: OssClient, router: respx.Route
     """The reply's respon<method> object comes back as it is, for errors.py and mapping.py to read."""
     router.post(path("checkNIB")).mock(return_value=reply("check_nib"))
     got = await client.call("checkNIB", "CHECKNIB", {"nib": NIB})
-    assert got == fixtures.load("check_nib")["responcheckNIB"]
+    assert got == fixtures.load("oss", "check_nib")["responcheckNIB"]
 
 
 async def test_check_license_status_accepts_the_guides_other_reply_key(client: OssClient, router: respx.Router) -> None:
@@ -191,7 +192,7 @@ async def test_read_timeout_is_transient_and_sent(client: OssClient, router: res
 
 async def test_body_over_the_size_limit_is_transient(router: respx.Router) -> None:
     """A reply larger than the HTTP edge's limit is cut off as a transient failure."""
-    body = fixtures.raw("inquiry_nib")
+    body = fixtures.raw("oss", "inquiry_nib")
     http = AgencyHttp(
         httpx.MockTransport(router.async_handler), agency="oss", base_url=BASE_URL, max_body=len(body) - 1
     )

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from adapters import AgencyError, AgencyMisconfigured, AgencyRejected, TransientAgencyError
-from adapters.oss import OssAdapter, fixtures
+from adapters.oss import OssAdapter
 from adapters.oss.errors import (
     DATA_NOT_FOUND,
     INVALID_DATA,
@@ -18,6 +18,7 @@ from adapters.oss.errors import (
     raise_for_reply,
     rejection_slug,
 )
+from tests import fixtures
 
 # Written out, not derived from the table, so that a change to the table has to be made here too.
 EXPECTED: dict[str, type[AgencyError] | None] = {
@@ -131,7 +132,7 @@ def test_rejection_slug_reads_the_text_then_the_kind(text: str | None, submissio
 )
 def test_recorded_rejections_get_their_slug(name: str, submission: bool, slug: str) -> None:
     """The recorded 400 replies raise AgencyRejected with the slug their text implies."""
-    document = fixtures.load(name)
+    document = fixtures.load("oss", name)
     (method_key, reply), = document.items()
     with pytest.raises(AgencyRejected) as caught:
         raise_for_reply(reply, method=method_key.removeprefix("respon"), submission=submission)

@@ -14,7 +14,6 @@ from adapters.oss import (
     LicenseStatusUpdatePayload,
     NibInquiryResult,
     NibPayload,
-    fixtures,
 )
 from adapters.oss.mapping import (
     issue_fields,
@@ -25,12 +24,13 @@ from adapters.oss.mapping import (
     status_update_fields,
     status_update_result,
 )
+from tests import fixtures
 
 from ._support import ISSUE, NIB, OSS_ID, PERMIT_CODE, PERMIT_ID, PROJECT_ID, STATUS_UPDATE, assert_clean
 
 
 def _inner(name: str) -> dict[str, Any]:
-    (inner,) = fixtures.load(name).values()
+    (inner,) = fixtures.load("oss", name).values()
     assert isinstance(inner, dict)
     return inner
 

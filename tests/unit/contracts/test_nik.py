@@ -1,4 +1,4 @@
-"""The NIK type: structure rules from AGENCIES.md, and masking."""
+"""The NIK type: structure rules from docs/agencies.md, and masking."""
 
 from __future__ import annotations
 

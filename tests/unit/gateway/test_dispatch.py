@@ -24,7 +24,7 @@ def new(
         client_id="counter-a",
         service=service,
         agency="fake",
-        kind=kind,
+        kind=ServiceKind(kind),
         mpp_id="mpp-a",
         desk="d",
         operator="o",
