@@ -138,7 +138,9 @@ class LiveGateway:
 def offline_document() -> dict[str, Any]:
     """The document a gateway with every built-in agency serves, built without starting anything."""
     factories = discover_factories(tuple(AGENCY_PORTS))
-    registry = build_registry(placeholder_settings(list(factories), factories), httpx.MockTransport(_unreachable), factories)
+    registry = build_registry(
+        placeholder_settings(list(factories), factories), httpx.MockTransport(_unreachable), factories
+    )
     problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
     return build_openapi([service for _, service in registry.services.values()], problems=problems)
 

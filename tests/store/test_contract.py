@@ -108,7 +108,9 @@ async def test_waiting_agency_is_not_final(store: Store) -> None:
     """Finishing as waiting_agency records the status without a finish time."""
     await store.insert(new("req_1", kind="submission"))
     await store.claim("req_1", "a", 10)
-    assert await store.finish("req_1", "a", status=RequestStatus.WAITING_AGENCY, attempt=attempt(1), agency_reference="R-9")
+    assert await store.finish(
+        "req_1", "a", status=RequestStatus.WAITING_AGENCY, attempt=attempt(1), agency_reference="R-9"
+    )
     row = await store.get("req_1")
     assert row is not None and (row.status, row.finished_at, row.agency_reference) == ("waiting_agency", None, "R-9")
 
@@ -325,6 +327,8 @@ async def test_finish_records_the_given_time(store: Store) -> None:
     """``finish(at=...)`` stores exactly that time as updated and finished, so the caller may answer from memory."""
     await store.insert(new("req_1"), lease=("a", 30))
     at = dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
-    assert await store.finish("req_1", "a", status=RequestStatus.COMPLETED, attempt=attempt(1), result={"ok": True}, at=at)
+    assert await store.finish(
+        "req_1", "a", status=RequestStatus.COMPLETED, attempt=attempt(1), result={"ok": True}, at=at
+    )
     row = await store.get("req_1")
     assert row is not None and (row.status, row.updated_at, row.finished_at) == ("completed", at, at)

@@ -179,7 +179,9 @@ async def test_a_lease_lost_to_another_replica_cannot_be_finished(pg_database: s
         assert taken is not None and taken.needs_reconcile
         assert not await a.renew("req_1", "replica-a", 30)
         assert not await a.finish("req_1", "replica-a", status=RequestStatus.COMPLETED, attempt=attempt(1))
-        assert await b.finish("req_1", "replica-b", status=RequestStatus.COMPLETED, attempt=attempt(1), result={"by": "b"})
+        assert await b.finish(
+            "req_1", "replica-b", status=RequestStatus.COMPLETED, attempt=attempt(1), result={"by": "b"}
+        )
         row = await a.get("req_1")
         assert row is not None and (row.status, row.result) == ("completed", {"by": "b"})
     finally:

@@ -106,7 +106,12 @@ async def sealed(raw: Raw) -> AsyncIterator[Store]:
 
 
 async def finished(
-    store: Store, request_id: str, *, status: RequestStatus = RequestStatus.COMPLETED, webhook: NewWebhook | None = None, **fields: Any
+    store: Store,
+    request_id: str,
+    *,
+    status: RequestStatus = RequestStatus.COMPLETED,
+    webhook: NewWebhook | None = None,
+    **fields: Any,
 ) -> None:
     """A request inserted, claimed and finished with ``status``."""
     await store.insert(new(request_id, envelope=ENVELOPE))
@@ -138,8 +143,10 @@ async def test_sealed_values_read_back_exactly(sealed: Store) -> None:
     claimed_view = await sealed.get("req_1", with_attempts=False)
     assert claimed_view is not None and claimed_view.envelope == ENVELOPE
     [webhook] = await sealed.due_webhooks(10)
-    assert webhook.body == '{"result":{"full_name":"SITI AMINAH BINTI SUPARDI","nik":"3201014708900001",' \
+    assert (
+        webhook.body == '{"result":{"full_name":"SITI AMINAH BINTI SUPARDI","nik":"3201014708900001",'
         '"card_number":"0001234567890"}}'
+    )
     await sealed.save_nib(NIB, oss_id=None, company_name=None, data=NIB_DATA, received_at=dt.datetime.now(dt.UTC))
     received = await sealed.get_nib(NIB)
     assert received is not None and received.data == NIB_DATA
