@@ -15,6 +15,13 @@ Where a route mounts, so that no adapter can shadow the gateway's API or another
   gateway authenticates the client as on every API route, requires the ``grant`` if the route names one, and
   passes the client's id as :attr:`InboundRequest.client_id`.
 
+The gateway reads at most the route's ``max_body`` bytes (its API's own limit by default) and answers a longer body
+itself: with the route's ``too_large`` response, or a 413 problem. A handler's :class:`InboundResponse` is sent as
+is, except a problem (:meth:`InboundResponse.problem`, for client routes): the gateway renders that like every
+other problem of its API, with the type's title, the trace id, and the detail through its masking step. The API
+document (``/openapi.json``) describes each route from its ``summary``, ``description``, schemas, headers and
+problems.
+
 What an agency pushes is kept through the :class:`AgencyDocuments` port the gateway gives the adapter in
 :attr:`~adapters.AdapterContext.documents`: every push is kept as history, and the latest one per key is what a
 lookup reads. :class:`MemoryDocuments` is an in-memory implementation for tests.
@@ -41,10 +48,18 @@ __all__ = [
 ]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+_NO_PROBLEMS: Mapping[int, str] = MappingProxyType({})
+#: RFC 9457's media type: a response of this type is a problem the gateway renders (:meth:`InboundResponse.problem`).
+_PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 def _empty() -> Mapping[str, str]:
     return _EMPTY
+
+
+def _no_problems() -> Mapping[int, str]:
+    return _NO_PROBLEMS
+
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 # Literal segments and {name} parameters only: no regular expressions, no "..", no trailing slash.
@@ -84,6 +99,23 @@ class InboundResponse:
         """A JSON response of ``data``."""
         return cls(status=status, body=orjson.dumps(data), headers=headers or _EMPTY)
 
+    @classmethod
+    def problem(
+        cls, slug: str, detail: str, *, status: int, errors: Mapping[str, str] | None = None
+    ) -> InboundResponse:
+        """A refusal as an RFC 9457 problem of the gateway's type ``slug``: a built-in one (``not-found``,
+        ``validation-error``, ``not-ready``...) or one of the adapter's ``problem_types``.
+
+        The gateway renders a type it knows as every problem of its API (``/problems/<slug>``, the type's title and
+        status, ``instance``, ``trace_id``), so ``status`` should be the type's; one it does not know goes out as
+        written here. ``detail`` and the ``errors`` (field path to message) must not hold personal data all the
+        same. Meant for client routes: an agency expects its own format.
+        """
+        body: dict[str, object] = {"type": f"/problems/{slug}", "status": status, "detail": detail}
+        if errors:
+            body["errors"] = [{"field": field, "message": message} for field, message in errors.items()]
+        return cls(status=status, body=orjson.dumps(body), content_type=_PROBLEM_MEDIA_TYPE)
+
 
 InboundHandler = Callable[[InboundRequest], Awaitable[InboundResponse]]
 
@@ -96,6 +128,9 @@ class InboundRoute:
     (``/nib/{nib}``). ``grant`` (``auth="client"`` only) is a service id the client must be granted to call the
     route, as for ``POST /v1/requests``; without it any authenticated client may. The handler answers every case
     it expects, refusals included; an exception from it is a bug, which the gateway answers with a 500 and logs.
+
+    The other fields describe the route in the gateway's API document and bound what it reads; none is enforced
+    beyond ``max_body``: the handler checks what it is sent.
     """
 
     method: str
@@ -103,6 +138,22 @@ class InboundRoute:
     handler: InboundHandler
     auth: Literal["agency", "client"]
     grant: str | None = None
+    #: One line for the API document.
+    summary: str = ""
+    #: What the route is for, who calls it and how it answers, for the API document.
+    description: str = ""
+    #: The largest body the gateway reads for this route, in bytes; ``None``: the API's own limit.
+    max_body: int | None = None
+    #: What the gateway answers a longer body with (an agency expects its own format); ``None``: a 413 problem.
+    too_large: InboundResponse | None = None
+    #: JSON Schema of the request body, for the API document.
+    request_schema: Mapping[str, Any] | None = None
+    #: JSON Schema of a 200 answer's body, for the API document.
+    response_schema: Mapping[str, Any] | None = None
+    #: Headers the caller must send, by name, with what each holds, for the API document.
+    request_headers: Mapping[str, str] = dataclasses.field(default_factory=_empty)
+    #: The statuses of the problems the handler answers (:meth:`InboundResponse.problem`), with what each means.
+    problems: Mapping[int, str] = dataclasses.field(default_factory=_no_problems)
 
     def __post_init__(self) -> None:
         if self.method not in _METHODS:
@@ -113,6 +164,10 @@ class InboundRoute:
             raise ValueError(f"inbound route auth must be 'agency' or 'client': {self.auth!r}")
         if self.grant is not None and self.auth != "client":
             raise ValueError("only a client route can require a grant; an agency route authenticates the agency")
+        if self.max_body is not None and self.max_body < 1:
+            raise ValueError(f"inbound route max_body must be positive: {self.max_body!r}")
+        if any(not 400 <= status <= 599 for status in self.problems):
+            raise ValueError(f"inbound route problems are 4xx or 5xx statuses: {sorted(self.problems)!r}")
 
     def mount_path(self, agency: str) -> str:
         """The absolute path the gateway serves this route at for ``agency``."""
@@ -134,11 +189,16 @@ class AgencyDocuments(Protocol):
     ``kind`` names the sort of document (``"nib"``), ``key`` the thing it is about (the NIB). Every ``put`` is
     kept: ``history`` returns all of them in the order they were put, ``latest`` the one put last (an agency that
     resends an old version has resent it: it is the latest). Documents are JSON objects and may hold personal data;
-    the gateway's implementation stores them as it stores requests (encrypted, purged after retention).
+    the gateway's implementation stores them as it stores requests (encrypted, purged after retention, so the
+    history holds what arrived within the retention period). ``kind`` and ``key`` are kept in clear, to find
+    documents by: a key is a business or document number, never a person's NIK or name.
     """
 
     async def put(self, kind: str, key: str, document: dict[str, Any], *, received_at: dt.datetime) -> None:
-        """Keep ``document`` as the latest of ``(kind, key)``; earlier ones stay in the history."""
+        """Keep ``document`` as the latest of ``(kind, key)``; earlier ones stay in the history.
+
+        Raises when it cannot be kept (the gateway's store is down, say): the handler decides what its agency hears.
+        """
 
     async def latest(self, kind: str, key: str) -> dict[str, Any] | None:
         """The document of ``(kind, key)`` put last, or ``None`` if none arrived."""

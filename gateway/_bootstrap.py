@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from importlib.metadata import entry_points
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from adapters import AdapterContext, AdapterFactory, AgencyHttp, Registry, discover_factories
+from adapters import ENTRY_POINT_GROUP, AdapterContext, AdapterFactory, AgencyHttp, Registry, discover_factories
 
 from .audit import build_auditor
 from .config import AgencyConfig, Settings
@@ -31,8 +32,10 @@ from .http import (
     TELEMETRY,
     GatewayState,
     build_openapi,
-    error_middleware,
-    mount_oss_inbound,
+    edge_middlewares,
+    inbound_routes,
+    mount_inbound,
+    public,
     render_docs,
     render_problem,
     routes,
@@ -40,7 +43,7 @@ from .http import (
 )
 from .problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
 from .security import ClientDirectory, ClientRateLimiter, JwtSettings, JwtVerifier, redact
-from .store import KeyRing, PostgresStore, SqliteStore, Store, purge_expired
+from .store import DocumentStore, KeyRing, PostgresStore, ScopedDocuments, SqliteStore, Store, purge_expired
 from .telemetry import METRICS_DIR_ENV, Telemetry
 
 __all__ = ["build_app", "build_registry", "build_store", "build_transport"]
@@ -56,8 +59,10 @@ def build_registry(
     transport: httpx.AsyncBaseTransport,
     factories: Mapping[str, AdapterFactory] | None = None,
     telemetry: Telemetry | None = None,
+    documents: DocumentStore | None = None,
 ) -> Registry:
-    """Instantiate every enabled adapter with its own :class:`AgencyHttp` and settings."""
+    """Instantiate every enabled adapter with its own :class:`AgencyHttp` and settings, and its agency's share of
+    ``documents`` (what its inbound routes keep), if given."""
     found = dict(factories) if factories is not None else discover_factories(settings.adapters)
 
     def context(agency: str) -> AdapterContext:
@@ -76,8 +81,15 @@ def build_registry(
             tracer=telemetry.tracer if telemetry is not None else None,
             scrub=redact,
         )
-        return AdapterContext(http=http, settings=config.adapter_settings)
+        scoped = ScopedDocuments(documents, agency) if documents is not None else None
+        return AdapterContext(http=http, settings=config.adapter_settings, documents=scoped)
 
+    # Every unconfigured adapter at once, each with every variable it still needs, before any is built.
+    missing = {agency: needs for agency, f in found.items() if (needs := _missing_settings(settings, agency, f))}
+    if missing:
+        raise ValueError(_not_configured(missing, settings, [agency for agency in found if agency not in missing]))
+    if factories is None and settings.adapters is not None:
+        _log_not_loaded(settings, set(found))
     return Registry.build(found, context)
 
 
@@ -106,6 +118,90 @@ def _sample_settings(factory: object) -> dict[str, str]:
     except (ImportError, AttributeError):
         return {}
     return {str(k): str(v) for k, v in profile.settings.items()}
+
+
+def _declared_settings(factory: object) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The settings an adapter package says it cannot start without, and those that are secret.
+
+    The names are ``REQUIRED_SETTINGS`` beside the adapter class (what it hands ``adapters.require_settings``), or
+    else the keys of its conformance profile's sample settings; secrets are the profile's ``secret_settings``.
+    Nothing is known of a factory that is neither (a test's lambda): then only ``base_url`` is checked.
+    """
+    module_name = getattr(factory, "__module__", None)
+    if not isinstance(module_name, str):
+        return (), frozenset()
+    try:
+        module = importlib.import_module(module_name)
+        package = module.__package__ or module_name
+        required = getattr(module, "REQUIRED_SETTINGS", None) or getattr(
+            importlib.import_module(package), "REQUIRED_SETTINGS", None
+        )
+    except Exception:  # an adapter's module that cannot be read leaves its own error to its construction
+        return (), frozenset()
+    try:
+        profile = importlib.import_module(f"{package}.conformance").PROFILE
+        sample, secret = tuple(map(str, profile.settings)), frozenset(map(str, profile.secret_settings))
+    except Exception:  # no profile, or the kit's test dependencies are not installed here
+        sample, secret = (), frozenset()
+    names = tuple(map(str, required)) if isinstance(required, tuple | list) else sample
+    return tuple(name for name in names if name != "base_url"), secret
+
+
+def _variable(agency: str, name: str) -> str:
+    return f"MPP_AGENCY__{agency.upper().replace('-', '_')}__{name.upper()}"
+
+
+def _missing_settings(settings: Settings, agency: str, factory: object) -> list[str]:
+    """The variables ``agency`` still needs (``base_url`` first), secrets marked: empty when it is configured."""
+    config = settings.agencies.get(agency)
+    required, secret = _declared_settings(factory)
+    values = config.adapter_settings if config is not None else {}
+    needs = [] if config is not None and config.base_url else [_variable(agency, "base_url")]
+    for name in required:
+        if not str(values.get(name, "")).strip():
+            needs.append(_variable(agency, name) + (" (secret)" if name in secret else ""))
+    return needs
+
+
+def _distributions() -> dict[str, str]:
+    """The distribution that installed each adapter entry point, by agency."""
+    return {ep.name: ep.dist.name for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist is not None}
+
+
+def _not_configured(missing: Mapping[str, list[str]], settings: Settings, configured: list[str]) -> str:
+    """Why the gateway cannot start: each unconfigured adapter with every variable to set, and the way out."""
+    origin = _distributions()
+    count = f"{len(missing)} adapters have" if len(missing) > 1 else "an installed adapter has"
+    lines = [f"{count} no settings; set:"]
+    for agency, needs in sorted(missing.items()):
+        installed_by = f" (installed by {origin[agency]})" if agency in origin else ""
+        lines.append(f"  {agency}{installed_by}: {', '.join(needs)}")
+    lines.append("  (a secret may instead come from a file: <VARIABLE>_FILE=/path/to/file)")
+    if settings.adapters is not None:
+        lines.append(f"or leave them out of MPP_ADAPTERS (now {','.join(settings.adapters)})")
+    elif configured:
+        lines.append(f"or load only the configured ones: MPP_ADAPTERS={','.join(sorted(configured))}")
+    else:
+        lines.append("or choose the adapters to load: MPP_ADAPTERS=<agency>,<agency>")
+    return "\n".join(lines)
+
+
+def _log_not_loaded(settings: Settings, loaded: set[str]) -> None:
+    """Say which installed adapters ``MPP_ADAPTERS`` (or the demo) left out, and what each would need."""
+    log = structlog.get_logger("gateway")
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        if ep.name in loaded:
+            continue
+        try:
+            needs = _missing_settings(settings, ep.name, ep.load())
+        except Exception:  # a broken package that is not loaded anyway must not stop the gateway
+            needs = []
+        log.info(
+            "adapter.not_loaded",
+            agency=ep.name,
+            reason="not in MPP_ADAPTERS" if not needs else "no settings",
+            settings_to_set=", ".join(needs) or None,
+        )
 
 
 def placeholder_settings(
@@ -150,8 +246,8 @@ def build_app(
     own_transport = transport is None
     transport = transport or build_transport()
     telemetry = telemetry or Telemetry()
-    registry = build_registry(settings, transport, factories, telemetry)
     store = store or build_store(settings)
+    registry = build_registry(settings, transport, factories, telemetry, documents=store)
     problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
     auditor = build_auditor(settings, store)
     dispatcher = Dispatcher(
@@ -178,13 +274,14 @@ def build_app(
     webhooks = WebhookSender(store, transport, clients.clients, max_attempts=settings.webhook_max_attempts)
     state = GatewayState(settings=settings, store=store, registry=registry, dispatcher=dispatcher, auditor=auditor)
     state.build_catalog()
-    spec = build_openapi([service for _, service in registry.services.values()], problems=problems)
+    inbound = inbound_routes(registry.adapters.values())
+    spec = build_openapi([service for _, service in registry.services.values()], problems=problems, inbound=inbound)
     spec_body = orjson.dumps(spec)
     catalog = orjson.loads(state.catalog)["services"]
     docs_body = render_docs(spec, catalog, problems)
 
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_body_bytes, handler_args=server_options(settings)
+        middlewares=edge_middlewares(), client_max_size=settings.max_body_bytes, handler_args=server_options(settings)
     )
     app[STATE] = state
     app[DIRECTORY] = clients
@@ -197,20 +294,24 @@ def build_app(
     if jwt_settings is not None:
         app[JWT] = JwtVerifier(jwt_settings, transport=transport, tracer=telemetry.tracer)
     app.add_routes(routes())
-    mount_oss_inbound(app, settings=settings, store=store)
+    mount_inbound(app, inbound, max_body=settings.max_body_bytes)
 
+    @public
     async def openapi(_: web.Request) -> web.Response:
         return web.Response(body=spec_body, content_type="application/json")
 
+    @public
     async def docs(_: web.Request) -> web.Response:
         return web.Response(text=docs_body, content_type="text/html")
 
+    @public
     async def problem_page(request: web.Request) -> web.Response:
         problem = problems.get(request.match_info["slug"])
         if problem is None:
             raise ApiProblem("not-found", "no such problem type")
         return web.Response(text=render_problem(problem), content_type="text/html")
 
+    @public
     async def metrics(_: web.Request) -> web.Response:
         registry = _metrics_registry(telemetry)
         if registry is telemetry.metrics.registry:

@@ -12,6 +12,7 @@ This package imports nothing of ours but ``contracts``, and nothing here starts 
 
 from ._control import CONTROL_KEY, Control, DeliveryLog, Fault, FaultInjector, FaultSettings
 from ._population import REFERENCE_DATE, STATUSES, Citizen, Population, Status
+from ._regions import PROVINCES
 from ._registry import MOCK_ENTRY_POINT_GROUP, MockSpec, discover_mocks
 from ._runner import AGENCY_PORTS, MockAgency, MockCluster, start_mocks
 
@@ -19,6 +20,7 @@ __all__ = [
     "AGENCY_PORTS",
     "CONTROL_KEY",
     "MOCK_ENTRY_POINT_GROUP",
+    "PROVINCES",
     "REFERENCE_DATE",
     "STATUSES",
     "Citizen",

@@ -35,10 +35,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ._bpjs_crypto import encrypt_response, signature
 from ._control import Control, json_response
 from ._population import REFERENCE_DATE, Citizen, Population
 from ._registry import MockSpec
+from .bpjs_crypto import encrypt_response, signature
 
 __all__ = ["BASE_PATHS", "MESSAGES", "MOCK", "create_app", "peserta", "read_json_body"]
 

@@ -22,13 +22,15 @@ See ``docs/writing-an-adapter.md``.
 """
 
 from ._battery import BATTERY_MAX_BODY, DEFAULT_TIMEOUT, run_hostile_battery
+from ._build import base_path
+from ._capture import CapturedLogs
 from ._catalog import MIN_SECRET_LENGTH, check_catalog
 from ._discovery import PARTS, InstalledAdapter, conformance_params, conformance_tests, installed_adapters
 from ._error_table import OUTCOME_CLASSES, check_error_table
 from ._package import MANIFEST_KEYS, QUALITY_RULES, UNEXEMPTABLE_RULES, check_package_files
 from ._profile import ConformanceProfile, SampleCall
 from ._report import BatteryReport, ConformanceFailure, Failure, Report, ScenarioOutcome
-from ._scenarios import SCENARIOS, Scenario
+from ._scenarios import SCENARIOS, HostileAgency, Scenario
 
 __all__ = [
     "BATTERY_MAX_BODY",
@@ -41,14 +43,17 @@ __all__ = [
     "SCENARIOS",
     "UNEXEMPTABLE_RULES",
     "BatteryReport",
+    "CapturedLogs",
     "ConformanceFailure",
     "ConformanceProfile",
     "Failure",
+    "HostileAgency",
     "InstalledAdapter",
     "Report",
     "SampleCall",
     "Scenario",
     "ScenarioOutcome",
+    "base_path",
     "check_catalog",
     "check_error_table",
     "check_package_files",

@@ -1,12 +1,13 @@
 """OSS RBA (Online Single Submission, risk-based): NIB lookups and permit status and issue submissions.
 
 The glue only: :mod:`.client` speaks the wire, :mod:`.errors` reads ``kode``, :mod:`.models` is the contract,
-:mod:`.mapping` turns it into wire fields and back, :mod:`.services` holds the catalog entries. ``manifest.json``
-says what is real and what is modelled; ``quality.yaml`` is the checklist.
+:mod:`.mapping` turns it into wire fields and back, :mod:`.services` holds the catalog entries, :mod:`.inbound` is
+OSS's push to the region (``receiveNIB``) and the counters' read of it. ``manifest.json`` says what is real and what
+is modelled; ``quality.yaml`` is the checklist.
 
 Settings (``MPP_AGENCY__OSS__<NAME>``): ``user_key`` (secret) and, optionally, ``api_path`` (``/v1/kl/rba`` by
-default, ``/stg/v1/kl/rba`` for staging). ``inbound_username``/``inbound_password`` belong to the gateway's
-``receiveNIB`` route, not to this adapter.
+default, ``/stg/v1/kl/rba`` for staging), ``inbound_username`` and ``inbound_password`` (secret): the region's
+credentials in the Token OSS sends to ``receiveNIB``, which refuses every push without them.
 
 Submissions are made safe to resend by the protocol's own nature plus reconciliation: a status update is the same
 fact each time it arrives (permit, status, time), a final permit the same permit; after an ambiguous attempt,
@@ -28,6 +29,7 @@ from adapters import (
     CallHandler,
     Completed,
     ContractError,
+    InboundRoute,
     Outcome,
     Service,
     require_settings,
@@ -35,6 +37,7 @@ from adapters import (
 
 from .client import DEFAULT_API_PATH, OssClient
 from .errors import PROBLEM_TYPES, raise_for_reply
+from .inbound import NibInbound, inbound_credentials
 from .mapping import (
     CHECK_LICENSE_STATUS,
     CHECK_NIB,
@@ -100,6 +103,7 @@ class OssAdapter(Adapter):
             user_key=settings["user_key"].strip(),
             api_path=settings.get("api_path", DEFAULT_API_PATH),
         )
+        self._inbound = NibInbound(context.documents, credentials=inbound_credentials(settings), clock=context.clock)
 
     def __repr__(self) -> str:
         return f"OssAdapter({self._client!r})"
@@ -117,6 +121,10 @@ class OssAdapter(Adapter):
             LICENSE_STATUS_UPDATE.id: self._status_update,
             LICENSE_ISSUE.id: self._issue,
         }
+
+    def inbound_routes(self) -> Sequence[InboundRoute]:
+        """``POST /oss/receiveNIB`` for OSS and ``GET /v1/oss/nib/{nib}`` for counters (:mod:`.inbound`)."""
+        return self._inbound.routes()
 
     async def reconcile(self, call: Call) -> Outcome | None:
         """After an ambiguous submission, ask ``checkLicenseStatus`` whether OSS shows the submitted status.

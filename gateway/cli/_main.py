@@ -21,7 +21,7 @@ from aiohttp import web
 from .. import build_app, build_registry, build_transport, placeholder_settings
 from ..audit import add_audit_parser, audit_command, new_keys
 from ..config import AgencyConfig, Settings
-from ..http import build_openapi
+from ..http import build_openapi, inbound_routes
 from ..problems import BUILTIN_PROBLEMS, ProblemCatalog
 from ..security import Client, ClientDirectory, generate_key, hash_key
 from ..store import StoreError, describe, generate_data_key, kept_secret, schema_status, upgrade
@@ -269,7 +269,8 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
         try:
             registry = build_registry(settings, transport, factories)
             problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
-            return build_openapi([service for _, service in registry.services.values()], problems=problems)
+            services = [service for _, service in registry.services.values()]
+            return build_openapi(services, problems=problems, inbound=inbound_routes(registry.adapters.values()))
         finally:
             await transport.aclose()
 
@@ -284,6 +285,18 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
         return 0
     key = generate_key()
     print(orjson.dumps({"key": key, "key_sha256": hash_key(key)}).decode())
+    return 0
+
+
+def _cmd_new_adapter(args: argparse.Namespace) -> int:
+    from ._scaffold import ScaffoldError, write_adapter
+
+    try:
+        package = write_adapter(args.name, Path(args.dir), mock_port=args.mock_port)
+    except (ScaffoldError, OSError) as exc:
+        print(f"mpp-gateway new-adapter: {exc}", file=sys.stderr)
+        return 2
+    print(package.next_steps(sys.executable))
     return 0
 
 
@@ -310,6 +323,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--write-settings", metavar="FILE", help="also write the gateway settings to FILE")
             p.add_argument("--public-host", help="host name the gateway reaches the mocks by (containers)")
     sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
+    new_adapter = sub.add_parser(
+        "new-adapter", help="write a new agency's adapter package (mock, tests, manifest) that passes the kit"
+    )
+    new_adapter.add_argument("name", help="the agency slug: lower-case letters and digits joined by '-' (samsat)")
+    new_adapter.add_argument("--dir", default=".", help="where to create the folder mpp-NAME (default: here)")
+    new_adapter.add_argument(
+        "--mock-port", type=int, default=None, help="its mock's default port (default: the first free from 8105)"
+    )
     keygen = sub.add_parser("keygen", help="make a client API key and the hash to put in the clients file")
     keygen.add_argument(
         "--data-key", action="store_true", help="make a data key instead: 'kid:base64key' for MPP_DATA_KEYS"
@@ -326,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "keygen": _cmd_keygen,
         "db": _cmd_db,
         "audit": audit_command,
+        "new-adapter": _cmd_new_adapter,
     }
     with contextlib.suppress(KeyboardInterrupt):
         return handlers[args.command](args)

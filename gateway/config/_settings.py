@@ -86,7 +86,7 @@ class Settings:
     retention_batch: int = 500
     housekeeping_interval_seconds: float = 60.0
     clients_file: str | None = None
-    #: JWTs of the region's identity provider, beside API keys (``gateway/_jwt.py``); all unset, API keys only.
+    #: JWTs of the region's identity provider, beside API keys (``gateway/security/_jwt.py``); all unset, API keys only.
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_jwks_url: str | None = None

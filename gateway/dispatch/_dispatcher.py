@@ -28,7 +28,7 @@ from ..store import NewWebhook, Store, StoredAttempt, StoredRequest, new_request
 from ..telemetry import Telemetry, ids
 from ._events import EventHub
 from ._execution import Execution, Verdict
-from ._guard import AgencyGuard, AgencyPolicy
+from ._guard import AgencyGuard, AgencyPolicy, BreakerState
 from ._retry import DEFAULT_POLICIES, RetryPolicy
 
 __all__ = ["Dispatcher", "RetryPolicy"]
@@ -98,6 +98,22 @@ class Dispatcher:
     def guards(self) -> Mapping[str, AgencyGuard]:
         """The protection state of every agency."""
         return self._guards
+
+    def fast_fail(self, agency: str) -> int | None:
+        """Seconds until the agency may be tried again when its circuit is open, counting the fast failure; else None.
+
+        A lookup is answered at once while the circuit is open instead of queueing behind an outage.
+        """
+        guard = self._guards.get(agency)
+        if guard is None or guard.breaker.state is not BreakerState.OPEN:
+            return None
+        guard.fast_failures += 1
+        return max(1, round(guard.breaker.retry_after()))
+
+    def agency_health(self, agency: str) -> dict[str, object]:
+        """The agency's circuit, latency, rate and error figures as ``GET /v1/agencies`` shows them."""
+        guard = self._guards.get(agency)
+        return guard.snapshot() if guard is not None else {"agency": agency}
 
     async def start(self) -> None:
         """Start the workers, the sweeper and the lease renewer; the first sweep picks up work left behind."""
@@ -190,7 +206,7 @@ class Dispatcher:
         """Requests being run by this process."""
         return len(self._inflight)
 
-    def _notify(self, request_id: str, status: str) -> None:
+    def _notify(self, request_id: str, status: RequestStatus) -> None:
         self.hub.publish(request_id, status)
         for fut in self._waiters.pop(request_id, []):
             if not fut.done():
@@ -290,7 +306,7 @@ class Dispatcher:
     async def _dispatch(
         self, request: StoredRequest, payload: BaseModel | None, stored: Awaitable[object] | None
     ) -> StoredRequest | None:
-        self.hub.publish(request.id, RequestStatus.IN_PROGRESS.value)
+        self.hub.publish(request.id, RequestStatus.IN_PROGRESS)
         started = time.monotonic()
         verdict, recorded = await self._verdict(request, payload, stored)
         if stored is not None:
@@ -300,7 +316,7 @@ class Dispatcher:
                 request.id, self._owner, not_before=time.time() + verdict.defer,
                 needs_reconcile=verdict.needs_reconcile, attempt=verdict.attempt,
             )  # fmt: skip
-            self._notify(request.id, RequestStatus.ACCEPTED.value)
+            self._notify(request.id, RequestStatus.ACCEPTED)
             log.info("request.deferred", seconds=round(verdict.defer, 1), attempts=verdict.attempts)
             return None
         finished = await self._finish(request, verdict, recorded)

@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 
+from contracts import RequestStatus
+
 __all__ = ["EventHub"]
 
 
@@ -17,17 +19,17 @@ class EventHub:
     """Fan-out of ``(request_id, status)`` changes to per-request subscriber queues."""
 
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[asyncio.Queue[str]]] = {}
+        self._subscribers: dict[str, set[asyncio.Queue[RequestStatus]]] = {}
 
-    def publish(self, request_id: str, status: str) -> None:
+    def publish(self, request_id: str, status: RequestStatus) -> None:
         """Tell every subscriber of ``request_id`` about its new status."""
         for queue in self._subscribers.get(request_id, ()):
             queue.put_nowait(status)
 
     @contextlib.contextmanager
-    def subscribe(self, request_id: str) -> Iterator[asyncio.Queue[str]]:
+    def subscribe(self, request_id: str) -> Iterator[asyncio.Queue[RequestStatus]]:
         """A queue receiving the request's status changes while the context is open."""
-        queue: asyncio.Queue[str] = asyncio.Queue()
+        queue: asyncio.Queue[RequestStatus] = asyncio.Queue()
         self._subscribers.setdefault(request_id, set()).add(queue)
         try:
             yield queue

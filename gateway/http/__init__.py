@@ -2,34 +2,40 @@
 
 from __future__ import annotations
 
+from ._auth import auth_middleware
 from ._docs import render_docs, render_problem
-from ._edge import DIRECTORY, HTTP_STATUS_SLUGS, JWT, LIMITER, PROBLEMS, TELEMETRY, error_middleware
+from ._edge import DIRECTORY, JWT, LIMITER, PROBLEMS, TELEMETRY, public
 from ._handlers import STATE, GatewayState, routes
+from ._inbound import MountedRoute, inbound_routes, mount_inbound
 from ._limits import MAX_JSON_DEPTH, json_depth_exceeded, nul_field, server_options
+from ._middleware import edge_middlewares
+from ._observe import observe_middleware
 from ._openapi import build_openapi
-from ._oss_inbound import JAKARTA, RECEIVE_PATH, mount_oss_inbound, oss_token, token_valid
+from ._rendering import HTTP_STATUS_SLUGS, problem_middleware
 
 __all__ = [
     "DIRECTORY",
     "HTTP_STATUS_SLUGS",
-    "JAKARTA",
     "JWT",
     "LIMITER",
     "MAX_JSON_DEPTH",
     "PROBLEMS",
-    "RECEIVE_PATH",
     "STATE",
     "TELEMETRY",
     "GatewayState",
+    "MountedRoute",
+    "auth_middleware",
     "build_openapi",
-    "error_middleware",
+    "edge_middlewares",
+    "inbound_routes",
     "json_depth_exceeded",
-    "mount_oss_inbound",
+    "mount_inbound",
     "nul_field",
-    "oss_token",
+    "observe_middleware",
+    "problem_middleware",
+    "public",
     "render_docs",
     "render_problem",
     "routes",
     "server_options",
-    "token_valid",
 ]

@@ -4,50 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
-import hashlib
 import re
-import time
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
-import structlog
 from aiohttp import web
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from adapters import Registry
 from contracts import (
-    SERVICE_ID_PATTERN,
     Attempt,
     Counter,
     FieldError,
     Problem,
     RequestRecord,
-    RequestStatus,
-    ServiceKind,
-    ServiceRequest,
     Subject,
-    mask_nik,
 )
 
 from ..audit import Auditor
 from ..config import Settings
 from ..dispatch import Dispatcher
 from ..problems import ApiProblem
-from ..store import IdempotencyMismatch, NewRequest, Store, StoredRequest, new_request_id
-from ._edge import TRACE, client_of
+from ..service import Acceptance, Submission
+from ..store import Store, StoredRequest
+from ._edge import TRACE, client_of, public
 from ._limits import MAX_JSON_DEPTH, json_depth_exceeded, nul_field
 
 __all__ = ["STATE", "GatewayState", "routes"]
 
-log = structlog.get_logger("gateway.api")
 
-_SERVICE_ID = re.compile(SERVICE_ID_PATTERN)
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
 _JSON_TYPES = ("application/json", "application/problem+json")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @dataclasses.dataclass
@@ -61,6 +47,16 @@ class GatewayState:
     catalog: bytes = b""
     services_json: dict[str, bytes] = dataclasses.field(default_factory=dict)
     auditor: Auditor = dataclasses.field(default_factory=Auditor.off)
+    acceptance: Acceptance = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.acceptance = Acceptance(
+            settings=self.settings,
+            store=self.store,
+            registry=self.registry,
+            dispatcher=self.dispatcher,
+            auditor=self.auditor,
+        )
 
     def build_catalog(self) -> None:
         """Render the catalog once: JSON Schema generation is too costly for every call."""
@@ -75,18 +71,6 @@ STATE: web.AppKey[GatewayState] = web.AppKey("state", GatewayState)
 
 def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json", headers=headers)
-
-
-def field_errors(errors: Sequence[ErrorDetails], prefix: Sequence[str | int] = ()) -> list[FieldError]:
-    """Pydantic errors as field paths and messages, never echoing the submitted value."""
-    out = []
-    for err in errors:
-        loc = [*prefix, *err["loc"]]
-        message = err["msg"]
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        out.append(FieldError(field=".".join(str(p) for p in loc) or "(body)", message=message))
-    return out
 
 
 def prefer_wait(header: str | None, limit: float) -> float | None:
@@ -177,181 +161,19 @@ async def get_service(request: web.Request) -> web.Response:
 async def create_request(request: web.Request) -> web.Response:
     """``POST /v1/requests``: validate, persist, dispatch, and answer at once or within ``Prefer: wait``."""
     state = request.app[STATE]
-    client = client_of(request)
-    data = await _read_json(request)
-    if not isinstance(data, dict):
-        raise ApiProblem(
-            "validation-error",
-            "the body must be a JSON object",
-            errors=[FieldError(field="(body)", message="must be a JSON object")],
-        )
-    service_id = data.get("service")
-    if isinstance(service_id, str) and _SERVICE_ID.match(service_id) and service_id not in state.registry.services:
-        raise ApiProblem(
-            "unknown-service",
-            "no service with this id; see GET /v1/services",
-            errors=[FieldError(field="service", message="unknown service")],
-        )
-    errors: list[FieldError] = []
-    envelope: ServiceRequest | None = None
-    try:
-        envelope = ServiceRequest.model_validate(data)
-    except ValidationError as exc:
-        errors.extend(field_errors(exc.errors(include_url=False, include_input=False)))
-    entry = state.registry.services.get(service_id) if isinstance(service_id, str) else None
-    payload = None
-    if entry is not None and isinstance(data.get("payload", {}), dict):
-        try:
-            payload = entry[1].payload_model.model_validate(data.get("payload", {}))
-        except ValidationError as exc:
-            errors.extend(field_errors(exc.errors(include_url=False, include_input=False), ("payload",)))
-    if errors or envelope is None or entry is None or payload is None:
-        raise ApiProblem("validation-error", f"{len(errors)} field(s) break the contract", errors=errors)
-    adapter, service = entry
-    if not client.may_use(service.id):
-        await state.auditor.denied(client, service.id, envelope, "service-not-granted")
-        raise ApiProblem("forbidden", "this client is not granted the service")
-    if not client.may_act_for(envelope.counter.mpp_id):
-        await state.auditor.denied(client, service.id, envelope, "mpp-not-granted")
-        raise ApiProblem(
-            "forbidden",
-            "this client may not act for that MPP",
-            errors=[FieldError(field="counter.mpp_id", message="not this client's MPP")],
-        )
-    if service.personal_data and envelope.consent is None:
-        raise ApiProblem(
-            "consent-required",
-            "this service reads personal data: include the citizen's consent",
-            errors=[FieldError(field="consent", message="required for this service")],
-        )
-    if envelope.callback_url is not None and not client.webhook_secret:
-        raise ApiProblem(
-            "validation-error",
-            "this client has no webhook secret configured, so it cannot receive callbacks",
-            errors=[FieldError(field="callback_url", message="no webhook secret for this client")],
-        )
-    idempotency_key = request.headers.get("Idempotency-Key")
-    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
-        raise ApiProblem("validation-error", "Idempotency-Key must be 1-255 visible ASCII characters",
-                         errors=[FieldError(field="Idempotency-Key", message="1-255 visible ASCII characters")])
-    if service.kind is ServiceKind.SUBMISSION and idempotency_key is None:
-        raise ApiProblem("idempotency-key-required", "send an Idempotency-Key header with every submission")
-    guard = state.dispatcher.guards.get(adapter.agency)
-    if service.kind is ServiceKind.LOOKUP and guard is not None and guard.breaker.state.value == "open":
-        retry_after = max(1, round(guard.breaker.retry_after()))
-        guard.fast_failures += 1
-        raise ApiProblem(
-            "agency-unavailable",
-            f"{adapter.agency} is unavailable (circuit open); try again in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-    settings = state.settings
-    wait = prefer_wait(request.headers.get("Prefer"), settings.max_wait_seconds)
-    now = dt.datetime.now(dt.UTC)
-    lifetime = (
-        settings.submission_deadline_seconds
-        if service.kind is ServiceKind.SUBMISSION
-        else settings.lookup_deadline_seconds
+    submission = Submission(
+        body=await _read_json(request),
+        trace=request[TRACE],
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        wait=prefer_wait(request.headers.get("Prefer"), state.settings.max_wait_seconds),
     )
-    trace = request[TRACE]
-    stored_envelope = envelope.model_dump(mode="json", exclude={"service", "counter", "payload"})
-    stored_envelope["payload"] = payload.model_dump(mode="json")
-    new = NewRequest(
-        id=new_request_id(),
-        client_id=client.id,
-        service=service.id,
-        agency=adapter.agency,
-        kind=service.kind,
-        mpp_id=envelope.counter.mpp_id,
-        desk=envelope.counter.desk,
-        operator=envelope.counter.operator,
-        nik_masked=mask_nik(envelope.applicant.nik),
-        envelope=stored_envelope,
-        trace_id=trace.trace_id,
-        traceparent=trace.traceparent,
-        created_at=now,
-        deadline_at=time.time() + lifetime,
-    )
-    idempotency = None
-    if idempotency_key is not None:
-        canonical = orjson.dumps(
-            {"service": service.id, "counter": envelope.counter.model_dump(mode="json"), **stored_envelope},
-            option=orjson.OPT_SORT_KEYS,
-        )
-        idempotency = (idempotency_key, hashlib.sha256(canonical).hexdigest())
-    dispatcher = state.dispatcher
-    # With a worker free, the request is stored already claimed and run at once: no queue, no second write.
-    lease = (dispatcher.owner, dispatcher.lease_seconds) if dispatcher.can_run_now() else None
-    pending: asyncio.Task[str | None] | None = None
-    try:
-        if lease is not None and idempotency is None and service.kind is ServiceKind.LOOKUP:
-            # A lookup changes nothing at the agency, so its call may overlap the commit of its acceptance: the
-            # run's writes, and the answer, wait for that commit.
-            pending = asyncio.ensure_future(state.store.insert(new, lease=lease))
-            existing = None
-        else:
-            existing = await state.store.insert(new, idempotency=idempotency, lease=lease)
-    except IdempotencyMismatch:
-        raise ApiProblem(
-            "idempotency-key-reused",
-            "this Idempotency-Key was used for a different request",
-            errors=[FieldError(field="Idempotency-Key", message="already names a different request")],
-        ) from None
-    headers = {}
-    if existing is not None:
-        # A retry from the counter: the same request, not a second one.
-        structlog.contextvars.bind_contextvars(request_id=existing, service=service.id, agency=adapter.agency)
-        headers = {"Location": f"/v1/requests/{existing}", "Idempotent-Replayed": "true"}
-        row = await state.store.get(existing)
-        if row is None:  # pragma: no cover - a key always names a stored request
-            raise RuntimeError("idempotency key names a missing request")
-        await state.auditor.read(client, row)  # a replay hands the result out again
-        return _record_response(row, 200 if row.status.final else 202, headers)
-    structlog.contextvars.bind_contextvars(request_id=new.id, service=service.id, agency=adapter.agency)
-    log.info("request.accepted", mpp=new.mpp_id, desk=new.desk)
-    state.auditor.accepted(new, envelope.applicant.nik)  # queued before the run can record anything of it
-    headers["Location"] = f"/v1/requests/{new.id}"
-    if lease is not None:
-        run = dispatcher.run_claimed(_claimed(new, lease), payload, stored=pending)
-        if wait is not None:
-            headers["Preference-Applied"] = f"wait={wait:g}"
-            await asyncio.wait((run,), timeout=wait)
-        if pending is not None:
-            await pending
-        finished = run.result() if run.done() and not run.cancelled() else None
-        if finished is not None and finished.status.final:
-            return _record_response(finished, 200, headers)
-        return await _stored_response(state.store, new.id, headers)
-    waiter = dispatcher.waiter(new.id) if wait else None
-    dispatcher.submit(new.id)
-    if waiter is not None and wait is not None:
-        headers["Preference-Applied"] = f"wait={wait:g}"
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout=wait)
-        except TimeoutError:
-            pass
-        finally:
-            dispatcher.forget(new.id, waiter)
-    return await _stored_response(state.store, new.id, headers)
-
-
-def _claimed(new: NewRequest, lease: tuple[str, float]) -> StoredRequest:
-    """The request as the store holds it after an insert under ``lease``."""
-    return StoredRequest(
-        id=new.id, client_id=new.client_id, service=new.service, agency=new.agency, kind=new.kind,
-        status=RequestStatus.IN_PROGRESS, mpp_id=new.mpp_id, desk=new.desk, operator=new.operator,
-        nik_masked=new.nik_masked, envelope=new.envelope, result=None, agency_reference=None, problem=None,
-        trace_id=new.trace_id, traceparent=new.traceparent, created_at=new.created_at, updated_at=new.created_at,
-        finished_at=None, deadline_at=new.deadline_at, lease_owner=lease[0], lease_expires=time.time() + lease[1],
-        attempt_count=0,
-    )  # fmt: skip
-
-
-async def _stored_response(store: Store, request_id: str, headers: dict[str, str]) -> web.Response:
-    row = await store.get(request_id)
-    if row is None:  # pragma: no cover - the insert above is durable
-        raise RuntimeError("request vanished after insert")
+    accepted = await state.acceptance.accept(client_of(request), submission)
+    row = accepted.record
+    headers = {"Location": f"/v1/requests/{row.id}"}
+    if accepted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if accepted.waited is not None:
+        headers["Preference-Applied"] = f"wait={accepted.waited:g}"
     return _record_response(row, 200 if row.status.final else 202, headers)
 
 
@@ -407,19 +229,19 @@ async def list_agencies(request: web.Request) -> web.Response:
     state = request.app[STATE]
     agencies = []
     for agency, adapter in sorted(state.registry.adapters.items()):
-        guard = state.dispatcher.guards.get(agency)
-        figures = guard.snapshot() if guard is not None else {"agency": agency}
-        agencies.append({**figures, "name": adapter.agency_name or agency})
+        agencies.append({**state.dispatcher.agency_health(agency), "name": adapter.agency_name or agency})
     body = {"agencies": agencies, "queue": {"local_depth": state.dispatcher.queue_depth(),
                                             "in_flight": state.dispatcher.in_flight()}}
     return _json(orjson.dumps(body))
 
 
+@public
 async def healthz(request: web.Request) -> web.Response:
     """``GET /healthz``: the process is alive."""
     return _json(b'{"status":"ok"}')
 
 
+@public
 async def readyz(request: web.Request) -> web.Response:
     """``GET /readyz``: the store answers and adapters are loaded."""
     state = request.app[STATE]

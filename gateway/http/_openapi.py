@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,7 +13,7 @@ from adapters import Service
 from contracts import CONTRACT_VERSION, Problem, RequestRecord, ServiceDescriptor, ServiceRequest
 
 from ..problems import DEFAULT_PROBLEMS, ProblemCatalog, type_uri
-from ._oss_inbound import openapi_paths as oss_inbound_paths
+from ._inbound import MountedRoute
 
 __all__ = ["build_openapi"]
 
@@ -49,13 +50,67 @@ def _service_name(service_id: str, part: str) -> str:
     return "".join(w.capitalize() for w in words) + part
 
 
+def _inbound_paths(inbound: Sequence[MountedRoute]) -> dict[str, Any]:
+    """The path items of the adapters' inbound routes, from what each route declares."""
+    paths: dict[str, Any] = {}
+    for mounted in inbound:
+        route = mounted.route
+        # oss POST /receiveNIB -> ossPostReceiveNIB, oss GET /nib/{nib} -> ossGetNibByNib
+        spoken = re.sub(r"\{([^}]+)\}", r"by \1", f"{mounted.agency} {route.method.lower()} {route.path}")
+        words = [w for w in re.split(r"[^A-Za-z0-9]+", spoken) if w]
+        operation: dict[str, Any] = {
+            "operationId": words[0].lower() + "".join(w[:1].upper() + w[1:] for w in words[1:]),
+            "summary": route.summary or f"{route.method} {mounted.path}",
+            "tags": [mounted.agency],
+        }
+        if route.description:
+            operation["description"] = route.description
+        if route.auth == "agency":
+            operation["security"] = []  # the agency is authenticated by the adapter, in its own way
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"\{([a-z_][a-z0-9_]*)\}", route.path)
+        ]
+        parameters += [
+            {"name": name, "in": "header", "required": True, "description": text, "schema": {"type": "string"}}
+            for name, text in route.request_headers.items()
+        ]
+        if parameters:
+            operation["parameters"] = parameters
+        if route.request_schema is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": dict(route.request_schema)}},
+            }
+        codes = {500}
+        if route.auth == "client":
+            codes.add(401)
+        if route.method in {"POST", "PUT", "PATCH"} and route.too_large is None:
+            codes.add(413)
+        errors = _errors(*sorted(codes))
+        if route.grant is not None:
+            errors["403"] = _problem_response(f"The client is not granted {route.grant}.")
+        errors.update({str(code): _problem_response(text) for code, text in route.problems.items()})
+        operation["responses"] = {
+            "200": {
+                "description": "The answer." if route.too_large is None else "The answer, a refusal included.",
+                "content": {"application/json": {"schema": dict(route.response_schema or {})}},
+            },
+            **dict(sorted(errors.items())),
+        }
+        paths.setdefault(mounted.path, {})[route.method.lower()] = operation
+    return paths
+
+
 def build_openapi(
     services: Iterable[Service[Any, Any]],
     *,
     problems: ProblemCatalog = DEFAULT_PROBLEMS,
     server_url: str | None = None,
+    inbound: Sequence[MountedRoute] = (),
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document: every route, every error response, the contract and each service's schemas."""
+    """The OpenAPI 3.1 document: every route, every error response, the contract and each service's schemas, and
+    the ``inbound`` routes of the adapters (:func:`gateway.http.inbound_routes`)."""
     models: list[tuple[type[BaseModel], Any]] = [
         (ServiceRequest, "validation"),
         (RequestRecord, "serialization"),
@@ -281,7 +336,7 @@ def build_openapi(
             }
         },
     }
-    paths.update(oss_inbound_paths())
+    paths.update(_inbound_paths(inbound))
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {

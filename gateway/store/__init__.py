@@ -1,26 +1,31 @@
-"""Durable storage: the store port (requests and their queue, the webhook outbox, the audit chain), SQLite and
-PostgreSQL behind it, sealing of personal data at rest, schema migrations and retention."""
+"""Durable storage: the store port (requests and their queue, the webhook outbox, the audit chain, agency documents),
+SQLite and PostgreSQL behind it, sealing of personal data at rest, schema migrations and retention."""
 
 from __future__ import annotations
 
 from ._audit_chain import GENESIS, canonical_time, chain_events, entry_hash
+from ._documents import ScopedDocuments
 from ._ids import new_request_id
 from ._migrations import migrations
 from ._port import (
     AuditCheckpoint,
     AuditEntry,
     AuditEvent,
+    AuditStore,
+    DocumentStore,
     IdempotencyMismatch,
     InvalidTransition,
     NewRequest,
     NewWebhook,
-    ReceivedNib,
+    RequestStore,
     SchemaOutdated,
     Store,
     StoredAttempt,
+    StoredDocument,
     StoredRequest,
     StoreError,
     Webhook,
+    WebhookOutbox,
     check_transition,
 )
 from ._postgres import PostgresStore
@@ -46,21 +51,26 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
     "AuditEvent",
+    "AuditStore",
+    "DocumentStore",
     "IdempotencyMismatch",
     "InvalidTransition",
     "KeyRing",
     "NewRequest",
     "NewWebhook",
     "PostgresStore",
-    "ReceivedNib",
+    "RequestStore",
     "SchemaOutdated",
+    "ScopedDocuments",
     "SealedDataError",
     "SqliteStore",
     "Store",
     "StoreError",
     "StoredAttempt",
+    "StoredDocument",
     "StoredRequest",
     "Webhook",
+    "WebhookOutbox",
     "Writer",
     "canonical_time",
     "chain_events",

@@ -1,4 +1,14 @@
-"""The store port: what the API and the dispatcher need from durable storage, whatever the database."""
+"""The store port: what the API, the dispatcher, the audit log and the adapters' inbound routes need from durable
+storage, whatever the database.
+
+One protocol per aggregate its callers use, so each caller can be typed against the part it touches::
+
+    Store                 open, aclose, ping: the whole, as the composition root builds it
+    ├── RequestStore      requests, attempts, the queue (status plus lease), idempotency keys, their retention
+    ├── WebhookOutbox     notifications waiting for delivery
+    ├── AuditStore        the hash-chained audit log and its signed checkpoints
+    └── DocumentStore     what agencies push to the region, kept as history
+"""
 
 from __future__ import annotations
 
@@ -13,18 +23,22 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
     "AuditEvent",
+    "AuditStore",
+    "DocumentStore",
     "IdempotencyMismatch",
     "InvalidTransition",
     "NewRequest",
     "NewWebhook",
-    "ReceivedNib",
+    "RequestStore",
     "SchemaOutdated",
     "SchemaStatus",
     "Store",
     "StoreError",
     "StoredAttempt",
+    "StoredDocument",
     "StoredRequest",
     "Webhook",
+    "WebhookOutbox",
     "check_transition",
 ]
 
@@ -144,28 +158,16 @@ class Webhook:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class ReceivedNib:
-    """One NIB's latest push from OSS RBA (``receiveNIB``); ``data`` is the dataNIB object, personal data included."""
+class StoredDocument:
+    """One document an agency pushed to the region, as the store keeps it (personal data included)."""
 
-    nib: str
-    oss_id: str | None
-    company_name: str | None
-    data: dict[str, Any]
-    first_received_at: dt.datetime
+    agency: str
+    #: The sort of document (``"nib"``), the adapter's word.
+    kind: str
+    #: What it is about (the NIB): kept in clear to find it by, so never a person's NIK or name.
+    key: str
+    document: dict[str, Any]
     received_at: dt.datetime
-    pushes: int
-
-    def as_json(self) -> dict[str, Any]:
-        """The read route's body."""
-        return {
-            "nib": self.nib,
-            "oss_id": self.oss_id,
-            "company_name": self.company_name,
-            "first_received_at": self.first_received_at.isoformat(),
-            "received_at": self.received_at.isoformat(),
-            "pushes": self.pushes,
-            "data": self.data,
-        }
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -186,17 +188,8 @@ class SchemaStatus:
         return max(self.applied, default=0)
 
 
-class Store(Protocol):
-    """Durable storage of requests, their attempts, and the work queue (status plus lease)."""
-
-    async def open(self) -> None:
-        """Connect and bring the schema up to date."""
-
-    async def aclose(self) -> None:
-        """Flush pending writes and disconnect."""
-
-    async def ping(self) -> bool:
-        """True when the store answers."""
+class RequestStore(Protocol):
+    """Requests, their attempts and the work queue (status plus lease): what accepting and dispatching need."""
 
     async def insert(
         self,
@@ -270,8 +263,9 @@ class Store(Protocol):
         ``older_than`` (Unix time), setting ``purged_at``; returns how many. Status, service, counter, masked NIK,
         attempts, timestamps and problem stay. A request with a webhook still being delivered waits for it."""
 
-    async def purge_received_nibs(self, older_than: float, *, limit: int = 500) -> int:
-        """Delete up to ``limit`` NIB pushes last received before ``older_than`` (Unix time); returns how many."""
+
+class WebhookOutbox(Protocol):
+    """Notifications waiting for delivery; :meth:`RequestStore.finish` queues them with the status they announce."""
 
     async def due_webhooks(self, limit: int) -> list[Webhook]:
         """Undelivered webhooks whose next try is due."""
@@ -279,13 +273,9 @@ class Store(Protocol):
     async def webhook_tried(self, webhook_id: str, *, delivered: bool, next_at: float, error: str | None) -> None:
         """Record one delivery try."""
 
-    async def save_nib(
-        self, nib: str, *, oss_id: str | None, company_name: str | None, data: dict[str, Any], received_at: dt.datetime
-    ) -> None:
-        """Keep OSS's latest push for ``nib`` (counting pushes, remembering the first); :class:`StoreError` if not."""
 
-    async def get_nib(self, nib: str) -> ReceivedNib | None:
-        """OSS's latest push for ``nib``, or ``None``."""
+class AuditStore(Protocol):
+    """The append-only, hash-chained audit log and its signed checkpoints."""
 
     async def append_audit(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
         """Append ``events`` to the audit chain, in order, in one transaction; returns the sealed entries.
@@ -305,6 +295,47 @@ class Store(Protocol):
 
     async def audit_checkpoints(self, after_seq: int, limit: int) -> list[AuditCheckpoint]:
         """Up to ``limit`` checkpoints for sequence numbers above ``after_seq``, in sequence order."""
+
+
+class DocumentStore(Protocol):
+    """What agencies push to the region (an adapter's inbound routes), every agency in one table.
+
+    Every save is kept as history, in the order saved; the document is sealed at rest like a request's envelope,
+    and purged once older than the retention period. :class:`gateway.store.ScopedDocuments` hands one agency's
+    share of it to that agency's adapter.
+    """
+
+    async def save_document(
+        self, agency: str, kind: str, key: str, document: dict[str, Any], *, received_at: dt.datetime
+    ) -> None:
+        """Keep ``document`` as the latest of ``(agency, kind, key)``; :class:`StoreError` if it cannot be kept.
+
+        ``received_at`` must carry its time zone (:class:`ValueError` otherwise).
+        """
+
+    async def latest_document(self, agency: str, kind: str, key: str) -> StoredDocument | None:
+        """The document of ``(agency, kind, key)`` saved last, or ``None``."""
+
+    async def document_history(self, agency: str, kind: str, key: str) -> list[StoredDocument]:
+        """Every document of ``(agency, kind, key)`` still kept, in the order saved; empty if none."""
+
+    async def purge_documents(self, older_than: float, *, limit: int = 500) -> int:
+        """Delete up to ``limit`` documents received before ``older_than`` (Unix time), oldest first; returns how
+        many. A key whose every document is older disappears; newer documents of a key stay."""
+
+
+class Store(RequestStore, WebhookOutbox, AuditStore, DocumentStore, Protocol):
+    """The whole of durable storage, opened and closed as one: the composition root builds one and hands each
+    part to the code that needs it (the narrow protocols above say which part that is)."""
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    async def aclose(self) -> None:
+        """Flush pending writes and disconnect."""
+
+    async def ping(self) -> bool:
+        """True when the store answers."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

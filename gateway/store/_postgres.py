@@ -36,6 +36,8 @@ from ._audit_chain import (
     audit_row,
     chain_events,
 )
+from ._documents import DOCUMENT_COLUMN, DOCUMENT_COLUMNS, stored_document
+from ._ids import new_document_id
 from ._port import (
     AuditCheckpoint,
     AuditEntry,
@@ -43,9 +45,9 @@ from ._port import (
     IdempotencyMismatch,
     NewRequest,
     NewWebhook,
-    ReceivedNib,
     SchemaOutdated,
     StoredAttempt,
+    StoredDocument,
     StoredRequest,
     StoreError,
     Webhook,
@@ -404,16 +406,6 @@ class PostgresStore:
                 await c.execute("UPDATE webhooks SET body = '' WHERE request_id = ANY($1::text[])", ids)
         return len(rows)
 
-    async def purge_received_nibs(self, older_than: float, *, limit: int = 500) -> int:
-        """Delete up to ``limit`` NIB pushes last received before ``older_than``."""
-        return _count(
-            await self._db.execute(
-                "DELETE FROM oss_nib WHERE nib IN (SELECT nib FROM oss_nib WHERE received_at < $1 "
-                "ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                dt.datetime.fromtimestamp(older_than, dt.UTC), limit,
-            )
-        )  # fmt: skip
-
     async def due_webhooks(self, limit: int) -> list[Webhook]:
         """Undelivered webhooks whose next try is due, oldest first, each reserved for this caller for a while."""
         now = time.time()
@@ -439,34 +431,54 @@ class PostgresStore:
             next_at, error, delivered, time.time(), webhook_id,
         )  # fmt: skip
 
-    async def save_nib(
-        self, nib: str, *, oss_id: str | None, company_name: str | None, data: dict[str, Any], received_at: dt.datetime
+    async def save_document(
+        self, agency: str, kind: str, key: str, document: dict[str, Any], *, received_at: dt.datetime
     ) -> None:
-        """Insert OSS's push, or replace the NIB's earlier one (keeping when it first arrived, counting pushes)."""
+        """Append ``document`` to the history of ``(agency, kind, key)``, sealed."""
+        if received_at.tzinfo is None:
+            raise ValueError("received_at must carry its time zone")
+        doc_id = new_document_id()
         try:
             await self._db.execute(
-                "INSERT INTO oss_nib (nib, oss_id, company_name, data, first_received_at, received_at) "
-                "VALUES ($1,$2,$3,$4,$5,$5) ON CONFLICT (nib) DO UPDATE SET oss_id = excluded.oss_id, "
-                "company_name = excluded.company_name, data = excluded.data, received_at = excluded.received_at, "
-                "pushes = oss_nib.pushes + 1",
-                nib, oss_id, company_name, seal_json(self._keys, data, column="oss_nib.data", row=nib), received_at,
+                "INSERT INTO agency_documents (id, agency, kind, key, document, received_at) "
+                "VALUES ($1,$2,$3,$4,$5,$6)",
+                doc_id, agency, kind, key, seal_json(self._keys, document, column=DOCUMENT_COLUMN, row=doc_id),
+                received_at,
             )  # fmt: skip
         except DRIVER_ERRORS as exc:
-            raise StoreError("the NIB data could not be stored") from exc
+            raise StoreError(f"the {agency} {kind} document could not be stored") from exc
 
-    async def get_nib(self, nib: str) -> ReceivedNib | None:
-        """OSS's latest push for ``nib``, or ``None``."""
+    async def latest_document(self, agency: str, kind: str, key: str) -> StoredDocument | None:
+        """The document of ``(agency, kind, key)`` saved last, or ``None``."""
         row = await self._db.fetchrow(
-            "SELECT nib, oss_id, company_name, data, first_received_at, received_at, pushes FROM oss_nib "
-            "WHERE nib = $1",
-            nib,
-        )
-        if row is None:
-            return None
-        return ReceivedNib(
-            row["nib"], row["oss_id"], row["company_name"],
-            open_json(self._keys, row["data"], column="oss_nib.data", row=row["nib"]), row["first_received_at"],
-            row["received_at"], row["pushes"],
+            f"SELECT {DOCUMENT_COLUMNS} FROM agency_documents WHERE agency = $1 AND kind = $2 AND key = $3 "  # noqa: S608 - constant
+            "ORDER BY seq DESC LIMIT 1",
+            agency, kind, key,
+        )  # fmt: skip
+        return None if row is None else self._document(row)
+
+    async def document_history(self, agency: str, kind: str, key: str) -> list[StoredDocument]:
+        """Every kept document of ``(agency, kind, key)``, in the order saved."""
+        rows = await self._db.fetch(
+            f"SELECT {DOCUMENT_COLUMNS} FROM agency_documents WHERE agency = $1 AND kind = $2 AND key = $3 "  # noqa: S608 - constant
+            "ORDER BY seq",
+            agency, kind, key,
+        )  # fmt: skip
+        return [self._document(row) for row in rows]
+
+    def _document(self, row: asyncpg.Record) -> StoredDocument:
+        *fields, received_at = tuple(row)
+        return stored_document(self._keys, *fields, received_at=received_at)
+
+    async def purge_documents(self, older_than: float, *, limit: int = 500) -> int:
+        """Delete up to ``limit`` documents received before ``older_than``, oldest first; rows another replica is
+        purging are skipped, not waited for."""
+        return _count(
+            await self._db.execute(
+                "DELETE FROM agency_documents WHERE seq IN (SELECT seq FROM agency_documents WHERE received_at < $1 "
+                "ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                dt.datetime.fromtimestamp(older_than, dt.UTC), limit,
+            )
         )  # fmt: skip
 
     async def append_audit(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:

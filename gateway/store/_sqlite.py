@@ -33,6 +33,8 @@ from ._audit_chain import (
     canonical_time,
     chain_events,
 )
+from ._documents import DOCUMENT_COLUMN, DOCUMENT_COLUMNS, stored_document, utc_text
+from ._ids import new_document_id
 from ._port import (
     AuditCheckpoint,
     AuditEntry,
@@ -40,8 +42,8 @@ from ._port import (
     IdempotencyMismatch,
     NewRequest,
     NewWebhook,
-    ReceivedNib,
     StoredAttempt,
+    StoredDocument,
     StoredRequest,
     StoreError,
     Webhook,
@@ -432,17 +434,6 @@ class SqliteStore:
 
         return await self._write(op)
 
-    async def purge_received_nibs(self, older_than: float, *, limit: int = 500) -> int:
-        """Delete up to ``limit`` NIB pushes last received before ``older_than``."""
-        cutoff = _ts(dt.datetime.fromtimestamp(older_than, dt.UTC))
-        return await self._write(
-            lambda c: c.execute(
-                "DELETE FROM oss_nib WHERE nib IN "
-                "(SELECT nib FROM oss_nib WHERE received_at < ? ORDER BY received_at LIMIT ?)",
-                (cutoff, limit),
-            ).rowcount
-        )
-
     async def due_webhooks(self, limit: int) -> list[Webhook]:
         """Undelivered webhooks whose next try is due, oldest first, each reserved for this caller for a while
         (several worker processes may share the file: one of them sends each)."""
@@ -474,41 +465,61 @@ class SqliteStore:
             )
         )
 
-    async def save_nib(
-        self, nib: str, *, oss_id: str | None, company_name: str | None, data: dict[str, Any], received_at: dt.datetime
+    async def save_document(
+        self, agency: str, kind: str, key: str, document: dict[str, Any], *, received_at: dt.datetime
     ) -> None:
-        """Insert OSS's push, or replace the NIB's earlier one (keeping when it first arrived, counting pushes)."""
-        sealed = seal_json(self._keys, data, column="oss_nib.data", row=nib)
-        params = (nib, oss_id, company_name, sealed, _ts(received_at), _ts(received_at))
+        """Append ``document`` to the history of ``(agency, kind, key)``, sealed."""
+        doc_id = new_document_id()
+        params = (
+            doc_id, agency, kind, key, seal_json(self._keys, document, column=DOCUMENT_COLUMN, row=doc_id),
+            utc_text(received_at),
+        )  # fmt: skip
         try:
             await self._write(
                 lambda c: c.execute(
-                    "INSERT INTO oss_nib (nib, oss_id, company_name, data, first_received_at, received_at) "
-                    "VALUES (?,?,?,?,?,?) ON CONFLICT (nib) DO UPDATE SET oss_id = excluded.oss_id, "
-                    "company_name = excluded.company_name, data = excluded.data, received_at = excluded.received_at, "
-                    "pushes = pushes + 1",
+                    "INSERT INTO agency_documents (id, agency, kind, key, document, received_at) VALUES (?,?,?,?,?,?)",
                     params,
                 )
             )
         except sqlite3.Error as exc:
-            raise StoreError("the NIB data could not be stored") from exc
+            raise StoreError(f"the {agency} {kind} document could not be stored") from exc
 
-    async def get_nib(self, nib: str) -> ReceivedNib | None:
-        """OSS's latest push for ``nib``, or ``None``."""
+    async def latest_document(self, agency: str, kind: str, key: str) -> StoredDocument | None:
+        """The document of ``(agency, kind, key)`` saved last, or ``None``."""
         row = await self._read(
             lambda c: c.execute(
-                "SELECT nib, oss_id, company_name, data, first_received_at, received_at, pushes FROM oss_nib "
-                "WHERE nib = ?",
-                (nib,),
+                f"SELECT {DOCUMENT_COLUMNS} FROM agency_documents WHERE agency = ? AND kind = ? AND key = ? "  # noqa: S608 - constant
+                "ORDER BY seq DESC LIMIT 1",
+                (agency, kind, key),
             ).fetchone()
         )
-        if row is None:
-            return None
-        nib_, oss_id, company, data, first, last, pushes = row
-        return ReceivedNib(
-            nib_, oss_id, company, open_json(self._keys, data, column="oss_nib.data", row=nib_),
-            dt.datetime.fromisoformat(first), dt.datetime.fromisoformat(last), pushes,
-        )  # fmt: skip
+        return None if row is None else self._document(row)
+
+    async def document_history(self, agency: str, kind: str, key: str) -> list[StoredDocument]:
+        """Every kept document of ``(agency, kind, key)``, in the order saved."""
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT {DOCUMENT_COLUMNS} FROM agency_documents WHERE agency = ? AND kind = ? AND key = ? "  # noqa: S608 - constant
+                "ORDER BY seq",
+                (agency, kind, key),
+            ).fetchall()
+        )
+        return [self._document(row) for row in rows]
+
+    def _document(self, row: tuple[Any, ...]) -> StoredDocument:
+        *fields, received_at = row
+        return stored_document(self._keys, *fields, received_at=dt.datetime.fromisoformat(received_at))
+
+    async def purge_documents(self, older_than: float, *, limit: int = 500) -> int:
+        """Delete up to ``limit`` documents received before ``older_than``, oldest first."""
+        cutoff = utc_text(dt.datetime.fromtimestamp(older_than, dt.UTC))
+        return await self._write(
+            lambda c: c.execute(
+                "DELETE FROM agency_documents WHERE seq IN "
+                "(SELECT seq FROM agency_documents WHERE received_at < ? ORDER BY received_at LIMIT ?)",
+                (cutoff, limit),
+            ).rowcount
+        )
 
     async def append_audit(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
         """Chain ``events`` after the head within the writer's transaction: one writer keeps the chain linear."""

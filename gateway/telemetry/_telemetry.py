@@ -76,7 +76,7 @@ class Metrics:
         self.agency_seconds = Histogram("mpp_agency_call_seconds", "Agency call latency by agency and service.",
                                         ["agency", "service"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
         self.retries = Counter("mpp_retries", "Retries by agency and service.", ["agency", "service"], registry=r)
-        # With several workers (``gateway/_workers.py``) each gauge says how the workers' values combine: the
+        # With several workers (``gateway/cli/_workers.py``) each gauge says how the workers' values combine: the
         # worst circuit of any worker, the calls in flight of the live ones, the store's queue as any reads it.
         self.circuit_state = Gauge("mpp_circuit_state", "Circuit state by agency: 0 closed, 1 half-open, 2 open.",
                                    ["agency"], registry=r, multiprocess_mode="livemax")  # fmt: skip
@@ -118,12 +118,6 @@ class Telemetry:
     def extract(self, carrier: Mapping[str, str]) -> otel_context.Context:
         """The trace context a ``traceparent`` in ``carrier`` names (an empty context if none)."""
         return self.propagator.extract(carrier)
-
-    def current_traceparent(self) -> str | None:
-        """The ``traceparent`` of the current span, to store with a request or send on."""
-        carrier: dict[str, str] = {}
-        self.propagator.inject(carrier)
-        return carrier.get("traceparent")
 
     def shutdown(self) -> None:
         """Flush and stop exporting."""

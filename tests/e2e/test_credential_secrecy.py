@@ -27,8 +27,9 @@ from aiohttp.test_utils import TestServer
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from adapters.oss.inbound import JAKARTA, oss_token
 from gateway import Settings, build_app, configure_logging
-from gateway.http import JAKARTA, STATE, oss_token
+from gateway.http import STATE
 from gateway.store import generate_data_key
 from gateway.telemetry import Telemetry
 from mocks import Control, Population, bpjs_kesehatan, bpjs_ketenagakerjaan, dukcapil, oss

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from adapters.bpjs_kesehatan.lzstring import decompress_from_encoded_uri_component
 from mocks import Citizen, Control, Population, bpjs_kesehatan
-from mocks._bpjs_crypto import compress_to_encoded_uri_component, encrypt, response_key, signature
+from mocks.bpjs_crypto import compress_to_encoded_uri_component, encrypt, response_key, signature
 from tests import fixtures
 
 CONS_ID = "27182"

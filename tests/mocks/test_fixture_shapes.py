@@ -22,7 +22,7 @@ import pytest
 
 from adapters.bpjs_kesehatan.crypto import decrypt_response
 from mocks import REFERENCE_DATE, Citizen, MockAgency, Population, start_mocks
-from mocks._bpjs_crypto import signature
+from mocks.bpjs_crypto import signature
 from mocks.bpjs_ketenagakerjaan import membership
 from mocks.dukcapil import record
 from mocks.oss import Business, businesses

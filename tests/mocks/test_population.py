@@ -9,8 +9,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from contracts import PROVINCE_CODES, KkNumber, check_nik
-from mocks import REFERENCE_DATE, STATUSES, Citizen, Population
-from mocks._regions import PROVINCES
+from mocks import PROVINCES, REFERENCE_DATE, STATUSES, Citizen, Population
 
 RELIGIONS = {"ISLAM", "KRISTEN", "KATHOLIK", "HINDU", "BUDHA", "KONGHUCU"}
 MARITAL = {"BELUM KAWIN", "KAWIN", "CERAI HIDUP", "CERAI MATI"}

@@ -11,6 +11,7 @@ EXPECTED = {
     "AGENCY_PORTS",
     "CONTROL_KEY",
     "MOCK_ENTRY_POINT_GROUP",
+    "PROVINCES",
     "REFERENCE_DATE",
     "STATUSES",
     "Citizen",

@@ -41,6 +41,7 @@ from gateway import (
     hash_key,
     placeholder_settings,
 )
+from gateway.http import inbound_routes
 from gateway.store import generate_data_key
 from mocks import AGENCY_PORTS, MockCluster, start_mocks
 
@@ -142,7 +143,8 @@ def offline_document() -> dict[str, Any]:
         placeholder_settings(list(factories), factories), httpx.MockTransport(_unreachable), factories
     )
     problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
-    return build_openapi([service for _, service in registry.services.values()], problems=problems)
+    services = [service for _, service in registry.services.values()]
+    return build_openapi(services, problems=problems, inbound=inbound_routes(registry.adapters.values()))
 
 
 def _unreachable(request: httpx.Request) -> httpx.Response:

@@ -11,7 +11,7 @@ import pytest
 
 from gateway import PostgresStore, SqliteStore, Store
 from tests.postgres import PostgresServer
-from tests.store.support import Backend
+from tests.store.support import OLD, Backend, Raw
 
 
 @pytest.fixture
@@ -42,3 +42,18 @@ async def store(backend: Backend) -> AsyncIterator[Store]:
     await s.open()
     yield s
     await s.aclose()
+
+
+@pytest.fixture
+def raw(backend: Backend) -> Raw:
+    """Raw access to the current implementation's database; its stores seal with :data:`OLD`."""
+    return Raw(backend, OLD)
+
+
+@pytest.fixture
+async def sealed(raw: Raw) -> AsyncIterator[Store]:
+    """An open store sealing with the key 'old'."""
+    store = raw.store()
+    await store.open()
+    yield store
+    await store.aclose()

@@ -1,4 +1,4 @@
-"""The store contract, run against every implementation: durability, leases, idempotency, webhooks, OSS NIB data."""
+"""The store contract, run against every implementation: durability, leases, idempotency, webhooks."""
 
 from __future__ import annotations
 
@@ -284,21 +284,6 @@ async def test_queue_stats_count_waiting_work(store: Store) -> None:
     await store.finish("req_1", "a", status=RequestStatus.COMPLETED, attempt=attempt(1))
     depth, oldest = await store.queue_stats()
     assert depth == 2 and oldest == pytest.approx(base.timestamp())
-
-
-async def test_nib_pushes_keep_the_first_arrival_and_count(store: Store) -> None:
-    """The latest push of an NIB wins, its first arrival and the number of pushes are kept."""
-    first, later = dt.datetime(2026, 1, 5, tzinfo=dt.UTC), dt.datetime(2026, 1, 6, tzinfo=dt.UTC)
-    assert await store.get_nib("9120001234561") is None
-    await store.save_nib("9120001234561", oss_id="P1", company_name="PT A", data={"nib": "9120001234561", "v": 1},
-                         received_at=first)  # fmt: skip
-    await store.save_nib("9120001234561", oss_id=None, company_name="PT A BARU",
-                         data={"nib": "9120001234561", "v": 2, "nama": "Ñ\u0000"}, received_at=later)  # fmt: skip
-    nib = await store.get_nib("9120001234561")
-    assert nib is not None
-    assert (nib.oss_id, nib.company_name, nib.pushes) == (None, "PT A BARU", 2)
-    assert (nib.first_received_at, nib.received_at) == (first, later)
-    assert nib.data == {"nib": "9120001234561", "v": 2, "nama": "Ñ\u0000"}
 
 
 async def test_ping_reports_a_closed_store(backend: Backend) -> None:

@@ -82,7 +82,7 @@ async def test_sqlite_and_postgres_schemas_match(tmp_path: Path, pg_database: st
     lite = sqlite_schema(tmp_path / "s.sqlite3")
     pg = await postgres_schema(pg_database)
     assert sorted(lite) == sorted(pg)
-    assert {"requests", "attempts", "oss_nib", "idempotency_keys", "webhooks", "schema_migrations"} <= set(pg)
+    assert {"requests", "attempts", "agency_documents", "idempotency_keys", "webhooks", "schema_migrations"} <= set(pg)
     for table in lite:
         assert [c[0] for c in lite[table]] == [c[0] for c in pg[table]], table
         for (name, lite_type, lite_notnull, lite_pk), (_, pg_type, pg_notnull, pg_pk) in zip(

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from contracts import RequestStatus
-from gateway import PostgresStore, SqliteStore, Store
-from gateway.store import KeyRing, NewWebhook, SealedDataError, generate_data_key
+from gateway import Store
+from gateway.store import NewWebhook, SealedDataError, generate_data_key
 from tests.sealed import flip_ciphertext
-from tests.store.support import Backend, attempt, new
+from tests.store.support import OLD, Raw, attempt, new
 
 NIK = "3201014708900001"
 NAME = "SITI AMINAH BINTI SUPARDI"
@@ -26,83 +21,7 @@ NIB = "9120001234561"
 ENVELOPE = {"applicant": {"nik": NIK}, "payload": {"full_name": NAME, "birth_date": "1990-08-07"}}
 RESULT = {"full_name": NAME, "nik": NIK, "card_number": CARD}
 NIB_DATA = {"nib": NIB, "penanggung_jawab": [{"nama": NAME, "nik": NIK}]}
-OLD, NEW = generate_data_key("old"), generate_data_key("new")
-
-
-class Raw:
-    """The database under the store, read and written around it."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-
-    def store(self, keys: str | None = OLD) -> Store:
-        ring = KeyRing.parse(keys) if keys else None
-        if self.backend.name == "sqlite":
-            return SqliteStore(self.backend.location, synchronous="NORMAL", keys=ring)
-        return PostgresStore(self.backend.location, pool_size=3, handover_grace=0.0, keys=ring)
-
-    async def _pg(self, work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
-        conn = await asyncpg.connect(self.backend.location)
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
-
-    def _sqlite(self, sql: str, params: tuple[Any, ...]) -> Any:
-        conn = sqlite3.connect(self.backend.location, isolation_level=None)
-        try:
-            return conn.execute(sql, params).fetchone()
-        finally:
-            conn.close()
-
-    async def get(self, table: str, column: str, key: str, value: str) -> str | None:
-        if self.backend.name == "sqlite":
-            sql = f"SELECT {column} FROM {table} WHERE {key} = ?"  # noqa: S608 - test constants
-            row = await asyncio.to_thread(self._sqlite, sql, (value,))
-            return None if row is None else row[0]
-        sql = f"SELECT {column}::text FROM {table} WHERE {key} = $1"  # noqa: S608 - test constants
-        found: str | None = await self._pg(lambda c: c.fetchval(sql, value))
-        return found
-
-    async def set(self, table: str, column: str, key: str, value: str, stored: str) -> None:
-        if self.backend.name == "sqlite":
-            sql = f"UPDATE {table} SET {column} = ? WHERE {key} = ?"  # noqa: S608 - test constants
-            await asyncio.to_thread(self._sqlite, sql, (stored, value))
-            return
-        cast = "::json" if (table, column) != ("webhooks", "body") and column != "agency_reference" else ""
-        sql = f"UPDATE {table} SET {column} = $1{cast} WHERE {key} = $2"  # noqa: S608 - test constants
-        await self._pg(lambda c: c.execute(sql, stored, value))
-
-    async def everything(self) -> bytes:
-        """SQLite: the database and WAL files byte for byte; PostgreSQL: every row of every table as text."""
-        if self.backend.name == "sqlite":
-            files = [Path(self.backend.location), Path(self.backend.location + "-wal")]
-            return b"".join([await asyncio.to_thread(p.read_bytes) for p in files if p.exists()])
-
-        async def dump(c: asyncpg.Connection) -> bytes:
-            tables = await c.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            rows = []
-            for t in tables:
-                rows += await c.fetch(f'SELECT t::text FROM "{t[0]}" t')  # noqa: S608 - catalog names
-            return "\n".join(r[0] for r in rows).encode()
-
-        result: bytes = await self._pg(dump)
-        return result
-
-
-@pytest.fixture
-def raw(backend: Backend) -> Raw:
-    """Raw access to the current implementation's database."""
-    return Raw(backend)
-
-
-@pytest.fixture
-async def sealed(raw: Raw) -> AsyncIterator[Store]:
-    """An open store sealing with the key 'old'."""
-    store = raw.store()
-    await store.open()
-    yield store
-    await store.aclose()
+NEW = generate_data_key("new")
 
 
 async def finished(
@@ -124,11 +43,11 @@ def hook(event_id: str) -> NewWebhook:
 
 
 async def test_no_personal_data_is_stored_in_clear(sealed: Store, raw: Raw) -> None:
-    """After a request, its webhook and an OSS push, the raw database holds no NIK, name or card number."""
+    """After a request, its webhook and an agency's push, the raw database holds no NIK, name or card number."""
     await sealed.insert(new("req_1", envelope=ENVELOPE), idempotency=("key-1", "f" * 64))
     await finished(sealed, "req_2", result=RESULT, agency_reference=CARD, webhook=hook("evt_1"))
     now = dt.datetime.now(dt.UTC)
-    await sealed.save_nib(NIB, oss_id="P1", company_name="PT MAJU", data=NIB_DATA, received_at=now)
+    await sealed.save_document("oss", "nib", NIB, NIB_DATA, received_at=now)
     everything = await raw.everything()
     assert b"mppenc:v1:old:" in everything and b"3201**********01" in everything  # the rows are there
     for secret in (NIK, NAME, CARD, "penanggung_jawab", "birth_date"):
@@ -136,7 +55,7 @@ async def test_no_personal_data_is_stored_in_clear(sealed: Store, raw: Raw) -> N
 
 
 async def test_sealed_values_read_back_exactly(sealed: Store) -> None:
-    """Envelope, result, reference, webhook body and NIB data come back as written."""
+    """Envelope, result, reference, webhook body and an agency's document come back as written."""
     await finished(sealed, "req_1", result=RESULT, agency_reference=CARD, webhook=hook("evt_1"))
     row = await sealed.get("req_1")
     assert row is not None and (row.envelope, row.result, row.agency_reference) == (ENVELOPE, RESULT, CARD)
@@ -147,9 +66,9 @@ async def test_sealed_values_read_back_exactly(sealed: Store) -> None:
         webhook.body == '{"result":{"full_name":"SITI AMINAH BINTI SUPARDI","nik":"3201014708900001",'
         '"card_number":"0001234567890"}}'
     )
-    await sealed.save_nib(NIB, oss_id=None, company_name=None, data=NIB_DATA, received_at=dt.datetime.now(dt.UTC))
-    received = await sealed.get_nib(NIB)
-    assert received is not None and received.data == NIB_DATA
+    await sealed.save_document("oss", "nib", NIB, NIB_DATA, received_at=dt.datetime.now(dt.UTC))
+    received = await sealed.latest_document("oss", "nib", NIB)
+    assert received is not None and received.document == NIB_DATA
 
 
 async def _read_request(store: Store, key: str) -> Any:
@@ -160,16 +79,11 @@ async def _read_webhooks(store: Store, key: str) -> Any:
     return await store.due_webhooks(10)
 
 
-async def _read_nib(store: Store, key: str) -> Any:
-    return await store.get_nib(key)
-
-
 TAMPERED = [
     ("requests", "envelope", "id", "req_1", _read_request),
     ("requests", "result", "id", "req_1", _read_request),
     ("requests", "agency_reference", "id", "req_1", _read_request),
     ("webhooks", "body", "id", "evt_1", _read_webhooks),
-    ("oss_nib", "data", "nib", NIB, _read_nib),
 ]
 
 
@@ -181,7 +95,6 @@ async def test_a_flipped_byte_is_detected_naming_row_and_column(
 ) -> None:
     """One changed byte in a stored ciphertext fails to open, with an error naming the row and column only."""
     await finished(sealed, "req_1", result=RESULT, agency_reference=CARD, webhook=hook("evt_1"))
-    await sealed.save_nib(NIB, oss_id=None, company_name=None, data=NIB_DATA, received_at=dt.datetime.now(dt.UTC))
     stored = await raw.get(table, column, key, value)
     assert stored is not None and stored.startswith('"mppenc:v1:old:')
     await raw.set(table, column, key, value, flip_ciphertext(stored))
@@ -279,15 +192,3 @@ async def test_a_webhook_still_being_delivered_holds_its_request_back(sealed: St
     assert await sealed.purge_personal_data(time.time() + 1) == 1
     assert await raw.get("webhooks", "body", "id", "evt_1") == ""
     assert await sealed.due_webhooks(10) == []
-
-
-async def test_old_nib_pushes_are_deleted(sealed: Store) -> None:
-    """NIB data last received before the cutoff is deleted in batches; newer pushes stay."""
-    now = dt.datetime.now(dt.UTC)
-    for i, age in enumerate((3, 2, 0)):
-        nib = f"912000123456{i}"
-        received = now - dt.timedelta(days=age)
-        await sealed.save_nib(nib, oss_id=None, company_name=None, data={"nib": nib}, received_at=received)
-    cutoff = (now - dt.timedelta(days=1)).timestamp()
-    assert [await sealed.purge_received_nibs(cutoff, limit=1) for _ in range(3)] == [1, 1, 0]
-    assert [await sealed.get_nib(f"912000123456{i}") is None for i in range(3)] == [True, True, False]

@@ -1,10 +1,11 @@
-"""mpp_imigrasi: an EXAMPLE third-party adapter for the MPP Integration Gateway.
+"""The imigrasi adapter for the MPP Integration Gateway, as ``mpp-gateway new-adapter`` wrote it.
 
-It books passport appointments at the immigration office's counter in the MPP, over a WIRE FORMAT INVENTED FOR
-THIS EXAMPLE (Direktorat Jenderal Imigrasi publishes no such partner API; see the README). Its point is the
-plumbing: a separate distribution that registers ``imigrasi = "mpp_imigrasi:ImigrasiAdapter"`` in the entry-point
-group ``mpp_gateway.adapters`` and is loaded by an unchanged gateway, with its own mock (:mod:`mpp_imigrasi.mock`)
-and its conformance profile (:mod:`mpp_imigrasi.conformance`).
+It lists the free appointment slots of the agency's counter in the MPP and books one, over a WIRE FORMAT INVENTED
+BY THE GENERATOR and served by this package's own mock (:mod:`.mock`): replace it with the agency's protocol,
+module by module (the gateway's ``docs/writing-an-adapter.md`` says how). The plumbing is real: a separate
+distribution that registers this adapter in the entry-point group ``mpp_gateway.adapters`` as
+``imigrasi = "mpp_imigrasi:ImigrasiAdapter"``; an unchanged gateway loads it,
+and the conformance kit reads its profile (:mod:`.conformance`).
 
 Settings (``MPP_AGENCY__IMIGRASI__<NAME>``): ``token`` (secret), ``office`` (the office serving this MPP).
 """
@@ -31,42 +32,23 @@ from pydantic import BaseModel
 
 from .client import ImigrasiClient
 from .errors import APPOINTMENT_NOT_FOUND, PROBLEM_TYPES
-from .mapping import (
-    Appointment,
-    BookPayload,
-    Slot,
-    SlotsPayload,
-    SlotsResult,
-    book_body,
-    parse_appointment,
-    parse_slots,
-    slots_query,
-)
+from .mapping import BookPayload, SlotsPayload, book_body, parse_appointment, parse_slots, slots_query
 from .services import BOOK, SERVICES, SLOTS
 
-__all__ = [
-    "BOOK",
-    "REQUIRED_SETTINGS",
-    "SERVICES",
-    "SLOTS",
-    "Appointment",
-    "BookPayload",
-    "ImigrasiAdapter",
-    "Slot",
-    "SlotsPayload",
-    "SlotsResult",
-]
+__all__ = ["BOOK", "REQUIRED_SETTINGS", "SERVICES", "SLOTS", "ImigrasiAdapter"]
 
 REQUIRED_SETTINGS = ("token", "office")
+"""The settings the adapter cannot start without; the gateway names their variables when one is missing."""
+
 _OFFICE = re.compile(r"^[A-Z0-9-]{1,40}$")
 _P = TypeVar("_P", bound=BaseModel)
 
 
 class ImigrasiAdapter(Adapter):
-    """The example immigration adapter."""
+    """The imigrasi adapter: free slots and bookings at the agency's MPP counter."""
 
     agency = "imigrasi"
-    agency_name = "Imigrasi (example adapter, invented wire format)"
+    agency_name = "Imigrasi (generated adapter, invented wire format)"
     problem_types = PROBLEM_TYPES
 
     def __init__(self, context: AdapterContext) -> None:

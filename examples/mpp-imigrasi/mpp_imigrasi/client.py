@@ -1,8 +1,8 @@
-"""The example immigration API's wire and authentication: JSON over HTTPS with a bearer token.
+"""The imigrasi booking API's wire and authentication: JSON over HTTPS with a bearer token.
 
-EXAMPLE, INVENTED WIRE FORMAT (see the README). ``GET`` for reads, ``POST`` with an ``Idempotency-Key`` header for
-bookings; success is a JSON object, failure ``{"error": {"code": ...}}``. Everything that is not one of those
-(HTML pages, garbage, bare HTTP errors from a proxy) is classified here.
+INVENTED WIRE FORMAT (see the README): replace it with the agency's. ``GET`` for reads, ``POST`` with an
+``Idempotency-Key`` header for bookings; success is a JSON object, failure ``{"error": {"code": ...}}``.
+Everything that is not one of those (HTML pages, garbage, bare HTTP errors from a proxy) is classified here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .errors import raise_for_error
 
 __all__ = ["ImigrasiClient"]
 
+
 class ImigrasiClient:
     """Talks to the booking API with one bearer token, kept out of ``repr`` and every error."""
 
@@ -26,7 +27,7 @@ class ImigrasiClient:
 
     def __init__(self, http: AgencyHttp, *, token: str) -> None:
         if not token or any(ch in token for ch in "\r\n"):
-            raise ValueError("the immigration API token must be a non-empty single line")
+            raise ValueError("the imigrasi API token must be a non-empty single line")
         self._http = http
         self._token = token
 

@@ -1,4 +1,4 @@
-"""The example adapter's profile for the gateway's conformance kit (``adapters.conformance``)."""
+"""The adapter's profile for the gateway's conformance kit (``adapters.conformance``)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ def classify(code: str) -> type[AgencyError] | None:
 
 PROFILE = ConformanceProfile(
     factory=ImigrasiAdapter,
-    settings={"token": "conformance-imigrasi-token-7d41e0", "office": "KANIM-CONFORMANCE"},
+    settings={"token": "conformance-imigrasi-token-7d41e0", "office": "IMIGRASI-CONFORMANCE"},
     samples=(
-        SampleCall(service="imigrasi.paspor.slots", nik="3273014708900001", payload={"days": 3}),
+        SampleCall(service="imigrasi.appointment.slots", nik="3273014708900001", payload={"days": 3}),
         SampleCall(
-            service="imigrasi.paspor.book",
+            service="imigrasi.appointment.book",
             nik="3273014708900001",
-            payload={"slot_id": "KANIM-CONFORMANCE-20260106-0900", "application": "renewal", "phone": "081234567890"},
+            payload={"slot_id": "IMIGRASI-CONFORMANCE-20260106-0900", "phone": "081234567890"},
         ),
     ),
     documented_codes=tuple(ERROR_CODES),

@@ -1,8 +1,9 @@
-"""The example immigration API's error codes, as a table, and the one function that reads them.
+"""The imigrasi booking API's error codes, as a table, and the one function that reads them.
 
-EXAMPLE, INVENTED WIRE FORMAT: the codes below belong to this example, not to Direktorat Jenderal Imigrasi. Errors
-arrive as ``{"error": {"code": "SLOT_FULL", "message": "..."}}`` with a matching HTTP status; the code decides.
-``NOT_FOUND`` (no appointment under a reference) is an answer to reconciliation, read by the adapter itself.
+INVENTED WIRE FORMAT: these codes belong to the generated package, not to the agency; replace them with the codes
+its documentation names. Errors arrive as ``{"error": {"code": "SLOT_FULL", "message": "..."}}`` with a matching
+HTTP status; the code decides. ``NOT_FOUND`` (no appointment under a reference) is an answer to reconciliation,
+read by the adapter itself.
 """
 
 from __future__ import annotations
@@ -14,10 +15,23 @@ from typing import NamedTuple
 from adapters import AgencyError, AgencyMisconfigured, AgencyRejected, ProblemType, TransientAgencyError
 from contracts import LocalizedText
 
-__all__ = ["APPOINTMENT_NOT_FOUND", "ERROR_CODES", "PROBLEM_TYPES", "CodeEntry", "raise_for_error"]
+__all__ = [
+    "APPOINTMENT_NOT_FOUND",
+    "ERROR_CODES",
+    "PROBLEM_TYPES",
+    "SLUG_ALREADY_BOOKED",
+    "SLUG_NO_APPOINTMENT",
+    "SLUG_SLOT_UNAVAILABLE",
+    "CodeEntry",
+    "raise_for_error",
+]
 
 AGENCY = "imigrasi"
 APPOINTMENT_NOT_FOUND = "NOT_FOUND"
+#: The problem types of the rejections (``/problems/<slug>``): stable, since counter apps branch on them.
+SLUG_SLOT_UNAVAILABLE = "imigrasi-slot-unavailable"
+SLUG_ALREADY_BOOKED = "imigrasi-already-booked"
+SLUG_NO_APPOINTMENT = "imigrasi-appointment-not-found"
 
 
 class CodeEntry(NamedTuple):
@@ -33,30 +47,30 @@ class CodeEntry(NamedTuple):
 
 PROBLEM_TYPES: tuple[ProblemType, ...] = (
     ProblemType(
-        "imigrasi-slot-unavailable",
+        SLUG_SLOT_UNAVAILABLE,
         409,
         LocalizedText(id="Jadwal tidak tersedia", en="Appointment slot unavailable"),
         "The chosen slot does not exist (any more) or is fully booked: look the free slots up again.",
     ),
     ProblemType(
-        "imigrasi-already-booked",
+        SLUG_ALREADY_BOOKED,
         409,
         LocalizedText(id="Sudah punya jadwal aktif", en="Already has an active appointment"),
-        "The applicant already holds an active passport appointment; one at a time is allowed.",
+        "The applicant already holds an active appointment at this office; one at a time is allowed.",
     ),
     ProblemType(
-        "imigrasi-appointment-not-found",
+        SLUG_NO_APPOINTMENT,
         404,
         LocalizedText(id="Jadwal tidak ditemukan", en="Appointment not found"),
-        "The immigration office holds no appointment under that reference.",
+        "The office holds no appointment under that reference.",
     ),
 )
 
 ERROR_CODES: Mapping[str, CodeEntry] = {
-    "SLOT_NOT_FOUND": CodeEntry(AgencyRejected, "imigrasi-slot-unavailable", "the slot does not exist"),
-    "SLOT_FULL": CodeEntry(AgencyRejected, "imigrasi-slot-unavailable", "the slot is fully booked"),
-    "ALREADY_BOOKED": CodeEntry(AgencyRejected, "imigrasi-already-booked", "the applicant has an active appointment"),
-    "NOT_FOUND": CodeEntry(AgencyRejected, "imigrasi-appointment-not-found", "no appointment under that reference"),
+    "SLOT_NOT_FOUND": CodeEntry(AgencyRejected, SLUG_SLOT_UNAVAILABLE, "the slot does not exist"),
+    "SLOT_FULL": CodeEntry(AgencyRejected, SLUG_SLOT_UNAVAILABLE, "the slot is fully booked"),
+    "ALREADY_BOOKED": CodeEntry(AgencyRejected, SLUG_ALREADY_BOOKED, "the applicant has an active appointment"),
+    "NOT_FOUND": CodeEntry(AgencyRejected, SLUG_NO_APPOINTMENT, "no appointment under that reference"),
     "UNAUTHORIZED": CodeEntry(AgencyMisconfigured, None, "the API token is missing or invalid"),
     "FORBIDDEN_OFFICE": CodeEntry(AgencyMisconfigured, None, "the API token is not valid for this office"),
     "UNKNOWN_OFFICE": CodeEntry(AgencyMisconfigured, None, "the configured office code is unknown"),
@@ -66,7 +80,7 @@ ERROR_CODES: Mapping[str, CodeEntry] = {
     "RATE_LIMITED": CodeEntry(TransientAgencyError, None, "the office asks the gateway to slow down", sent=False),
     "UNAVAILABLE": CodeEntry(TransientAgencyError, None, "the booking system is temporarily down", sent=False),
 }
-"""Every error code of the example format."""
+"""Every error code of the wire format."""
 
 _CODE_SHAPE = re.compile(r"^[A-Z0-9_]{1,40}$")
 

@@ -1,7 +1,7 @@
-"""Wire <-> contract for the example: free passport slots at the office's MPP counter, and booking one.
+"""Wire <-> contract: the free appointment slots of the agency's MPP counter, and booking one.
 
-EXAMPLE, INVENTED WIRE FORMAT. The contract (English, what counters see) is the part worth copying; the wire side
-(``layanan`` codes, ``HH:MM`` times) is whatever this example's mock speaks.
+INVENTED WIRE FORMAT. The contract (English, what counters see) is the part worth keeping; the wire side (field
+names, ``HH:MM`` times, status codes) is whatever the generated mock speaks: replace it with the agency's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from adapters import ContractError, TransientAgencyError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = [
-    "APPLICATIONS",
     "SLOT_ID_PATTERN",
     "Appointment",
     "BookPayload",
@@ -31,22 +30,10 @@ __all__ = [
 AGENCY = "imigrasi"
 SLOT_ID_PATTERN = r"^[A-Z0-9-]{1,40}-[0-9]{8}-[0-9]{4}$"
 
-Application = Literal["new", "renewal", "replacement_lost", "replacement_damaged"]
+AppointmentStatus = Literal["booked", "cancelled", "attended"]
 
-#: Our application kind -> the wire's ``layanan`` code.
-APPLICATIONS: Mapping[str, str] = {
-    "new": "BARU",
-    "renewal": "PENGGANTIAN_HABIS_BERLAKU",
-    "replacement_lost": "PENGGANTIAN_HILANG",
-    "replacement_damaged": "PENGGANTIAN_RUSAK",
-}
-_FROM_WIRE: Mapping[str, Application] = {
-    "BARU": "new",
-    "PENGGANTIAN_HABIS_BERLAKU": "renewal",
-    "PENGGANTIAN_HILANG": "replacement_lost",
-    "PENGGANTIAN_RUSAK": "replacement_damaged",
-}
-_STATUS: Mapping[str, Literal["booked", "cancelled", "attended"]] = {
+#: The wire's status -> ours.
+_STATUS: Mapping[str, AppointmentStatus] = {
     "BOOKED": "booked",
     "CANCELLED": "cancelled",
     "ATTENDED": "attended",
@@ -62,7 +49,6 @@ class SlotsPayload(BaseModel):
 
     from_date: dt.date | None = Field(default=None, description="First day to list; the office's next day if null.")
     days: int = Field(default=7, ge=1, le=14, description="How many days to list, 1-14.")
-    application: Application = Field(default="new", description="The kind of passport application.")
 
 
 class Slot(BaseModel):
@@ -70,10 +56,10 @@ class Slot(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    slot_id: str = Field(pattern=SLOT_ID_PATTERN)
-    date: dt.date
-    start_time: dt.time
-    end_time: dt.time
+    slot_id: str = Field(pattern=SLOT_ID_PATTERN, description="Book it with this id.")
+    date: dt.date = Field(description="The day of the slot.")
+    start_time: dt.time = Field(description="When the slot starts (office time).")
+    end_time: dt.time = Field(description="When the slot ends (office time).")
     remaining: int = Field(ge=0, description="Places left in the slot.")
 
 
@@ -82,8 +68,8 @@ class SlotsResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    office: str
-    slots: list[Slot]
+    office: str = Field(description="The office's code.")
+    slots: list[Slot] = Field(description="The free slots, in time order.")
 
 
 class BookPayload(BaseModel):
@@ -91,9 +77,11 @@ class BookPayload(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    slot_id: str = Field(pattern=SLOT_ID_PATTERN, description="A slot_id from imigrasi.paspor.slots.")
-    application: Application = Field(default="new")
-    phone: str = Field(description="Mobile number for the reminder (08..., 628... or +628...).")
+    slot_id: str = Field(pattern=SLOT_ID_PATTERN, description="A slot_id from imigrasi.appointment.slots.")
+    phone: str = Field(
+        description="Mobile number for the reminder (08..., 628... or +628...).",
+        json_schema_extra={"x-personal-data": True},
+    )
 
     @field_validator("phone")
     @classmethod
@@ -110,13 +98,12 @@ class Appointment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     booking_code: str = Field(description="Show this code at the counter.")
-    office: str
-    slot_id: str
-    date: dt.date
-    start_time: dt.time
-    end_time: dt.time
-    application: Application
-    status: Literal["booked", "cancelled", "attended"]
+    office: str = Field(description="The office's code.")
+    slot_id: str = Field(description="The slot booked.")
+    date: dt.date = Field(description="The day of the appointment.")
+    start_time: dt.time = Field(description="When it starts (office time).")
+    end_time: dt.time = Field(description="When it ends (office time).")
+    status: AppointmentStatus = Field(description="booked, cancelled or attended.")
 
 
 class _WireSlot(BaseModel):
@@ -145,13 +132,12 @@ class _WireAppointment(BaseModel):
     date: dt.date
     start: dt.time
     end: dt.time
-    layanan: Literal["BARU", "PENGGANTIAN_HABIS_BERLAKU", "PENGGANTIAN_HILANG", "PENGGANTIAN_RUSAK"]
     status: Literal["BOOKED", "CANCELLED", "ATTENDED"]
 
 
 def slots_query(payload: SlotsPayload) -> dict[str, str]:
     """The slot listing's query parameters."""
-    query = {"days": str(payload.days), "layanan": APPLICATIONS[payload.application]}
+    query = {"days": str(payload.days)}
     if payload.from_date is not None:
         query["from"] = payload.from_date.isoformat()
     return query
@@ -161,12 +147,7 @@ def book_body(nik: str, payload: BookPayload) -> dict[str, str]:
     """The booking's body."""
     if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
         raise ContractError("the applicant's NIK must be 16 digits", slug="validation-error")
-    return {
-        "slot_id": payload.slot_id,
-        "nik": nik,
-        "layanan": APPLICATIONS[payload.application],
-        "phone": payload.phone.removeprefix("+"),
-    }
+    return {"slot_id": payload.slot_id, "nik": nik, "phone": payload.phone.removeprefix("+")}
 
 
 def parse_slots(document: Mapping[str, Any]) -> SlotsResult:
@@ -188,7 +169,6 @@ def parse_appointment(document: Mapping[str, Any]) -> Appointment:
         date=wire.date,
         start_time=wire.start,
         end_time=wire.end,
-        application=_FROM_WIRE[wire.layanan],
         status=_STATUS[wire.status],
     )
 

@@ -1,15 +1,16 @@
-"""A mock of the example's immigration booking API (the INVENTED wire format), for tests and local demos.
+"""A mock of the imigrasi booking API (the INVENTED wire format), for tests and the gateway's demo.
 
 One office, weekday slots from 08:00 to 15:00 (one hour each, ``capacity`` places) for ``days`` days after
 ``today``. Bookings are keyed by the ``Idempotency-Key`` header: the same key and body answer the original
 booking again (200 instead of 201), another body ``IDEMPOTENCY_CONFLICT``; every delivery is counted per key.
-Two switches on :class:`ImigrasiMock` stand in for trouble: ``outage`` (503 ``UNAVAILABLE``) and
+Two switches on :class:`MockOffice` stand in for trouble: ``outage`` (503 ``UNAVAILABLE``) and
 ``drop_next_answer`` (the booking is made, then the connection is cut: the client cannot know).
 
 Start it with :func:`start_mock`, which draws a fresh token with :mod:`secrets` and returns the settings the
 adapter needs, or build the app with :func:`create_app`. The package also registers :data:`MOCK` in the gateway's
 entry-point group ``mpp_gateway.mocks``, so ``mpp-gateway mocks`` and ``make run`` start this mock next to the
 built-in ones (with the shared ``/_control/`` routes and fault injection) and configure the adapter for it.
+When the adapter speaks the agency's real protocol, this mock must speak it too, quirks included.
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ import orjson
 from aiohttp import web
 from mocks import Control, MockSpec, Population
 
-__all__ = ["MOCK", "STATE_KEY", "Booking", "ImigrasiMock", "RunningMock", "create_app", "start_mock"]
+__all__ = ["MOCK", "STATE_KEY", "Booking", "MockOffice", "RunningMock", "create_app", "start_mock"]
 
 _WIB = dt.timezone(dt.timedelta(hours=7))
 _HOURS = range(8, 15)
-_LAYANAN = frozenset({"BARU", "PENGGANTIAN_HABIS_BERLAKU", "PENGGANTIAN_HILANG", "PENGGANTIAN_RUSAK"})
 _NIK = re.compile(r"^[0-9]{16}$")
 _PHONE = re.compile(r"^628[1-9][0-9]{6,10}$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -49,7 +49,7 @@ class Booking:
     appointment: dict[str, Any]
 
 
-class ImigrasiMock:
+class MockOffice:
     """The state of one mock office: its slots, bookings and delivery counts."""
 
     def __init__(self, *, token: str, office: str, today: dt.date, days: int, capacity: int) -> None:
@@ -94,7 +94,7 @@ class ImigrasiMock:
             first = dt.date.fromisoformat(query["from"]) if "from" in query else self.today + dt.timedelta(days=1)
         except ValueError:
             return _error("INVALID_REQUEST")
-        if not 1 <= days <= 14 or query.get("layanan", "BARU") not in _LAYANAN:
+        if not 1 <= days <= 14:
             return _error("INVALID_REQUEST")
         last = first + dt.timedelta(days=days - 1)
         free = [self._slot(s) for s in self.slot_ids() if self._taken[s] < self.capacity]
@@ -127,9 +127,8 @@ class ImigrasiMock:
         if self._taken[slot_id] >= self.capacity:
             return _error("SLOT_FULL")
         slot = self._slot(slot_id)
-        appointment = {"code": f"PSP-{secrets.token_hex(3).upper()}", "office": self.office, "slot_id": slot_id,
-                       "date": slot["date"], "start": slot["start"], "end": slot["end"], "layanan": body["layanan"],
-                       "status": "BOOKED"}
+        appointment = {"code": f"APT-{secrets.token_hex(3).upper()}", "office": self.office, "slot_id": slot_id,
+                       "date": slot["date"], "start": slot["start"], "end": slot["end"], "status": "BOOKED"}
         self.bookings[key] = Booking(key, body, appointment)
         self._taken[slot_id] += 1
         self._active[nik] = key
@@ -154,12 +153,11 @@ class ImigrasiMock:
 
 
 def _valid_booking(body: object) -> bool:
-    if not isinstance(body, dict) or set(body) != {"slot_id", "nik", "layanan", "phone"}:
+    if not isinstance(body, dict) or set(body) != {"slot_id", "nik", "phone"}:
         return False
-    values = [body["slot_id"], body["nik"], body["layanan"], body["phone"]]
-    if not all(isinstance(value, str) for value in values):
+    if not all(isinstance(body[name], str) for name in ("slot_id", "nik", "phone")):
         return False
-    return bool(_NIK.match(body["nik"]) and _PHONE.match(body["phone"]) and body["layanan"] in _LAYANAN)
+    return bool(_NIK.match(body["nik"]) and _PHONE.match(body["phone"]))
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -170,14 +168,14 @@ def _error(code: str) -> web.Response:
     return _json({"error": {"code": code, "message": code.replace("_", " ").lower()}}, status=_STATUS[code])
 
 
-STATE_KEY = web.AppKey("mpp_imigrasi.mock", ImigrasiMock)
-"""Where :func:`create_app` puts the :class:`ImigrasiMock` on the app."""
+STATE_KEY = web.AppKey("mpp_imigrasi.mock", MockOffice)
+"""Where :func:`create_app` puts the :class:`MockOffice` on the app."""
 
 
 def create_app(
     *,
     token: str,
-    office: str = "KANIM-BANDUNG",
+    office: str = "IMIGRASI-BANDUNG",
     today: dt.date | None = None,
     days: int = 14,
     capacity: int = 2,
@@ -186,7 +184,7 @@ def create_app(
     """The mock app for one office and one token; with ``control``, also its ``/_control/`` routes and faults."""
     if not token:
         raise ValueError("token must not be empty")
-    state = ImigrasiMock(
+    state = MockOffice(
         token=token, office=office, today=today or dt.datetime.now(_WIB).date(), days=days, capacity=capacity
     )
     app = web.Application()
@@ -210,7 +208,7 @@ class RunningMock:
     runner: web.AppRunner
 
     @property
-    def state(self) -> ImigrasiMock:
+    def state(self) -> MockOffice:
         """The office's state: bookings, deliveries, switches."""
         return self.app[STATE_KEY]
 
@@ -251,4 +249,4 @@ def _build(population: Population, control: Control) -> tuple[web.Application, d
 
 
 MOCK = MockSpec(_build, default_port=8105)
-"""The entry ``imigrasi = "mpp_imigrasi.mock:MOCK"`` of ``mpp_gateway.mocks``: a fresh token per cluster, port 8105."""
+"""What this package registers under ``mpp_gateway.mocks`` (see ``pyproject.toml``): a fresh token per cluster."""

@@ -1,4 +1,4 @@
-"""Fixtures of the example adapter's tests: respx through an injected transport, and the example's own mock."""
+"""Fixtures of the adapter's tests: respx through an injected transport, and the package's own mock."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mpp_imigrasi import ImigrasiAdapter
 from mpp_imigrasi.mock import RunningMock, start_mock
 
 BASE_URL = "https://imigrasi.example.test/api"
-SETTINGS = {"token": "example-token-1f9a7c3e", "office": "KANIM-BANDUNG"}
+SETTINGS = {"token": "test-token-1f9a7c3e", "office": "IMIGRASI-BANDUNG"}
 #: A Monday, so that the mock's schedule is predictable.
 TODAY = dt.date(2026, 1, 5)
 
@@ -40,6 +40,6 @@ def adapter(router: respx.Router) -> ImigrasiAdapter:
 
 @pytest.fixture
 async def mock() -> AsyncIterator[RunningMock]:
-    """The example's mock on a free loopback port, its schedule starting after ``TODAY``."""
+    """The package's mock on a free loopback port, its schedule starting after ``TODAY``."""
     async with await start_mock(today=TODAY, days=7, capacity=2) as running:
         yield running

@@ -1,4 +1,4 @@
-"""mpp_imigrasi.ImigrasiAdapter with respx: the requests it sends, the results it reads, and its error matrices."""
+"""The adapter with respx: the requests it sends, the results it reads, and its error matrices."""
 
 from __future__ import annotations
 
@@ -26,13 +26,14 @@ from adapters import (
 from pydantic import ValidationError
 
 import mpp_imigrasi
-from mpp_imigrasi import Appointment, BookPayload, ImigrasiAdapter, SlotsPayload, SlotsResult
+from mpp_imigrasi import ImigrasiAdapter
 from mpp_imigrasi.errors import ERROR_CODES
+from mpp_imigrasi.mapping import Appointment, BookPayload, SlotsPayload, SlotsResult
 
 NIK = "3273014708900001"
-SLOT = "KANIM-BANDUNG-20260106-0900"
-APPOINTMENT = {"code": "PSP-A1B2C3", "office": "KANIM-BANDUNG", "slot_id": SLOT, "date": "2026-01-06",
-               "start": "09:00", "end": "10:00", "layanan": "PENGGANTIAN_HABIS_BERLAKU", "status": "BOOKED"}
+SLOT = "IMIGRASI-BANDUNG-20260106-0900"
+APPOINTMENT = {"code": "APT-A1B2C3", "office": "IMIGRASI-BANDUNG", "slot_id": SLOT, "date": "2026-01-06",
+               "start": "09:00", "end": "10:00", "status": "BOOKED"}
 JSON = {"content-type": "application/json"}
 
 
@@ -45,18 +46,19 @@ def error(code: str, status: int) -> httpx.Response:
 
 
 def book_call(reference: str = "req_BOOK1", left: float = 30.0) -> Call:
-    payload = BookPayload(slot_id=SLOT, application="renewal", phone="0812-3456-7890")
-    return Call(reference, "imigrasi.paspor.book", NIK, payload, reference, 1, time.monotonic() + left)
+    payload = BookPayload(slot_id=SLOT, phone="0812-3456-7890")
+    return Call(reference, "imigrasi.appointment.book", NIK, payload, reference, 1, time.monotonic() + left)
 
 
 def slots_call(**payload: Any) -> Call:
-    return Call("req_S", "imigrasi.paspor.slots", NIK, SlotsPayload(**payload), "req_S", 1, time.monotonic() + 30)
+    service = "imigrasi.appointment.slots"
+    return Call("req_S", service, NIK, SlotsPayload(**payload), "req_S", 1, time.monotonic() + 30)
 
 
 def test_public_surface() -> None:
     """The package exports exactly its documented names."""
-    assert set(mpp_imigrasi.__all__) == {"BOOK", "REQUIRED_SETTINGS", "SERVICES", "SLOTS", "Appointment",
-                                         "BookPayload", "ImigrasiAdapter", "Slot", "SlotsPayload", "SlotsResult"}
+    exported = {"BOOK", "REQUIRED_SETTINGS", "SERVICES", "SLOTS", "ImigrasiAdapter"}
+    assert set(mpp_imigrasi.__all__) == exported
 
 
 def test_discovered_through_the_entry_point() -> None:
@@ -67,14 +69,15 @@ def test_discovered_through_the_entry_point() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"office": "KANIM-BANDUNG"}, "MPP_AGENCY__IMIGRASI__TOKEN"),
+        ({"office": "IMIGRASI-BANDUNG"}, "MPP_AGENCY__IMIGRASI__TOKEN"),
         ({"token": "t0k3n-xyz"}, "MPP_AGENCY__IMIGRASI__OFFICE"),
-        ({"token": "t0k3n-xyz", "office": "kanim/../x"}, "office must be"),
+        ({"token": "t0k3n-xyz", "office": "office/../x"}, "office must be"),
     ],
 )
 def test_bad_settings_are_named(router: respx.Router, settings: dict[str, str], message: str) -> None:
     """Missing or unusable settings fail construction with the variable's name and never the token."""
-    http = AgencyHttp(httpx.MockTransport(router.async_handler), agency="imigrasi", base_url="https://x.test")
+    transport = httpx.MockTransport(router.async_handler)
+    http = AgencyHttp(transport, agency="imigrasi", base_url="https://x.test")
     with pytest.raises(ValueError, match=message) as caught:
         ImigrasiAdapter(AdapterContext(http=http, settings=settings))
     assert "t0k3n-xyz" not in str(caught.value)
@@ -83,18 +86,17 @@ def test_bad_settings_are_named(router: respx.Router, settings: dict[str, str], 
 def test_repr_hides_the_token(adapter: ImigrasiAdapter, settings: dict[str, str]) -> None:
     """The adapter's repr shows the office and no token."""
     assert settings["token"] not in repr(adapter)
-    assert "KANIM-BANDUNG" in repr(adapter)
+    assert "IMIGRASI-BANDUNG" in repr(adapter)
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [({"slot_id": "nine o'clock", "phone": "081234567890"}, "slot_id"),
      ({"slot_id": SLOT, "phone": "022-4231234"}, "mobile number"),
-     ({"slot_id": SLOT, "phone": "081234567890", "application": "visa"}, "application"),
      ({"slot_id": SLOT, "phone": "081234567890", "nik": NIK}, "nik")],
 )
 def test_invalid_bookings_are_refused(data: dict[str, str], message: str) -> None:
-    """A malformed slot id, a landline, an unknown application kind or an extra field fail validation."""
+    """A malformed slot id, a landline or an extra field fail validation."""
     with pytest.raises(ValidationError, match=message):
         BookPayload.model_validate(data)
 
@@ -103,42 +105,44 @@ async def test_slots_request_and_result(
     adapter: ImigrasiAdapter, router: respx.Router, settings: dict[str, str]
 ) -> None:
     """The listing GETs the office's slots with a bearer token and no personal data, and reads them."""
-    route = router.get("/v1/offices/KANIM-BANDUNG/slots").mock(return_value=answer(200, {
-        "office": "KANIM-BANDUNG",
+    route = router.get("/v1/offices/IMIGRASI-BANDUNG/slots").mock(return_value=answer(200, {
+        "office": "IMIGRASI-BANDUNG",
         "slots": [{"id": SLOT, "date": "2026-01-06", "start": "09:00", "end": "10:00", "remaining": 2}],
     }))
-    outcome = await adapter.execute(slots_call(from_date=dt.date(2026, 1, 6), days=2, application="replacement_lost"))
+    outcome = await adapter.execute(slots_call(from_date=dt.date(2026, 1, 6), days=2))
     request = route.calls.last.request
     assert request.headers["authorization"] == f"Bearer {settings['token']}"
-    assert dict(request.url.params) == {"days": "2", "layanan": "PENGGANTIAN_HILANG", "from": "2026-01-06"}
+    assert dict(request.url.params) == {"days": "2", "from": "2026-01-06"}
     assert NIK not in str(request.url)
     assert isinstance(outcome, Completed)
     assert isinstance(outcome.result, SlotsResult)
     assert outcome.result.slots[0].start_time == dt.time(9)
 
 
-async def test_booking_sends_the_reference_as_idempotency_key(adapter: ImigrasiAdapter, router: respx.Router) -> None:
+async def test_booking_sends_the_reference_as_idempotency_key(
+    adapter: ImigrasiAdapter, router: respx.Router
+) -> None:
     """The booking POSTs under Idempotency-Key = Call.reference and returns the booking code as agency reference."""
     route = router.post("/v1/appointments").mock(return_value=answer(201, {"appointment": APPOINTMENT}))
     outcome = await adapter.execute(book_call())
     request = route.calls.last.request
     assert request.headers["idempotency-key"] == "req_BOOK1"
-    assert orjson.loads(request.content) == {"slot_id": SLOT, "nik": NIK, "layanan": "PENGGANTIAN_HABIS_BERLAKU",
-                                             "phone": "6281234567890"}
+    assert orjson.loads(request.content) == {"slot_id": SLOT, "nik": NIK, "phone": "6281234567890"}
     assert isinstance(outcome, Completed)
     assert isinstance(outcome.result, Appointment)
-    assert (outcome.agency_reference, outcome.result.application, outcome.result.status) == (
-        "PSP-A1B2C3", "renewal", "booked")
+    assert (outcome.agency_reference, outcome.result.status) == ("APT-A1B2C3", "booked")
 
 
-async def test_reconcile_finds_or_denies_the_booking(adapter: ImigrasiAdapter, router: respx.Router) -> None:
+async def test_reconcile_finds_or_denies_the_booking(
+    adapter: ImigrasiAdapter, router: respx.Router
+) -> None:
     """Reconcile asks by reference: the booking when the office has it, None on NOT_FOUND."""
     route = router.get("/v1/appointments/by-reference/req_BOOK1").mock(
         side_effect=[answer(200, {"appointment": APPOINTMENT}), error("NOT_FOUND", 404)]
     )
     found = await adapter.reconcile(book_call())
     assert isinstance(found, Completed)
-    assert found.agency_reference == "PSP-A1B2C3"
+    assert found.agency_reference == "APT-A1B2C3"
     assert await adapter.reconcile(book_call()) is None
     assert route.call_count == 2
 
@@ -150,9 +154,11 @@ async def test_lookups_do_not_reconcile(adapter: ImigrasiAdapter, router: respx.
     assert not router.calls
 
 
-async def test_mismatched_payload_is_a_contract_error(adapter: ImigrasiAdapter, router: respx.Router) -> None:
+async def test_mismatched_payload_is_a_contract_error(
+    adapter: ImigrasiAdapter, router: respx.Router
+) -> None:
     """A booking service with a slots payload is refused without a call."""
-    call = Call("r", "imigrasi.paspor.book", NIK, SlotsPayload(), "r", 1, time.monotonic() + 5)
+    call = Call("r", "imigrasi.appointment.book", NIK, SlotsPayload(), "r", 1, time.monotonic() + 5)
     with pytest.raises(ContractError):
         await adapter.execute(call)
     assert not router.calls

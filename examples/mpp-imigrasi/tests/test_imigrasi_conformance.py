@@ -1,4 +1,4 @@
-"""The gateway's conformance kit, run on the example adapter exactly as on a built-in one."""
+"""The gateway's conformance kit, run on this adapter exactly as on a built-in one."""
 
 from __future__ import annotations
 

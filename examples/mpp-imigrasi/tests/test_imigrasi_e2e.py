@@ -1,4 +1,4 @@
-"""End to end: an unchanged gateway discovers the example adapter through its entry point and books over sockets."""
+"""End to end: an unchanged gateway discovers the adapter through its entry point and books over sockets."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from aiohttp.test_utils import TestServer
 from gateway import AgencyConfig, Client, ClientDirectory, Settings, build_app, build_transport, hash_key
 from gateway.store import generate_data_key
 
-from mpp_imigrasi import BookPayload, ImigrasiAdapter
+from mpp_imigrasi import ImigrasiAdapter
+from mpp_imigrasi.mapping import BookPayload
 from mpp_imigrasi.mock import RunningMock
 
-KEY = "mppk_example-counter-key-000000000000000000"
+KEY = "mppk_test-counter-key-00000000000000000000"
 NIK = "3273014708900001"
 COUNTER = {"mpp_id": "mpp-bandung", "desk": "loket-imigrasi", "operator": "op-21"}
-CONSENT = {"method": "written", "reference": "FORM-IMG-1", "given_at": "2026-01-05T08:00:00+07:00"}
+CONSENT = {"method": "written", "reference": "FORM-1", "given_at": "2026-01-05T08:00:00+07:00"}
 
 
 @pytest.fixture
@@ -45,11 +46,11 @@ async def gateway(mock: RunningMock, tmp_path: Path) -> AsyncIterator[httpx.Asyn
         await server.close()
 
 
-async def test_catalog_lists_the_example_services(gateway: httpx.AsyncClient) -> None:
-    """GET /v1/services shows the example's two services and nothing else was needed to add them."""
+async def test_catalog_lists_the_services(gateway: httpx.AsyncClient) -> None:
+    """GET /v1/services shows the adapter's two services and nothing else was needed to add them."""
     services = {s["id"]: s for s in (await gateway.get("/v1/services")).json()["services"]}
-    assert set(services) == {"imigrasi.paspor.slots", "imigrasi.paspor.book"}
-    assert services["imigrasi.paspor.book"]["personal_data"] is True
+    assert set(services) == {"imigrasi.appointment.slots", "imigrasi.appointment.book"}
+    assert services["imigrasi.appointment.book"]["personal_data"] is True
 
 
 async def test_counter_books_an_appointment(gateway: httpx.AsyncClient, mock: RunningMock) -> None:
@@ -57,14 +58,14 @@ async def test_counter_books_an_appointment(gateway: httpx.AsyncClient, mock: Ru
     wait = {"Prefer": "wait=10"}
     listing = await gateway.post(
         "/v1/requests",
-        json={"service": "imigrasi.paspor.slots", "applicant": {"nik": NIK}, "counter": COUNTER,
+        json={"service": "imigrasi.appointment.slots", "applicant": {"nik": NIK}, "counter": COUNTER,
               "payload": {"days": 2}},
         headers=wait,
     )
     assert listing.status_code == 200, listing.text
     slot = listing.json()["result"]["slots"][0]
-    body = {"service": "imigrasi.paspor.book", "applicant": {"nik": NIK}, "counter": COUNTER, "consent": CONSENT,
-            "payload": {"slot_id": slot["slot_id"], "application": "new", "phone": "0812 3456 7890"}}
+    body = {"service": "imigrasi.appointment.book", "applicant": {"nik": NIK}, "counter": COUNTER,
+            "consent": CONSENT, "payload": {"slot_id": slot["slot_id"], "phone": "0812 3456 7890"}}
     resp = await gateway.post("/v1/requests", json=body, headers={**wait, "Idempotency-Key": "counter-booking-1"})
     assert resp.status_code == 200, resp.text
     record = resp.json()
@@ -84,7 +85,8 @@ async def test_lost_answer_is_reconciled_by_reference(mock: RunningMock) -> None
         http = AgencyHttp(transport, agency="imigrasi", base_url=mock.base_url, timeout=2.0)
         adapter = ImigrasiAdapter(AdapterContext(http=http, settings=mock.settings))
         payload = BookPayload(slot_id=mock.state.slot_ids()[3], phone="081234567890")
-        call = Call("req_LOST", "imigrasi.paspor.book", NIK, payload, "req_LOST", 1, time.monotonic() + 10)
+        service = "imigrasi.appointment.book"
+        call = Call("req_LOST", service, NIK, payload, "req_LOST", 1, time.monotonic() + 10)
         mock.state.drop_next_answer = True
         with pytest.raises(TransientAgencyError) as caught:
             await adapter.execute(call)

@@ -1,4 +1,4 @@
-"""mpp_imigrasi.mock: the schedule, bookings keyed by Idempotency-Key, refusals, and the switches for trouble."""
+"""The mock agency: the schedule, bookings keyed by Idempotency-Key, refusals, and the switches for trouble."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from mocks import AGENCY_PORTS, start_mocks
 from mpp_imigrasi.mock import RunningMock, create_app
 
 NIK = "3273014708900001"
+OFFICE = "IMIGRASI-BANDUNG"
 
 
 def booking(slot_id: str, nik: str = NIK, **changes: str) -> dict[str, str]:
-    return {"slot_id": slot_id, "nik": nik, "layanan": "BARU", "phone": "6281234567890", **changes}
+    return {"slot_id": slot_id, "nik": nik, "phone": "6281234567890", **changes}
 
 
 async def call(mock: RunningMock, method: str, path: str, *, key: str | None = None, json: Any = None,
@@ -30,7 +31,7 @@ async def call(mock: RunningMock, method: str, path: str, *, key: str | None = N
 
 async def test_schedule_is_weekdays_eight_to_three(mock: RunningMock) -> None:
     """Seven hourly slots on each weekday after today; the weekend has none."""
-    status, listed = await call(mock, "GET", "/v1/offices/KANIM-BANDUNG/slots?days=7")
+    status, listed = await call(mock, "GET", f"/v1/offices/{OFFICE}/slots?days=7")
     assert status == 200
     days = sorted({slot["date"] for slot in listed["slots"]})
     assert days == ["2026-01-06", "2026-01-07", "2026-01-08", "2026-01-09", "2026-01-12"]
@@ -48,17 +49,17 @@ async def test_same_key_twice_is_one_booking_two_deliveries(mock: RunningMock) -
     assert first[1] == again[1]
     assert mock.state.deliveries["req_K"] == 2
     assert len(mock.state.bookings) == 1
-    _, listed = await call(mock, "GET", "/v1/offices/KANIM-BANDUNG/slots?days=1")
+    _, listed = await call(mock, "GET", f"/v1/offices/{OFFICE}/slots?days=1")
     assert listed["slots"][0]["remaining"] == 1
 
 
 @pytest.mark.parametrize(
     ("setup", "request_body", "expected"),
     [
-        ("reuse-key", {"layanan": "PENGGANTIAN_RUSAK"}, (409, "IDEMPOTENCY_CONFLICT")),
+        ("reuse-key", {"phone": "6281299999999"}, (409, "IDEMPOTENCY_CONFLICT")),
         ("booked-nik", {}, (409, "ALREADY_BOOKED")),
         ("full-slot", {"nik": "3273014708900099"}, (409, "SLOT_FULL")),
-        ("none", {"slot_id": "KANIM-BANDUNG-20260110-0900"}, (404, "SLOT_NOT_FOUND")),
+        ("none", {"slot_id": f"{OFFICE}-20260110-0900"}, (404, "SLOT_NOT_FOUND")),
         ("none", {"phone": "0812"}, (422, "INVALID_REQUEST")),
     ],
 )
@@ -80,7 +81,7 @@ async def test_by_reference_and_auth(mock: RunningMock) -> None:
     _, made = await call(mock, "POST", "/v1/appointments", key="req_F", json=booking(slot))
     assert await call(mock, "GET", "/v1/appointments/by-reference/req_F") == (200, made)
     assert (await call(mock, "GET", "/v1/appointments/by-reference/req_X"))[1]["error"]["code"] == "NOT_FOUND"
-    for method, path in (("GET", "/v1/offices/KANIM-BANDUNG/slots"), ("GET", "/v1/appointments/by-reference/req_F")):
+    for method, path in (("GET", f"/v1/offices/{OFFICE}/slots"), ("GET", "/v1/appointments/by-reference/req_F")):
         status, answer = await call(mock, method, path, token="wrong-token")
         assert (status, answer["error"]["code"]) == (401, "UNAUTHORIZED")
 
@@ -88,16 +89,16 @@ async def test_by_reference_and_auth(mock: RunningMock) -> None:
 async def test_outage_switch_then_recovery(mock: RunningMock) -> None:
     """With the outage switch on every call is 503 UNAVAILABLE; off again, calls succeed."""
     mock.state.outage = True
-    status, answer = await call(mock, "GET", "/v1/offices/KANIM-BANDUNG/slots")
+    status, answer = await call(mock, "GET", f"/v1/offices/{OFFICE}/slots")
     assert (status, answer["error"]["code"]) == (503, "UNAVAILABLE")
     mock.state.outage = False
-    assert (await call(mock, "GET", "/v1/offices/KANIM-BANDUNG/slots"))[0] == 200
+    assert (await call(mock, "GET", f"/v1/offices/{OFFICE}/slots"))[0] == 200
 
 
 async def test_unknown_office_and_bad_query(mock: RunningMock) -> None:
     """Another office is UNKNOWN_OFFICE; days outside 1-14 is INVALID_REQUEST."""
-    assert (await call(mock, "GET", "/v1/offices/KANIM-X/slots"))[1]["error"]["code"] == "UNKNOWN_OFFICE"
-    assert (await call(mock, "GET", "/v1/offices/KANIM-BANDUNG/slots?days=30"))[0] == 422
+    assert (await call(mock, "GET", "/v1/offices/OFFICE-X/slots"))[1]["error"]["code"] == "UNKNOWN_OFFICE"
+    assert (await call(mock, "GET", f"/v1/offices/{OFFICE}/slots?days=30"))[0] == 422
 
 
 def test_create_app_needs_a_token() -> None:

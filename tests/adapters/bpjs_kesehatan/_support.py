@@ -11,7 +11,7 @@ import orjson
 from pydantic import BaseModel
 
 from adapters import Call
-from mocks._bpjs_crypto import encrypt_response
+from mocks.bpjs_crypto import encrypt_response
 from tests import fixtures
 from tests.fixtures.bpjs_kesehatan import CHECK_VECTOR
 

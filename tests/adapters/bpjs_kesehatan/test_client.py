@@ -14,7 +14,7 @@ from adapters import AgencyError, AgencyHttp, AgencyMisconfigured, TransientAgen
 from adapters.bpjs_kesehatan import VClaimClient
 from adapters.bpjs_kesehatan.client import FORM_CONTENT_TYPE
 from adapters.bpjs_kesehatan.crypto import response_key
-from mocks._bpjs_crypto import encrypt, encrypt_response
+from mocks.bpjs_crypto import encrypt, encrypt_response
 from tests import fixtures
 
 from ._support import (

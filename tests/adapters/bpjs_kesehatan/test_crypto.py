@@ -16,7 +16,7 @@ from adapters.bpjs_kesehatan.crypto import (
     response_key,
     signature,
 )
-from mocks._bpjs_crypto import encrypt
+from mocks.bpjs_crypto import encrypt
 from tests import fixtures
 from tests.fixtures.bpjs_kesehatan import CHECK_VECTOR
 

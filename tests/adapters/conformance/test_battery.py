@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from adapters.conformance import SCENARIOS, ConformanceFailure, SampleCall, run_hostile_battery
-from adapters.conformance._scenarios import HostileAgency
+from adapters.conformance import SCENARIOS, ConformanceFailure, HostileAgency, SampleCall, run_hostile_battery
 
 from ._support import assert_conformant
 from .kit_fake import CHECK, Flaws

@@ -6,7 +6,7 @@ import logging
 
 import structlog
 
-from adapters.conformance._capture import CapturedLogs
+from adapters.conformance import CapturedLogs
 
 
 def test_stdlib_and_structlog_lines_are_captured_with_their_details() -> None:

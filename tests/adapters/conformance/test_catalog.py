@@ -9,8 +9,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters import AdapterContext, ProblemType, Service
-from adapters.conformance import ConformanceProfile, SampleCall, check_catalog
-from adapters.conformance._build import base_path
+from adapters.conformance import ConformanceProfile, SampleCall, base_path, check_catalog
 from contracts import LocalizedText
 
 from .kit_fake import AGENCY, CHECK, PROBLEMS, KitFakeAdapter

@@ -84,3 +84,57 @@ async def test_challenge_says_invalid_token_only_when_one_was_presented(
 def test_bearer_token(authorization: str | None, token: str | None) -> None:
     """Only the Bearer scheme (any case) with a non-blank token yields a token."""
     assert bearer_token(authorization) == token
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/healthz", 200),
+        ("GET", "/openapi.json", 200),
+        ("GET", "/docs", 200),
+        ("GET", "/problems/unauthorized", 200),
+        ("GET", "/v1/services", 401),
+        ("GET", "/v1/agencies", 401),
+        ("GET", "/no/such/route", 401),
+        ("DELETE", "/v1/services", 401),
+    ],
+)
+async def test_only_routes_marked_public_answer_without_a_key(
+    aiohttp_client: ClientFactory,
+    gateway_settings: Settings,
+    fake_adapter: FakeAdapter,
+    method: str,
+    path: str,
+    status: int,
+) -> None:
+    """Routes marked public answer without a key; every other route, unknown paths and methods included, is 401."""
+    app = build_app(gateway_settings, clients=counter(OLD_KEY), factories={"fake": lambda context: fake_adapter})
+    assert (await (await aiohttp_client(app)).request(method, path)).status == status
+
+
+async def test_a_route_added_without_a_policy_requires_a_client(
+    aiohttp_client: ClientFactory, gateway_settings: Settings, fake_adapter: FakeAdapter
+) -> None:
+    """A route added to the app without being marked public is closed: no key 401, a valid key reaches the handler."""
+    app = build_app(gateway_settings, clients=counter(OLD_KEY), factories={"fake": lambda context: fake_adapter})
+
+    async def added(_: web.Request) -> web.Response:
+        return web.Response(text="reached")
+
+    app.router.add_get("/v1/added", added)
+    gateway = await aiohttp_client(app)
+    assert (await gateway.get("/v1/added")).status == 401
+    answer = await gateway.get("/v1/added", headers={"Authorization": f"Bearer {OLD_KEY}"})
+    assert (answer.status, await answer.text()) == (200, "reached")
+
+
+async def test_a_public_route_keeps_its_trace_and_problem_rendering(
+    aiohttp_client: ClientFactory, gateway_settings: Settings, fake_adapter: FakeAdapter
+) -> None:
+    """A public route that fails still answers a problem carrying the call's trace id and the traceresponse header."""
+    app = build_app(gateway_settings, clients=counter(OLD_KEY), factories={"fake": lambda context: fake_adapter})
+    answer = await (await aiohttp_client(app)).get("/problems/no-such-problem")
+    body = await answer.json()
+    assert answer.status == 404
+    assert answer.headers["Content-Type"].startswith("application/problem+json")
+    assert body["trace_id"] == answer.headers["traceresponse"].split("-")[1]

@@ -251,7 +251,7 @@ class _CountingStore:
         self.cutoffs.append(older_than)
         return self.batches.pop(0)
 
-    async def purge_received_nibs(self, older_than: float, *, limit: int = 500) -> int:
+    async def purge_documents(self, older_than: float, *, limit: int = 500) -> int:
         self.nib_calls += 1
         return 0
 
