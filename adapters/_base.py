@@ -120,8 +120,9 @@ class AdapterContext:
     #: The agency's settings: ``MPP_<AGENCY>_<NAME>`` variables with the prefix removed, names lower-cased.
     settings: Mapping[str, str]
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
-    #: Where the adapter keeps what its agency pushes to its :meth:`Adapter.inbound_routes`: the gateway gives one
-    #: to an adapter that declares routes; ``None`` otherwise (tests pass a :class:`~adapters.MemoryDocuments`).
+    #: Where the adapter keeps what its agency pushes to its :meth:`Adapter.inbound_routes`, scoped to its agency:
+    #: the gateway gives one to every adapter when it has a store; ``None`` without (tests pass a
+    #: :class:`~adapters.MemoryDocuments`).
     documents: AgencyDocuments | None = None
 
 

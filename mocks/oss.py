@@ -426,7 +426,7 @@ def _day(value: object) -> date | None:
 def _build(population: Population, control: Control) -> tuple[web.Application, dict[str, str]]:
     settings = {
         "user_key": secrets.token_hex(16),
-        # Not the adapter's: the gateway's receiveNIB route checks the Token OSS computes from these two.
+        # The adapter's receiveNIB route (an inbound route) checks the Token OSS computes from these two.
         "inbound_username": f"oss_{secrets.token_hex(4)}",
         "inbound_password": secrets.token_urlsafe(18),
     }

@@ -30,7 +30,7 @@ from contracts import RequestStatus, ServiceRequest
 
 from ..config import Settings
 from ..security import Client
-from ..store import AuditCheckpoint, AuditEvent, NewRequest, Store, StoredRequest, StoreError
+from ..store import AuditCheckpoint, AuditEvent, AuditStore, NewRequest, StoredRequest, StoreError
 from ._keys import checkpoint_message, key_id, load_private_key, subject_hash
 
 __all__ = ["Auditor", "build_auditor"]
@@ -65,7 +65,7 @@ class Auditor:
 
     def __init__(
         self,
-        store: Store | None,
+        store: AuditStore | None,
         *,
         key: bytes | None = None,
         signing_key: Ed25519PrivateKey | None = None,
@@ -120,7 +120,7 @@ class Auditor:
             self._flusher = loop.create_task(self._flush(self._store), name="audit-append")
         return done
 
-    async def _flush(self, store: Store) -> None:
+    async def _flush(self, store: AuditStore) -> None:
         while self._pending:
             batch: list[tuple[tuple[AuditEvent, ...], asyncio.Future[None]]] = []
             size = 0
@@ -137,7 +137,7 @@ class Auditor:
                 else:
                     done.set_exception(StoreError("the audit log could not be written"))
 
-    async def _append(self, store: Store, events: list[AuditEvent]) -> BaseException | None:
+    async def _append(self, store: AuditStore, events: list[AuditEvent]) -> BaseException | None:
         for attempt in range(1, _APPEND_TRIES + 1):
             try:
                 await store.append_audit(events)
@@ -269,7 +269,7 @@ def _secret(settings: Settings, name: str) -> str | None:
     return value
 
 
-def build_auditor(settings: Settings, store: Store) -> Auditor:
+def build_auditor(settings: Settings, store: AuditStore) -> Auditor:
     """The auditor the settings describe; ``ValueError`` (naming the setting, never its value) on a bad key."""
     key = None
     audit_key = _secret(settings, "audit_key")

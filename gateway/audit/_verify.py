@@ -38,6 +38,7 @@ from ..store import (
     GENESIS,
     AuditCheckpoint,
     AuditEntry,
+    AuditStore,
     PostgresStore,
     SqliteStore,
     Store,
@@ -246,7 +247,7 @@ class ChainVerifier:
 
 
 async def verify_store(
-    store: Store, public_keys: Mapping[str, Ed25519PublicKey] | None = None, *, page_size: int = 1000
+    store: AuditStore, public_keys: Mapping[str, Ed25519PublicKey] | None = None, *, page_size: int = 1000
 ) -> Report:
     """Walk the store's whole audit chain and its checkpoints, ``page_size`` rows at a time."""
     verifier = ChainVerifier(public_keys)

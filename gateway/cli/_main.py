@@ -239,7 +239,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             clients = ClientDirectory(
                 [Client(id="demo-counter", name="Demo counter app", key_hashes=frozenset({hash_key(key)}))]
             )
-            app = build_app(demo_settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ)))
+            try:
+                app = build_app(
+                    demo_settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ))
+                )
+            except (OSError, ValueError, LookupError) as exc:
+                # An adapter named in MPP_ADAPTERS without a mock or settings: say what to set, not a traceback.
+                raise _CannotStart(str(exc)) from None
             sample = cluster.population.sample(status="active", limit=1)[0]
 
             async def started() -> None:
@@ -254,8 +260,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         finally:
             await cluster.aclose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except _CannotStart as exc:
+        print(f"mpp-gateway: cannot start the demo: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+class _CannotStart(Exception):
+    """A configuration problem found while the demo's mocks were already up: reported after they are stopped."""
 
 
 def _cmd_openapi(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from contracts import RequestStatus, ServiceKind
 
 from ..audit import Auditor
 from ..problems import DEFAULT_PROBLEMS, ProblemCatalog
-from ..store import NewWebhook, Store, StoredAttempt, StoredRequest, new_request_id
+from ..store import NewWebhook, RequestStore, StoredAttempt, StoredRequest, new_request_id
 from ..telemetry import Telemetry, ids
 from ._events import EventHub
 from ._execution import Execution, Verdict
@@ -43,7 +43,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Store,
+        store: RequestStore,
         registry: Registry,
         *,
         owner: str,

@@ -39,7 +39,7 @@ from adapters import (
 from contracts import AttemptOutcome, RequestStatus, ServiceKind
 
 from ..security import redact
-from ..store import Store, StoredAttempt, StoredRequest
+from ..store import RequestStore, StoredAttempt, StoredRequest
 from ..telemetry import Telemetry
 from ._guard import AgencyGuard
 from ._retry import Backoff, PastDeadline, RetryPolicy, WithinBudget
@@ -94,7 +94,7 @@ class Execution:
 
     def __init__(
         self,
-        store: Store,
+        store: RequestStore,
         request: StoredRequest,
         adapter: Adapter,
         payload: BaseModel,

@@ -18,7 +18,7 @@ import httpx
 import structlog
 
 from ..security import Client
-from ..store import Store, Webhook
+from ..store import Webhook, WebhookOutbox
 
 __all__ = ["WebhookSender", "sign"]
 
@@ -38,7 +38,7 @@ class WebhookSender:
 
     def __init__(
         self,
-        store: Store,
+        store: WebhookOutbox,
         transport: httpx.AsyncBaseTransport,
         clients: Mapping[str, Client],
         *,

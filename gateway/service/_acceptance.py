@@ -24,7 +24,7 @@ from ..config import Settings
 from ..dispatch import Dispatcher
 from ..problems import ApiProblem
 from ..security import Client
-from ..store import IdempotencyMismatch, NewRequest, Store, StoredRequest, new_request_id
+from ..store import IdempotencyMismatch, NewRequest, RequestStore, StoredRequest, new_request_id
 from ..telemetry import TraceContext
 
 __all__ = ["Acceptance", "Accepted", "Submission", "field_errors"]
@@ -88,7 +88,7 @@ class Acceptance:
     """
 
     def __init__(
-        self, *, settings: Settings, store: Store, registry: Registry, dispatcher: Dispatcher, auditor: Auditor
+        self, *, settings: Settings, store: RequestStore, registry: Registry, dispatcher: Dispatcher, auditor: Auditor
     ) -> None:
         self._settings = settings
         self._store = store

@@ -290,3 +290,16 @@ def test_the_demo_names_what_an_adapter_without_a_mock_needs(generated: Generate
     assert (left_out["agency"], left_out["reason"]) == (AGENCY, "no settings")
     variables = ["BASE_URL", "TOKEN (secret)", "OFFICE"]
     assert left_out["settings_to_set"] == ", ".join(f"MPP_AGENCY__SAMSAT_KOTA__{name}" for name in variables)
+
+
+def test_the_demo_told_to_load_an_unconfigured_adapter_says_what_to_set(generated: Generated, tmp_path: Path) -> None:
+    """`demo` with MPP_ADAPTERS naming an adapter that has no mock and no settings exits 2 naming its variables,
+    without a traceback, and stops the mocks it had started."""
+    env = {**os.environ, "PYTHONPATH": generated.pythonpath(generated.site_without_mock),
+           "MPP_STORE_PATH": str(tmp_path / "demo.sqlite3"), "MPP_ADAPTERS": f"dukcapil,{AGENCY}"}  # fmt: skip
+    done = subprocess.run([*CLI, "demo", "--port", str(free_port()), "--ephemeral-mock-ports"],
+                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "cannot start the demo" in done.stderr
+    assert "MPP_AGENCY__SAMSAT_KOTA__OFFICE" in done.stderr
