@@ -4,8 +4,8 @@ Build the whole service with :func:`build_app`; nothing connects, reads the envi
 import time.
 """
 
-from ._bootstrap import build_app, build_registry, build_transport, placeholder_settings
-from .config import AgencyConfig, Settings
+from ._bootstrap import build_app, build_registry, build_transport
+from .config import AgencyConfig, Settings, placeholder_settings
 from .dispatch import Dispatcher, RetryPolicy
 from .http import build_openapi
 from .problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
