@@ -1,10 +1,11 @@
 """OSS RBA's push to the region, ``receiveNIB``, and the counters' read of what arrived: the adapter's inbound routes.
 
 OSS calls the region's ``receiveNIB`` with ``{"dataNIB": {...}}`` whenever an NIB with a permit for the region is
-issued or changed (AGENCIES.md, section 4). It authenticates with one header, ``Token: sha1(USERNAME + PASSWORD +
-NIB + Ymd)`` in lower-case hex, the date in Jakarta time (WIB, UTC+7); the day before and after are accepted for
-clock skew around midnight. The username and password are the region's, agreed with OSS, and come from
-``MPP_AGENCY__OSS__INBOUND_USERNAME`` and ``..._INBOUND_PASSWORD``; without them the route refuses everything.
+issued or changed (docs/agencies.md, section 4, "Methods the region serves"). It authenticates with one header,
+``Token: sha1(USERNAME + PASSWORD + NIB + Ymd)`` in lower-case hex, the date in Jakarta time (WIB, UTC+7); the
+day before and after are accepted for clock skew around midnight. The username and password are the region's,
+agreed with OSS, and come from ``MPP_AGENCY__OSS__INBOUND_USERNAME`` and ``..._INBOUND_PASSWORD``; without them
+the route refuses everything.
 
 The route speaks OSS's protocol, not ours: every answer is HTTP 200 with
 ``{"responreceiveNIB": {"status": "1" | "2", "keterangan": ...}}`` (1 stored, 2 refused), because that envelope is
