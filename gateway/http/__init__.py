@@ -7,7 +7,7 @@ from ._docs import render_docs, render_problem
 from ._edge import DIRECTORY, JWT, LIMITER, PROBLEMS, TELEMETRY, public
 from ._handlers import STATE, GatewayState, routes
 from ._inbound import MountedRoute, inbound_routes, mount_inbound
-from ._limits import MAX_JSON_DEPTH, json_depth_exceeded, nul_field, server_options
+from ._limits import MAX_JSON_DEPTH, duplicate_key, json_depth_exceeded, nul_field, server_options
 from ._middleware import edge_middlewares
 from ._observe import observe_middleware
 from ._openapi import build_openapi
@@ -26,6 +26,7 @@ __all__ = [
     "MountedRoute",
     "auth_middleware",
     "build_openapi",
+    "duplicate_key",
     "edge_middlewares",
     "inbound_routes",
     "json_depth_exceeded",

@@ -27,7 +27,7 @@ from ..problems import ApiProblem
 from ..service import Acceptance, Submission
 from ..store import Store, StoredRequest
 from ._edge import TRACE, client_of, public
-from ._limits import MAX_JSON_DEPTH, json_depth_exceeded, nul_field
+from ._limits import MAX_JSON_DEPTH, duplicate_key, json_depth_exceeded, nul_field
 
 __all__ = ["STATE", "GatewayState", "routes"]
 
@@ -134,6 +134,12 @@ async def _read_json(request: web.Request) -> Any:
             "validation-error",
             f"the body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep",
             errors=[FieldError(field="(body)", message=f"nested more than {MAX_JSON_DEPTH} levels deep")],
+        )
+    if (repeated := duplicate_key(body)) is not None:
+        raise ApiProblem(
+            "validation-error",
+            "the body names a key twice in one object",
+            errors=[FieldError(field=repeated, message="appears more than once in its object")],
         )
     # The escape is rare in real bodies, so the walk to name the field runs only when the bytes show one.
     if b"\\u0000" in body and (where := nul_field(data)) is not None:

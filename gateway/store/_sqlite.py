@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -140,6 +142,22 @@ def _insert_attempt(conn: sqlite3.Connection, request_id: str, a: StoredAttempt)
     )
 
 
+
+def _owner_only(path: str) -> None:
+    """Create the database file for its owner alone, and take group and other access off one that has it.
+
+    It holds sealed personal data and the audit log; the data keys are 0600 already. SQLite gives the ``-wal`` and
+    ``-shm`` files the database file's permissions, so they follow; existing ones are tightened too.
+    """
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(name, mode & 0o700)
+
 class SqliteStore:
     """The embedded default store: one SQLite file in WAL mode."""
 
@@ -166,9 +184,11 @@ class SqliteStore:
         self._readers = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-read")
 
     async def open(self) -> None:
-        """Create the file and folder if needed, apply migrations, start the sync thread."""
+        """Create the file and folder if needed (the file readable by its owner alone), apply migrations, start
+        the sync thread."""
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _owner_only(self.path)
         writer = Writer(self.path, asyncio.get_running_loop(), self._max_batch, self._synchronous)
         await writer.open()
         self._writer = writer

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from gateway import SqliteStore
 from gateway.store import Writer
+from tests.store.support import new
 
 
 def _insert(value: int) -> Any:
@@ -188,3 +190,30 @@ async def test_a_write_fails_once_another_process_holds_the_lock_too_long(
     finally:
         other.close()
         await writer.aclose()
+
+
+def _modes(folder: Path, prefix: str) -> dict[str, int]:
+    return {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir() if p.name.startswith(prefix)}
+
+
+async def test_the_database_files_are_readable_by_their_owner_alone(tmp_path: Path) -> None:
+    """A new store's file and its -wal and -shm files are 0600 whatever the umask; a file made 0644 before is
+    tightened at open."""
+    old_umask = os.umask(0o022)
+    try:
+        path = tmp_path / "owner.sqlite3"
+        store = SqliteStore(path, synchronous="NORMAL")
+        await store.open()
+        await store.insert(new("req_owner"))
+        modes = _modes(tmp_path, "owner")
+        await store.aclose()
+        assert modes == {"owner.sqlite3": 0o600, "owner.sqlite3-wal": 0o600, "owner.sqlite3-shm": 0o600}
+        loose = tmp_path / "loose.sqlite3"
+        loose.touch(mode=0o644)
+        os.chmod(loose, 0o644)
+        store = SqliteStore(loose, synchronous="NORMAL")
+        await store.open()
+        await store.aclose()
+        assert loose.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old_umask)

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from contracts import ServiceRequest
-from gateway.http import MAX_JSON_DEPTH, json_depth_exceeded, nul_field
+from gateway.http import MAX_JSON_DEPTH, duplicate_key, json_depth_exceeded, nul_field
 from tests.fakes import KEY_A, envelope
 
 AUTH = {"Authorization": f"Bearer {KEY_A}"}
@@ -216,3 +216,38 @@ async def test_headers_within_the_limits_are_served(gateway_client: TestClient[A
     fitting = request_bytes(headers=[(f"X-Header-{i}", "v" * 100) for i in range(50)] + [("X-Big", "b" * 8000)])
     answer = await raw_exchange(gateway_client, fitting)
     assert answer.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        (b'{"a": 1, "b": {"c": 2}}', None),
+        (b'{"a": 1, "a": 2}', "a"),
+        (b'{"a": {"b": 1, "c": 2, "b": 3}}', "a.b"),
+        (b'{"a": [{"k": 1}, {"k": 1, "k": 2}]}', "a.1.k"),
+        (b'[{"x": 1}, {"y": 2, "y": 2}]', "1.y"),
+        (b'{"a": {"k": 1}, "b": {"k": 1}}', None),
+        (b'{"\\u0061": 1, "a": 2}', "a"),
+    ],
+)
+def test_duplicate_key_names_the_path(raw: bytes, path: str | None) -> None:
+    """A key named twice in one object is found by its dotted path, escapes decoded; equal keys in sibling
+    objects are not duplicates."""
+    assert duplicate_key(raw) == path
+
+
+async def test_a_key_sent_twice_is_refused_naming_it(gateway_client: TestClient[Any, Any]) -> None:
+    """`applicant` twice in the body is a 422 naming `applicant`, not whichever came last silently validated."""
+    nik = '{"nik": "3201014708900001"}'
+    raw = (
+        '{"service": "fake.thing.lookup", "applicant": ' + nik + ', "applicant": ' + nik + ', '
+        '"counter": {"mpp_id": "mpp-a", "desk": "loket-01", "operator": "op-7"}, "payload": {"value": "v"}}'
+    ).encode()
+    resp = await gateway_client.post(
+        "/v1/requests", data=raw, headers={**AUTH, "Content-Type": "application/json", "Prefer": "wait=5"}
+    )
+    problem = await resp.json()
+    assert resp.status == 422
+    assert problem["type"] == "/problems/validation-error"
+    assert [e["field"] for e in problem["errors"]] == ["applicant"]
+    assert "3201014708900001" not in await resp.text()
