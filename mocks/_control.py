@@ -344,13 +344,24 @@ class Control:
         if raw_duplicate not in ("", "true", "false"):
             return _unprocessable("duplicate must be true or false")
         duplicate = None if not raw_duplicate else raw_duplicate == "true"
+        raw_member = query.get("member", "").lower()
+        if raw_member not in ("", "true", "false"):
+            return _unprocessable("member must be true or false")
+        member = None if not raw_member else raw_member == "true"
         try:
             limit = int(query.get("limit", "20"))
         except ValueError:
             limit = 0
         if not 1 <= limit <= 1000:
             return _unprocessable("limit must be an integer from 1 to 1000")
-        chosen = self.population.sample(_as_status(status), duplicate=duplicate, limit=limit)
+        ages: dict[str, int] = {}
+        for bound in ("min_age", "max_age"):
+            if bound in query:
+                try:
+                    ages[bound] = int(query[bound])
+                except ValueError:
+                    return _unprocessable(f"{bound} must be a whole number of years")
+        chosen = self.population.sample(_as_status(status), duplicate=duplicate, limit=limit, member=member, **ages)
         return json_response({"count": len(chosen), "citizens": [c.as_dict() for c in chosen]})
 
     async def _get_faults(self, request: web.Request) -> web.Response:

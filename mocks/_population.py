@@ -135,8 +135,21 @@ class Population:
         """The citizen with this NIK, or ``None``."""
         return self._by_nik.get(nik)
 
-    def sample(self, status: Status | None = None, *, duplicate: bool | None = None, limit: int = 20) -> list[Citizen]:
-        """Up to ``limit`` citizens matching the filters, in a stable order, so tests can pick a NIK."""
+    def sample(
+        self,
+        status: Status | None = None,
+        *,
+        duplicate: bool | None = None,
+        limit: int = 20,
+        min_age: int | None = None,
+        max_age: int | None = None,
+        member: bool | None = None,
+    ) -> list[Citizen]:
+        """Up to ``limit`` citizens matching the filters, in a stable order, so tests can pick a NIK.
+
+        Ages are whole years on :data:`REFERENCE_DATE`, both bounds included; ``member`` filters on holding a
+        BPJS Ketenagakerjaan KPJ.
+        """
         found: list[Citizen] = []
         for citizen in self._citizens:
             if len(found) >= limit:
@@ -144,6 +157,12 @@ class Population:
             if status is not None and citizen.status != status:
                 continue
             if duplicate is not None and citizen.duplicate != duplicate:
+                continue
+            if member is not None and (citizen.kpj is not None) != member:
+                continue
+            if (min_age is not None or max_age is not None) and not (
+                (min_age or 0) <= citizen.age() <= (max_age if max_age is not None else 200)
+            ):
                 continue
             found.append(citizen)
         return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._main import main, serve_app, with_demo_keys
+from ._main import DEMO_MPP, DemoClients, demo_clients, main, serve_app, with_demo_keys
 from ._runtime import settle_heap
 from ._scaffold import (
     MAX_NAME_LENGTH,
@@ -15,11 +15,14 @@ from ._scaffold import (
 )
 
 __all__ = [
+    "DEMO_MPP",
     "MAX_NAME_LENGTH",
     "AdapterNames",
     "AdapterPackage",
+    "DemoClients",
     "ScaffoldError",
     "check_agency_name",
+    "demo_clients",
     "main",
     "render_adapter",
     "serve_app",

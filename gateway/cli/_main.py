@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import secrets
 import signal
 import sqlite3
 import sys
@@ -29,7 +30,7 @@ from ..telemetry import Telemetry, TelemetrySettings, configure_logging
 from ._runtime import settle_heap
 from ._workers import supervise
 
-__all__ = ["main", "serve_app", "with_demo_keys"]
+__all__ = ["DEMO_MPP", "DemoClients", "demo_clients", "main", "serve_app", "with_demo_keys"]
 
 
 async def _until_signalled() -> None:
@@ -177,7 +178,48 @@ def _mock_ports(args: argparse.Namespace) -> dict[str, int] | None:
     return dict.fromkeys(AGENCY_PORTS, 0)
 
 
-def _demo_banner(host: str, port: int, key: str, sample: Any) -> str:
+#: The MPP the demo's second client is bound to: its key gets ``403`` for any other ``counter.mpp_id``.
+DEMO_MPP = "mpp-demo"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoClients:
+    """The demo's two clients and their secrets, as the banner shows them."""
+
+    #: Key of ``demo-counter``: a regional counter app, every service, any MPP, webhooks signed with the secret.
+    key: str
+    webhook_secret: str
+    #: Key of ``demo-desk``: a counter app of :data:`DEMO_MPP` only.
+    mpp_key: str
+    clients: tuple[Client, ...]
+
+
+def demo_clients(settings: Settings) -> DemoClients:
+    """The demo's clients: keys and webhook secret from ``MPP_DEMO_KEY``, ``MPP_DEMO_MPP_KEY`` and
+    ``MPP_DEMO_WEBHOOK_SECRET``, else made on first start and kept beside the database, so a restart keeps them."""
+    beside = Path(settings.store_path)
+
+    def secret(variable: str, suffix: str, make: Callable[[], str]) -> str:
+        return os.environ.get(variable) or kept_secret(beside.with_name(beside.name + suffix), make)
+
+    key = secret("MPP_DEMO_KEY", ".demo-key", generate_key)
+    mpp_key = secret("MPP_DEMO_MPP_KEY", ".demo-mpp-key", generate_key)
+    webhook_secret = secret("MPP_DEMO_WEBHOOK_SECRET", ".demo-webhook-secret", lambda: secrets.token_urlsafe(32))
+    clients = (
+        Client(
+            id="demo-counter", name="Demo counter app (any MPP)", key_hashes=frozenset({hash_key(key)}),
+            webhook_secret=webhook_secret,
+        ),
+        Client(
+            id="demo-desk", name=f"Demo counter app of {DEMO_MPP}", key_hashes=frozenset({hash_key(mpp_key)}),
+            mpp_id=DEMO_MPP, webhook_secret=webhook_secret,
+        ),
+    )  # fmt: skip
+    return DemoClients(key, webhook_secret, mpp_key, clients)
+
+
+def _demo_banner(host: str, port: int, demo: DemoClients, sample: Any) -> str:
+    key = demo.key
     body = {
         "service": "dukcapil.nik.verify",
         "applicant": {"nik": sample.nik},
@@ -188,7 +230,9 @@ def _demo_banner(host: str, port: int, key: str, sample: Any) -> str:
         [
             "",
             f"MPP Integration Gateway (demo) on http://{host}:{port}   docs: http://{host}:{port}/docs",
-            f"Demo client API key: {key}",
+            f"Demo client API key: {key}   (MPP_DEMO_KEY; any MPP; webhook secret: MPP_DEMO_WEBHOOK_SECRET)",
+            f"Demo client of {DEMO_MPP} only: {demo.mpp_key}   (MPP_DEMO_MPP_KEY; another counter.mpp_id gets 403)",
+            f"Webhook secret (X-MPP-Signature HMAC key): {demo.webhook_secret}",
             "Synthetic citizens: GET the mock's /_control/citizens (see README).",
             "Try:",
             f"  curl -s -X POST http://{host}:{port}/v1/requests \\",
@@ -235,10 +279,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             # Installed adapters without a mock or settings (a third-party one, say) are left out of the demo.
             enabled = settings.adapters or tuple(sorted(configured))
             demo_settings = dataclasses.replace(settings, host=host, port=port, agencies=configured, adapters=enabled)
-            key = os.environ.get("MPP_DEMO_KEY") or generate_key()
-            clients = ClientDirectory(
-                [Client(id="demo-counter", name="Demo counter app", key_hashes=frozenset({hash_key(key)}))]
-            )
+            demo = demo_clients(settings)
+            clients = ClientDirectory(demo.clients)
             try:
                 app = build_app(
                     demo_settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ))
@@ -249,7 +291,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             sample = cluster.population.sample(status="active", limit=1)[0]
 
             async def started() -> None:
-                print(_demo_banner(host, port, key, sample), flush=True)
+                print(_demo_banner(host, port, demo, sample), flush=True)
                 for agency in cluster.agencies.values():
                     print(
                         f"Mock {agency.name}: {agency.base_url}  (control: {agency.base_url}/_control/citizens)",

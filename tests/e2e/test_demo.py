@@ -24,11 +24,14 @@ def free_port() -> int:
 
 
 class Demo:
-    def __init__(self, proc: subprocess.Popen[str], port: int, key: str, mock_url: str, log: Path) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[str], port: int, key: str, mpp_key: str, mock_url: str, log: Path
+    ) -> None:
         self.proc = proc
         self.log = log
         self.url = f"http://127.0.0.1:{port}"
         self.key = key
+        self.mpp_key = mpp_key
         self.mock_url = mock_url
 
 
@@ -47,22 +50,24 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
             env=env,
         )
     assert proc.stdout is not None
-    key = mock_url = None
+    key = mpp_key = mock_url = None
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (key and mock_url):
+    while time.monotonic() < deadline and not (key and mpp_key and mock_url):
         line = proc.stdout.readline()
         if not line:
             break
         if m := re.search(r"Demo client API key: (\S+)", line):
             key = m.group(1)
+        if m := re.search(r"Demo client of mpp-demo only: (\S+)", line):
+            mpp_key = m.group(1)
         if m := re.search(r"Mock dukcapil: (http://\S+)", line):
             mock_url = m.group(1)
-    if not (key and mock_url):
+    if not (key and mpp_key and mock_url):
         proc.kill()
         proc.wait()
         proc.stdout.close()
         pytest.fail(f"demo did not start: {log.read_text()}")
-    yield Demo(proc, port, key, mock_url, log)
+    yield Demo(proc, port, key, mpp_key, mock_url, log)
     if proc.poll() is None:
         proc.kill()
         proc.wait()
@@ -100,6 +105,14 @@ def test_counter_verifies_a_citizen_and_bad_input_gets_problems(demo: Demo) -> N
         assert problem.json()["errors"][0]["field"] == "applicant.nik"
         assert client.get("/readyz").status_code == 200
         assert client.get("/docs").status_code == 200
+
+        # The demo's second client is bound to mpp-demo: it may act there, and is refused for another MPP.
+        desk = {"Authorization": f"Bearer {demo.mpp_key}", "Prefer": "wait=10"}
+        assert client.post("/v1/requests", json=body, headers=desk).status_code == 200
+        elsewhere = {**body, "counter": {**body["counter"], "mpp_id": "mpp-lain"}}
+        refused = client.post("/v1/requests", json=elsewhere, headers=desk)
+        assert refused.status_code == 403
+        assert refused.json()["errors"][0]["field"] == "counter.mpp_id"
 
     demo.proc.send_signal(signal.SIGINT)
     assert demo.proc.wait(timeout=20) == 0

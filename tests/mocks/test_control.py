@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 import aiohttp
@@ -47,11 +48,26 @@ async def test_citizen_list_has_every_field_and_filters(http: aiohttp.ClientSess
     assert dups["citizens"] and all(c["duplicate"] for c in dups["citizens"])
 
 
-@pytest.mark.parametrize("params", [{"status": "alive"}, {"limit": "0"}, {"limit": "x"}, {"duplicate": "maybe"}])
+async def test_citizen_list_filters_by_age_and_membership(http: aiohttp.ClientSession, agency: MockAgency) -> None:
+    """min_age/max_age (years on the reference date, inclusive) and member pick citizens a registration accepts."""
+    params = {"status": "active", "min_age": "18", "max_age": "64", "member": "false", "limit": "50"}
+    status, body = await control(http, agency, "GET", "citizens", params=params)
+    assert status == 200 and body["citizens"]
+    for row in body["citizens"]:
+        citizen = Citizen(**{**row, "birth_date": date.fromisoformat(row["birth_date"])})
+        assert 18 <= citizen.age() <= 64 and citizen.kpj is None and citizen.status == "active"
+    _, members = await control(http, agency, "GET", "citizens", params={"member": "true"})
+    assert members["citizens"] and all(c["kpj"] for c in members["citizens"])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"status": "alive"}, {"limit": "0"}, {"limit": "x"}, {"duplicate": "maybe"}, {"member": "x"}, {"min_age": "old"}],
+)
 async def test_citizen_list_rejects_bad_queries(
     http: aiohttp.ClientSession, agency: MockAgency, params: dict[str, str]
 ) -> None:
-    """Unknown status, out-of-range limit or a non-boolean duplicate answer 422 with a message."""
+    """Unknown status, out-of-range limit, a non-boolean duplicate or member, a bad age answer 422 with a message."""
     status, body = await control(http, agency, "GET", "citizens", params=params)
     assert status == 422 and body["message"]
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
 from gateway import Settings
 from gateway.audit import load_private_key
-from gateway.cli import with_demo_keys
+from gateway.cli import DEMO_MPP, demo_clients, with_demo_keys
+from gateway.security import ClientDirectory
 from gateway.store import KeyRing
 
 
@@ -36,4 +39,34 @@ def test_configured_keys_are_left_alone(tmp_path: Path) -> None:
         audit_signing_key_file="/run/secrets/audit-signing-key",
     )
     assert with_demo_keys(settings) == settings
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_clients_keep_their_keys_and_webhook_secret_across_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without MPP_DEMO_* variables the demo's keys and webhook secret are made once, owner-only, and reused."""
+    for name in ("MPP_DEMO_KEY", "MPP_DEMO_MPP_KEY", "MPP_DEMO_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(store_path=str(tmp_path / "gateway.sqlite3"))
+    first, again = demo_clients(settings), demo_clients(settings)
+    assert (first.key, first.mpp_key, first.webhook_secret) == (again.key, again.mpp_key, again.webhook_secret)
+    assert first.key != first.mpp_key
+    for suffix in (".demo-key", ".demo-mpp-key", ".demo-webhook-secret"):
+        assert stat.S_IMODE((tmp_path / f"gateway.sqlite3{suffix}").stat().st_mode) == 0o600
+    directory = ClientDirectory(first.clients)
+    regional = directory.authenticate(f"Bearer {first.key}")
+    desk = directory.authenticate(f"Bearer {first.mpp_key}")
+    assert regional is not None and regional.webhook_secret == first.webhook_secret
+    assert regional.may_act_for("mpp-lain")
+    assert desk is not None and desk.may_act_for(DEMO_MPP) and not desk.may_act_for("mpp-lain")
+
+
+def test_demo_client_secrets_from_the_environment_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MPP_DEMO_KEY, MPP_DEMO_MPP_KEY and MPP_DEMO_WEBHOOK_SECRET are used as given; nothing is written for them."""
+    monkeypatch.setenv("MPP_DEMO_KEY", "mppk_demo-regional")
+    monkeypatch.setenv("MPP_DEMO_MPP_KEY", "mppk_demo-desk")
+    monkeypatch.setenv("MPP_DEMO_WEBHOOK_SECRET", "whsec-demo")
+    demo = demo_clients(Settings(store_path=str(tmp_path / "gateway.sqlite3")))
+    assert (demo.key, demo.mpp_key, demo.webhook_secret) == ("mppk_demo-regional", "mppk_demo-desk", "whsec-demo")
     assert list(tmp_path.iterdir()) == []
