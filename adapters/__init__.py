@@ -20,13 +20,14 @@ from ._base import (
 from ._errors import (
     AgencyError,
     AgencyMisconfigured,
+    AgencyProtocolError,
     AgencyRejected,
     AmbiguousOutcome,
     ContractError,
     MppError,
     TransientAgencyError,
 )
-from ._http import AgencyHttp, AgencyResponse, parse_retry_after
+from ._http import AgencyHttp, AgencyResponse, ProxyRouter, ProxySettings, parse_retry_after
 from ._inbound import (
     AgencyDocuments,
     InboundRequest,
@@ -46,6 +47,7 @@ __all__ = [
     "AgencyError",
     "AgencyHttp",
     "AgencyMisconfigured",
+    "AgencyProtocolError",
     "AgencyRejected",
     "AgencyResponse",
     "AmbiguousOutcome",
@@ -60,6 +62,8 @@ __all__ = [
     "MppError",
     "Outcome",
     "ProblemType",
+    "ProxyRouter",
+    "ProxySettings",
     "ReceivedDocument",
     "Registry",
     "Service",

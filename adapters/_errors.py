@@ -10,7 +10,9 @@
         ├── AgencyRejected          the agency answered no, with its reason code: final, never retried
         ├── AmbiguousOutcome        a submission may have landed (timeout after sending): reconcile first
         └── AgencyMisconfigured     bad credentials, wrong IP, quota or access hours: not retried per request,
-                                    surfaced to operations
+            │                       surfaced to operations
+            └── AgencyProtocolError a well-formed reply (the agency's envelope, decoded) that the adapter cannot
+                                    read: the protocol moved or the adapter is wrong; final, counted for operations
 
 Foreign exceptions (httpx, pydantic, JSON decoding) are translated where they enter: the HTTP edge in
 :mod:`adapters._http`, the mapping modules of each adapter. Messages never carry personal data or credentials.
@@ -21,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "AgencyError",
     "AgencyMisconfigured",
+    "AgencyProtocolError",
     "AgencyRejected",
     "AmbiguousOutcome",
     "ContractError",
@@ -70,11 +73,15 @@ class TransientAgencyError(AgencyError):
         code: str | None = None,
         retry_after: float | None = None,
         sent: bool = False,
+        cause: str | None = None,
     ) -> None:
         super().__init__(detail, agency=agency, code=code)
         self.retry_after = retry_after
         #: True when the request may have reached the agency (it matters for submissions only).
         self.sent = sent
+        #: What went wrong in a few words operators group by (``timeout``, ``http 503``, ``connection reset``);
+        #: never personal data. ``None``: the gateway derives one from the code or the detail.
+        self.cause = cause
 
 
 class AgencyRejected(AgencyError):
@@ -100,3 +107,24 @@ class AgencyMisconfigured(AgencyError):
     """The gateway's own setup with the agency is wrong or exhausted; no citizen's fault, needs operations."""
 
     outcome = "misconfigured"
+
+
+class AgencyProtocolError(AgencyMisconfigured):
+    """The agency answered in its own format, but the adapter cannot read the reply: final, never retried.
+
+    The same question would get the same reply, so a retry only hides the fault (and, for a lookup, tells the
+    counter "agency unavailable" about a citizen the agency did answer for). The gateway answers the request with
+    ``agency-protocol-error``, counts it by agency and ``method``, and logs it. ``method`` is the agency's method
+    or path template and ``field`` the wire field that could not be read: both are names, never values, and the
+    detail is built from them alone, so no personal data can ride along.
+    """
+
+    outcome = "protocol-error"
+
+    def __init__(self, *, agency: str, method: str, field: str, detail: str | None = None) -> None:
+        super().__init__(
+            detail or f"{agency} answered {method} with a reply whose '{field}' the adapter cannot read",
+            agency=agency,
+        )
+        self.method = method
+        self.field = field

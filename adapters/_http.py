@@ -6,6 +6,11 @@ the hot path. Tests inject ``httpx.MockTransport(respx_router.async_handler)`` i
 
 Every failure of the layer below is translated here, in one place, into a :class:`TransientAgencyError` that
 says whether the request may have reached the agency.
+
+Outbound calls honour the standard proxy variables (:class:`ProxySettings`, read once when the transport is
+built): ``HTTPS_PROXY`` for https URLs, ``HTTP_PROXY`` for http ones, ``ALL_PROXY`` for either, lower case winning
+over upper case, and ``NO_PROXY`` listing the hosts reached directly. :class:`ProxyRouter` sends each request
+through the transport of its proxy, or the direct one.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import email.utils
+import ipaddress
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -25,7 +31,7 @@ from opentelemetry import propagate, trace
 
 from ._errors import AgencyMisconfigured, TransientAgencyError
 
-__all__ = ["AgencyHttp", "AgencyResponse", "parse_retry_after"]
+__all__ = ["AgencyHttp", "AgencyResponse", "ProxyRouter", "ProxySettings", "parse_retry_after"]
 
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 _TRANSIENT_STATUS = frozenset({408, 429})
@@ -74,8 +80,10 @@ def _was_sent(exc: BaseException) -> bool:
     cause = exc.__cause__
     if isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
         # httpx-aiohttp maps every aiohttp connection error, disconnects included, to an httpx connect error:
-        # the aiohttp error underneath is the truth.
-        return not isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+        # the aiohttp error underneath is the truth. A proxy that refused the tunnel sent nothing on either.
+        return not isinstance(
+            cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError | aiohttp.ClientHttpProxyError
+        )
     return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
@@ -84,17 +92,23 @@ def _translate(agency: str) -> Iterator[None]:
     try:
         yield
     except TimeoutError as exc:
-        raise TransientAgencyError(f"{agency} did not answer in time", agency=agency, sent=True) from exc
+        raise TransientAgencyError(
+            f"{agency} did not answer in time", agency=agency, sent=True, cause="timeout"
+        ) from exc
     except httpx.TimeoutException as exc:
         sent = _was_sent(exc)
         what = "did not answer in time" if sent else "could not be reached in time"
-        raise TransientAgencyError(f"{agency} {what}", agency=agency, sent=sent) from exc
+        cause = "timeout" if sent else "connect timeout"
+        raise TransientAgencyError(f"{agency} {what}", agency=agency, sent=sent, cause=cause) from exc
     except httpx.TransportError as exc:
         sent = _was_sent(exc)
         what = "connection broke" if sent else "connection refused or unreachable"
-        raise TransientAgencyError(f"{agency} {what}", agency=agency, sent=sent) from exc
+        cause = "connection reset" if sent else "connection refused"
+        raise TransientAgencyError(f"{agency} {what}", agency=agency, sent=sent, cause=cause) from exc
     except OSError as exc:
-        raise TransientAgencyError(f"{agency} connection error", agency=agency, sent=True) from exc
+        raise TransientAgencyError(
+            f"{agency} connection error", agency=agency, sent=True, cause="connection error"
+        ) from exc
 
 
 class AgencyHttp:
@@ -133,7 +147,8 @@ class AgencyHttp:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TransientAgencyError(
-                f"{self.agency}: the request's deadline passed before the call", agency=self.agency, sent=False
+                f"{self.agency}: the request's deadline passed before the call", agency=self.agency, sent=False,
+                cause="deadline passed",
             )
         return min(self.timeout, left)
 
@@ -148,7 +163,9 @@ class AgencyHttp:
         if 200 <= status < 300:
             if response.looks_like_html():
                 # A proxy or API gateway answering for a backend that is down, typically.
-                raise TransientAgencyError(f"{agency} answered with an HTML page", agency=agency, sent=True)
+                raise TransientAgencyError(
+                    f"{agency} answered with an HTML page", agency=agency, sent=True, cause="html page"
+                )
             return
         if status >= 500 or status in _TRANSIENT_STATUS:
             raise TransientAgencyError(
@@ -156,6 +173,7 @@ class AgencyHttp:
                 agency=agency,
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
                 sent=True,
+                cause=f"http {status}",
             )
         if status in (401, 403):
             raise AgencyMisconfigured(
@@ -223,10 +241,12 @@ class AgencyHttp:
                         finally:
                             await response.aclose()
             except TransientAgencyError as exc:
-                span.set_status(trace.Status(trace.StatusCode.ERROR))
+                span.set_status(trace.Status(trace.StatusCode.ERROR, exc.cause or "transient"))
                 span.set_attribute("error.type", "sent" if exc.sent else "not_sent")
                 raise
             span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                span.set_status(trace.Status(trace.StatusCode.ERROR, f"http {response.status_code}"))
         return AgencyResponse(response.status_code, response.headers, body, time.monotonic() - started)
 
     async def _read(self, response: httpx.Response) -> bytes:
@@ -234,7 +254,8 @@ class AgencyHttp:
             # A response built in memory (httpx.MockTransport, respx) arrives already read.
             if len(response.content) > self.max_body:
                 raise TransientAgencyError(
-                    f"{self.agency} sent a body over {self.max_body} bytes", agency=self.agency, sent=True
+                    f"{self.agency} sent a body over {self.max_body} bytes", agency=self.agency, sent=True,
+                    cause="body too large",
                 )
             return response.content
         chunks: list[bytes] = []
@@ -243,7 +264,120 @@ class AgencyHttp:
             size += len(chunk)
             if size > self.max_body:
                 raise TransientAgencyError(
-                    f"{self.agency} sent a body over {self.max_body} bytes", agency=self.agency, sent=True
+                    f"{self.agency} sent a body over {self.max_body} bytes", agency=self.agency, sent=True,
+                    cause="body too large",
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+_PROXY_SCHEMES = ("http", "https")
+
+
+def _proxy_url(variable: str, value: str) -> str:
+    """A proxy variable's URL, ``http://`` when it names none; :class:`ValueError` for a kind aiohttp cannot use."""
+    url = value.strip() if "://" in value else "http://" + value.strip()
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise ValueError(f"{variable} is not a URL") from None
+    if parsed.scheme not in _PROXY_SCHEMES:
+        raise ValueError(f"{variable}: only http:// and https:// proxies are supported, not {parsed.scheme}://")
+    if not parsed.host:
+        raise ValueError(f"{variable} names no host")
+    return url
+
+
+def _no_proxy_entry(entry: str) -> str | ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A ``NO_PROXY`` entry: a network for an address or CIDR, else a domain (``.example.org`` and ``*.`` alike)."""
+    text = entry.strip().lower()
+    host, _, port = text.rpartition(":")
+    candidates = [text, host] if host and port.isdigit() else [text]  # host:port: the port is not told apart
+    for candidate in candidates:
+        try:
+            return ipaddress.ip_network(candidate.removeprefix("[").removesuffix("]"), strict=False)
+        except ValueError:
+            pass
+    return candidates[-1].removeprefix("*").lstrip(".")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProxySettings:
+    """Which proxy an outbound request goes through, as the standard environment variables say."""
+
+    #: The proxy of http URLs, and of https ones; out of the repr, as they may carry a password.
+    http: str | None = dataclasses.field(default=None, repr=False)
+    https: str | None = dataclasses.field(default=None, repr=False)
+    #: Hosts reached directly: ``*`` (every one), a domain (its subdomains too), an address or a CIDR.
+    no_proxy: tuple[str | ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ProxySettings:
+        """Read ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``, lower case first; an empty one is
+        unset. :class:`ValueError` for a proxy that is not http(s)."""
+
+        def variable(name: str) -> tuple[str, str] | None:
+            for key in (name.lower(), name.upper()):
+                if environ.get(key, "").strip():
+                    return key, environ[key]
+            return None
+
+        found = {}
+        fallback = variable("all_proxy")
+        for scheme in _PROXY_SCHEMES:
+            named = variable(f"{scheme}_proxy") or fallback
+            found[scheme] = _proxy_url(*named) if named is not None else None
+        bypass = variable("no_proxy")
+        entries = [e for e in bypass[1].split(",") if e.strip()] if bypass is not None else []
+        return cls(http=found["http"], https=found["https"], no_proxy=tuple(_no_proxy_entry(e) for e in entries))
+
+    def __bool__(self) -> bool:
+        return bool(self.http or self.https)
+
+    def proxy_for(self, scheme: str, host: str) -> str | None:
+        """The proxy a request to ``host`` by ``scheme`` goes through, or ``None`` to connect directly."""
+        proxy = self.https if scheme == "https" else self.http if scheme == "http" else None
+        if proxy is None or not self.no_proxy:
+            return proxy
+        name = host.lower().removeprefix("[").removesuffix("]").rstrip(".")
+        try:
+            address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(name)
+        except ValueError:
+            address = None
+        for entry in self.no_proxy:
+            if isinstance(entry, str):
+                if entry == "" or (address is None and (name == entry or name.endswith("." + entry))):
+                    return None
+            elif address is not None and address.version == entry.version and address in entry:
+                return None
+        return proxy
+
+
+class ProxyRouter(httpx.AsyncBaseTransport):
+    """Sends each request directly or through the transport of the proxy :class:`ProxySettings` names for it.
+
+    A request sent to an address its caller resolved (a webhook) names its host in the ``sni_hostname``
+    extension: that name, not the address, decides, as it would have without the resolving.
+    """
+
+    def __init__(
+        self,
+        direct: httpx.AsyncBaseTransport,
+        proxies: ProxySettings,
+        through: Callable[[str], httpx.AsyncBaseTransport],
+    ) -> None:
+        self.proxies = proxies
+        self._direct = direct
+        self._through = {url: through(url) for url in {proxies.http, proxies.https} if url is not None}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through its route."""
+        host = request.extensions.get("sni_hostname") or request.url.raw_host.decode("ascii")
+        proxy = self.proxies.proxy_for(request.url.scheme, host)
+        transport = self._direct if proxy is None else self._through[proxy]
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the direct transport and every proxy's."""
+        for transport in (self._direct, *self._through.values()):
+            await transport.aclose()

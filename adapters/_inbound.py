@@ -83,6 +83,9 @@ class InboundRequest:
     query: Mapping[str, str] = dataclasses.field(default_factory=_empty)
     #: The authenticated client for ``auth="client"`` routes; ``None`` on ``auth="agency"`` routes.
     client_id: str | None = None
+    #: The IP address of the connection's other end, as the socket reports it (never read from a header such as
+    #: ``X-Forwarded-For``, which the caller writes itself); ``None`` when the server cannot tell.
+    peer: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +96,10 @@ class InboundResponse:
     body: bytes = b""
     headers: Mapping[str, str] = dataclasses.field(default_factory=_empty)
     content_type: str = "application/json"
+    #: Why the handler refused the call, when it did: a short name such as ``address-not-allowed`` (letters,
+    #: digits and ``-``; never personal data). Not sent: the gateway counts it in
+    #: ``mpp_inbound_refusals_total{agency,route,reason}``, since an agency's refusal often goes out as HTTP 200.
+    refusal: str | None = None
 
     @classmethod
     def json(cls, data: object, status: int = 200, headers: Mapping[str, str] | None = None) -> InboundResponse:

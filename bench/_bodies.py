@@ -26,7 +26,8 @@ __all__ = ["LOOKUP", "SUBMISSION", "lookup_body", "register_body", "wire_calls",
 
 LOOKUP = "dukcapil.nik.verify"
 SUBMISSION = "bpjs-ketenagakerjaan.peserta.register"
-_CONSENT = {"method": "written", "reference": "F-BENCH-1", "given_at": "2026-11-22T08:00:00+07:00"}
+# The gateway accepts a consent only while it is valid (12 h by default): dated when the run builds its bodies.
+_CONSENT = {"method": "written", "reference": "F-BENCH-1", "given_at": dt.datetime.now(dt.UTC).isoformat()}
 
 
 def _counter(index: int) -> dict[str, str]:

@@ -4,7 +4,7 @@ Pydantic v2 models and the JSON Schemas derived from them. This package performs
 else of the project: counter apps, adapters and the gateway all build on it.
 """
 
-from ._nik import PROVINCE_CODES, KkNumber, Nik, check_nik, mask_nik
+from ._nik import PROVINCE_CODES, KkNumber, Nik, check_nik, contains_nik_like, mask_nik
 from ._problem import FieldError, Problem
 from ._record import TRANSITIONS, Attempt, AttemptOutcome, RequestRecord, RequestStatus, Subject
 from ._request import Applicant, Consent, ConsentMethod, Counter, ServiceRequest
@@ -36,5 +36,6 @@ __all__ = [
     "ServiceRequest",
     "Subject",
     "check_nik",
+    "contains_nik_like",
     "mask_nik",
 ]

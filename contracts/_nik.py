@@ -7,11 +7,12 @@ the rule that failed and never echo the number itself, so that they are safe to 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-__all__ = ["PROVINCE_CODES", "KkNumber", "Nik", "check_nik", "mask_nik"]
+__all__ = ["PROVINCE_CODES", "KkNumber", "Nik", "check_nik", "contains_nik_like", "mask_nik"]
 
 #: Province codes in use, Papua's 2022 split (91-96) included.
 PROVINCE_CODES: frozenset[str] = frozenset(
@@ -46,6 +47,32 @@ def check_nik(value: str) -> str:
     if value[12:16] == "0000":
         raise ValueError("NIK serial (digits 13-16) must not be 0000")
     return value
+
+
+# Sixteen digits written as one number: in a row, or in the groupings a NIK is printed and typed in (4-4-4-4,
+# 6-6-4, 2-2-2-6-4), one kind of separator (a space, a dot or a dash) per number. The number stands on its own:
+# a letter or digit right before or after it makes it part of a longer token (a UUID, a ULID, an 18-digit NIP).
+_NIK_LIKE = re.compile(
+    r"(?<![^\W_])"
+    r"(?:\d{16}"
+    r"|\d{4}(?P<a>[ .-])\d{4}(?P=a)\d{4}(?P=a)\d{4}"
+    r"|\d{6}(?P<b>[ .-])\d{6}(?P=b)\d{4}"
+    r"|\d{2}(?P<c>[ .-])\d{2}(?P=c)\d{2}(?P=c)\d{6}(?P=c)\d{4})"
+    r"(?![^\W_])"
+)
+
+
+def contains_nik_like(value: str) -> bool:
+    """True when ``value`` holds a NIK-like number: sixteen digits written as one number, not glued to other text.
+
+    The digits may run together (``3201014708900001``) or come in the groups a NIK is written in, joined by one
+    kind of separator: ``3201 0147 0890 0001``, ``320101-470890-0001``, ``32.01.01.470890.0001``. A letter or digit
+    right before or after the number makes it part of a longer token, so the digits inside a UUID or a ULID, an
+    18-digit staff number (NIP) or ``reg-2026-000123`` never count. Family card (KK) numbers have sixteen digits
+    too and are caught alike. Only the shape is checked, not the NIK structure: a NIK mistyped by one digit is
+    still a citizen's number.
+    """
+    return _NIK_LIKE.search(value) is not None
 
 
 def _check_kk(value: str) -> str:

@@ -54,7 +54,8 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
 
 
 class AttemptOutcome(enum.StrEnum):
-    """How one call to the agency ended, by class of outcome."""
+    """How one entry of a request's record ended: a call to the agency by class of outcome, a question to the
+    agency whether it already has a submission (``reconciled``, ``not_at_agency``), or a wait (``deferred``)."""
 
     COMPLETED = "completed"
     WAITING_AGENCY = "waiting_agency"
@@ -62,10 +63,17 @@ class AttemptOutcome(enum.StrEnum):
     TRANSIENT = "transient"
     AMBIGUOUS = "ambiguous"
     MISCONFIGURED = "misconfigured"
+    #: The agency already had the submission (a call whose answer was lost landed): it is not sent again.
+    RECONCILED = "reconciled"
+    #: The agency did not have the submission: it is sent again.
+    NOT_AT_AGENCY = "not_at_agency"
+    #: No call now: the request went back to the queue (circuit open, retries spent, agency saturated); the
+    #: detail says why and when it is tried again.
+    DEFERRED = "deferred"
 
 
 class Attempt(BaseModel):
-    """One call to the agency on behalf of a request."""
+    """One entry of a request's record: a call to the agency, a reconcile call, or a deferral."""
 
     model_config = ConfigDict(extra="forbid")
 

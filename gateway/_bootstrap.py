@@ -15,21 +15,34 @@ from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from adapters import AdapterContext, AdapterFactory, AgencyHttp, Registry, discover_factories
+from adapters import (
+    AdapterContext,
+    AdapterFactory,
+    AgencyHttp,
+    ProxyRouter,
+    ProxySettings,
+    Registry,
+    discover_factories,
+)
 
 from .audit import build_auditor
 from .config import Settings, check_adapter_settings, log_adapters_not_loaded
-from .dispatch import AgencyPolicy, Dispatcher, WebhookSender, policies_from_settings
+from .dispatch import AgencyPolicy, Dispatcher, EventHub, WebhookSender, policies_from_settings
 from .http import (
+    CONNECTIONS,
     DIRECTORY,
     JWT,
     LIMITER,
     PROBLEMS,
     STATE,
+    STREAM_TOKENS,
     TELEMETRY,
+    ConnectionPolicy,
     GatewayState,
     build_openapi,
+    console_routes,
     edge_middlewares,
+    enable_cors,
     inbound_routes,
     mount_inbound,
     public,
@@ -37,18 +50,35 @@ from .http import (
     render_problem,
     routes,
     server_options,
+    stream_token_routes,
 )
 from .problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
-from .security import ClientDirectory, ClientRateLimiter, JwtSettings, JwtVerifier, redact
+from .security import (
+    CallbackPolicy,
+    ClientDirectory,
+    ClientRateLimiter,
+    JwtSettings,
+    JwtVerifier,
+    StreamTokens,
+    redact,
+)
 from .store import DocumentStore, KeyRing, PostgresStore, ScopedDocuments, SqliteStore, Store, purge_expired
 from .telemetry import METRICS_DIR_ENV, Telemetry
 
 __all__ = ["build_app", "build_registry", "build_store", "build_transport"]
 
 
-def build_transport(limit: int = 256) -> httpx.AsyncBaseTransport:
-    """The shared outbound transport: httpx's types over aiohttp's connection pool."""
-    return AiohttpTransport(limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit))
+def build_transport(limit: int = 256, *, environ: Mapping[str, str] | None = None) -> httpx.AsyncBaseTransport:
+    """The shared outbound transport: httpx's types over aiohttp's connection pool, through the proxy that
+    ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` name for hosts ``NO_PROXY`` does not list (``environ``, else
+    the process's environment, read once here)."""
+    limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+    proxies = ProxySettings.from_env(os.environ if environ is None else environ)
+    if not proxies:
+        return AiohttpTransport(limits=limits)
+    return ProxyRouter(
+        AiohttpTransport(limits=limits), proxies, lambda url: AiohttpTransport(limits=limits, proxy=httpx.Proxy(url))
+    )
 
 
 def build_registry(
@@ -142,8 +172,18 @@ def build_app(
         problems=problems,
         telemetry=telemetry,
         auditor=auditor,
+        hub=EventHub(
+            max_streams=settings.max_event_streams, max_streams_per_client=settings.max_event_streams_per_client
+        ),
     )
-    webhooks = WebhookSender(store, transport, clients.clients, max_attempts=settings.webhook_max_attempts)
+    webhooks = WebhookSender(
+        store,
+        transport,
+        clients.clients,
+        max_attempts=settings.webhook_max_attempts,
+        policy=CallbackPolicy.from_settings(settings),
+        proxies=transport.proxies if isinstance(transport, ProxyRouter) else None,
+    )
     state = GatewayState(settings=settings, store=store, registry=registry, dispatcher=dispatcher, auditor=auditor)
     state.build_catalog()
     inbound = inbound_routes(registry.adapters.values())
@@ -156,6 +196,7 @@ def build_app(
         middlewares=edge_middlewares(), client_max_size=settings.max_body_bytes, handler_args=server_options(settings)
     )
     app[STATE] = state
+    app[CONNECTIONS] = ConnectionPolicy.from_settings(settings)
     app[DIRECTORY] = clients
     app[PROBLEMS] = problems
     app[TELEMETRY] = telemetry
@@ -165,7 +206,10 @@ def build_app(
     jwt_settings = JwtSettings.from_settings(settings)
     if jwt_settings is not None:
         app[JWT] = JwtVerifier(jwt_settings, transport=transport, tracer=telemetry.tracer)
+    enable_cors(app, clients.clients.values())
+    app[STREAM_TOKENS] = StreamTokens.from_settings(settings)
     app.add_routes(routes())
+    app.add_routes(stream_token_routes(store))
     mount_inbound(app, inbound, max_body=settings.max_body_bytes)
 
     @public
@@ -200,6 +244,7 @@ def build_app(
             web.get("/metrics", metrics),
         ]
     )
+    app.add_routes(console_routes())
     app.cleanup_ctx.append(_lifecycle(state, webhooks, telemetry, transport if own_transport else None))
     return app
 

@@ -10,6 +10,10 @@ only changes its base URL. It copies the service's habits, quirks included:
   caller's own ``X-timestamp``, and base64 encoded; ``metaData`` stays plain;
 - an unknown card number, or a NIK that is malformed or unknown, is ``metaData.code "201"`` with ``response``
   ``null``; inactive and deceased participants are found, with their ``statusPeserta``;
+- an inactive citizen of the population is a participant whose cover lapsed for unpaid premiums:
+  ``statusPeserta {"kode": "9", "keterangan": "NON AKTIF KARNA PREMI"}`` and
+  ``provUmum {"kdProvider": null, "nmProvider": null}``, as a public capture of VClaim's reply shows. Testers find
+  them with ``GET /_control/citizens?status=inactive``;
 - a JSON body is accepted under ``Content-Type: Application/x-www-form-urlencoded`` as under
   ``application/json`` (the only POST here is the mock's own ``_mock/echo``, for the POST services to come);
 - a path the gateway does not know, and for now every path under ``/antreanrs``, ``/pcare-rest`` and
@@ -17,8 +21,8 @@ only changes its base URL. It copies the service's habits, quirks included:
 
 Modelled rather than known, as nothing public shows it: the error codes and texts of a refused signature
 (``401``), user key (``403``) or stale timestamp (``408``); the allowed clock skew (5 minutes either way by
-default); ``statusPeserta`` codes other than ``0`` (``1`` MENINGGAL, ``9`` TIDAK AKTIF); participant types other
-than 13 and 21; provider codes, ``pisa`` values, phone and medical record numbers; every Indonesian message.
+default); ``statusPeserta`` ``1`` MENINGGAL (``0`` AKTIF and ``9`` NON AKTIF KARNA PREMI are captured); participant
+types other than 13 and 21; provider codes, ``pisa`` values, phone and medical record numbers; every Indonesian message.
 A participant's state does not depend on the service date: the population records no dates of death.
 """
 
@@ -64,7 +68,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _STATUS: Mapping[str, tuple[str, str]] = {
     "active": ("0", "AKTIF"),
     "deceased": ("1", "MENINGGAL"),
-    "inactive": ("9", "TIDAK AKTIF"),
+    "inactive": ("9", "NON AKTIF KARNA PREMI"),
 }
 _CLASSES = {1: "KELAS I", 2: "KELAS II", 3: "KELAS III"}
 _PISA = {"KEPALA KELUARGA": "1", "ISTRI": "2", "ANAK": "3"}
@@ -144,10 +148,7 @@ def peserta(citizen: Citizen, service_date: date, *, today: date, head: Citizen 
         "nik": citizen.nik,
         "noKartu": card,
         "pisa": _PISA.get(citizen.family_relation, "1"),
-        "provUmum": {
-            "kdProvider": f"{citizen.regency_code}U{int(citizen.district_code[4:]):03d}",
-            "nmProvider": f"PUSKESMAS {citizen.district_name}",
-        },
+        "provUmum": _provider(citizen),
         "sex": "L" if citizen.sex == "LAKI-LAKI" else "P",
         "statusPeserta": {"keterangan": status_text, "kode": status_code},
         "tglCetakKartu": printed.isoformat() if printed <= REFERENCE_DATE else None,
@@ -158,6 +159,16 @@ def peserta(citizen: Citizen, service_date: date, *, today: date, head: Citizen 
             "umurSaatPelayanan": _age(citizen.birth_date, service_date),
             "umurSekarang": _age(citizen.birth_date, today),
         },
+    }
+
+
+def _provider(citizen: Citizen) -> dict[str, str | None]:
+    # Cover lapsed for unpaid premiums: VClaim names no primary care provider, but keeps the keys, both null.
+    if citizen.status == "inactive":
+        return {"kdProvider": None, "nmProvider": None}
+    return {
+        "kdProvider": f"{citizen.regency_code}U{int(citizen.district_code[4:]):03d}",
+        "nmProvider": f"PUSKESMAS {citizen.district_name}",
     }
 
 

@@ -11,6 +11,12 @@ Perorangan) with an NIB, projects under KBLI 2020 codes (kept as strings: ``0111
 low, a permit with an ``id_izin`` and a status. Status updates and final permits change that state, so
 ``checkLicenseStatus`` shows them; delivering the same update twice changes nothing but counts two deliveries.
 Deliveries are counted per reference from the ``X-MPP-Reference`` header, which the real OSS ignores.
+
+Every field the PIA guide (v4.3.22) marks required in a method's body (:data:`REQUIRED_FIELDS`) must be present:
+``""`` is a value, as in the guide's own examples; a key that is absent (or ``null``) is refused with kode 400 in the
+shape the guide documents for a missing parameter, ``{"kode": 400, "keterangan": "parameter tidak ditemukan",
+"meta": [{"message": "<field> is required", "field": "<field>"}, ...]}``, one entry per missing field. An
+``INQUERYNIB`` may name the business by ``npwp`` instead of ``nib`` (the guide's third example).
 """
 
 from __future__ import annotations
@@ -31,7 +37,18 @@ from ._control import Control, json_response
 from ._population import REFERENCE_DATE, Citizen, Population
 from ._registry import MockSpec
 
-__all__ = ["API_PATHS", "KBLI", "MOCK", "PERMIT_STATUSES", "Business", "Permit", "Project", "businesses", "create_app"]
+__all__ = [
+    "API_PATHS",
+    "KBLI",
+    "MOCK",
+    "PERMIT_STATUSES",
+    "REQUIRED_FIELDS",
+    "Business",
+    "Permit",
+    "Project",
+    "businesses",
+    "create_app",
+]
 
 API_PATHS = ("/v1/kl/rba", "/stg/v1/kl/rba")
 """Production and staging prefixes; both serve the same registry."""
@@ -62,6 +79,22 @@ PERMIT_STATUSES: dict[str, str] = {
     "90": "Izin ditolak", "93": "Persyaratan ditolak",
 }
 """Status codes the mock accepts, with its own Indonesian wording (the codes are OSS's, the text ours)."""
+
+REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "inqueryNIB": ("nib",),
+    "checkNIB": ("nib",),
+    "checkLicenseStatus": ("id_izin",),
+    "receiveLicenseStatus": (
+        "nib", "id_produk", "id_proyek", "oss_id", "id_izin", "kd_izin", "kd_instansi", "kd_status", "tgl_status",
+        "nip_status", "nama_status", "keterangan",
+    ),
+    "receiveLicense": (
+        "nib", "id_proyek", "oss_id", "id_izin", "kd_izin", "kd_daerah", "nomor_izin", "tgl_terbit_izin",
+        "tgl_berlaku_izin", "nama_ttd", "nip_ttd", "jabatan_ttd", "status_izin",
+    ),
+    "getDataReferensi": ("kode",),
+}  # fmt: skip
+"""Per method, the body fields the guide marks required (written without ``[brackets]`` in its field lists)."""
 
 _OWNER_WORK = frozenset({"WIRASWASTA", "PEDAGANG", "PETANI/PEKEBUN", "NELAYAN/PERIKANAN"})
 _TYPES = (("26", "PT", "DIREKTUR"), ("02", "CV", "PERSEKUTU AKTIF"), ("01", "PT", "DIREKTUR UTAMA"))
@@ -203,10 +236,22 @@ def create_app(
 
 
 class _Refused(Exception):
-    def __init__(self, kode: int, text: str) -> None:
+    def __init__(self, kode: int, text: str, meta: list[dict[str, str]] | None = None) -> None:
         super().__init__(text)
         self.kode = kode
         self.text = text
+        self.meta = meta
+
+
+def _require(method: str, fields: Mapping[str, Any]) -> None:
+    """Refuse as OSS does when a required field is absent or null (``""`` is a value)."""
+    required = REQUIRED_FIELDS.get(method, ())
+    if method == "inqueryNIB" and fields.get("npwp") is not None:
+        required = ()  # the business named by its NPWP alone
+    missing = [name for name in required if fields.get(name) is None]
+    if missing:
+        meta = [{"message": f"{name} is required", "field": name} for name in missing]
+        raise _Refused(400, "parameter tidak ditemukan", meta)
 
 
 class _Oss:
@@ -254,9 +299,12 @@ class _Oss:
             if method.startswith("receive"):
                 # Every submission that reached OSS's processing counts, refused or not: it is in OSS's logs.
                 self._control.record_delivery(method, request.headers.get(REFERENCE_HEADER) or None)
+            _require(method, fields)
             reply = {"kode": 200, "keterangan": "Sukses", **answer(fields)}
         except _Refused as refused:
             reply = {"kode": refused.kode, "keterangan": refused.text}
+            if refused.meta is not None:
+                reply["meta"] = refused.meta
         status = int(reply["kode"]) if self._mirror else 200
         return json_response({f"respon{method}": reply}, status=status)
 

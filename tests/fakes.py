@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,18 @@ KEY_NARROW = "mppk_test-key-narrow-0000000000000000000000"
 
 # A structurally valid NIK of the synthetic kind (Jawa Barat, Kab. Bogor, woman born 07-08-1990).
 NIK = "3201014708900001"
+
+
+#: The counter's time zone (WIB), in which the tests' consents are dated.
+WIB = dt.timezone(dt.timedelta(hours=7))
+
+
+def consent_given_at(offset: dt.timedelta = dt.timedelta()) -> str:
+    """A consent's ``given_at`` as a counter sends it: now, shifted by ``offset``, in WIB to the second.
+
+    The gateway accepts a consent only while it is valid, so tests date theirs at run time, never in a literal.
+    """
+    return (dt.datetime.now(WIB) + offset).isoformat(timespec="seconds")
 
 
 def directory() -> ClientDirectory:

@@ -30,6 +30,8 @@ from adapters import (
 from .client import VClaimClient
 from .errors import PROBLEM_TYPES, raise_for_code
 from .mapping import (
+    BY_CARD_METHOD,
+    BY_NIK_METHOD,
     ByCardPayload,
     ByNikPayload,
     Coded,
@@ -98,17 +100,19 @@ class BpjsKesehatanAdapter(Adapter):
         payload = call.payload
         if not isinstance(payload, ByNikPayload):
             raise ContractError(f"{BY_NIK.id} needs a ByNikPayload", slug="validation-error")
-        return await self._lookup(by_nik_path(call.nik, payload.service_date), payload.service_date, call)
+        path = by_nik_path(call.nik, payload.service_date)
+        return await self._lookup(path, payload.service_date, call, method=BY_NIK_METHOD)
 
     async def _by_card(self, call: Call) -> Outcome:
         payload = call.payload
         if not isinstance(payload, ByCardPayload):
             raise ContractError(f"{BY_CARD.id} needs a ByCardPayload", slug="validation-error")
-        return await self._lookup(by_card_path(payload.card_number, payload.service_date), payload.service_date, call)
+        path = by_card_path(payload.card_number, payload.service_date)
+        return await self._lookup(path, payload.service_date, call, method=BY_CARD_METHOD)
 
-    async def _lookup(self, path: str, service_date: dt.date, call: Call) -> Outcome:
+    async def _lookup(self, path: str, service_date: dt.date, call: Call, *, method: str) -> Outcome:
         reply = await self._client.get(path, deadline=call.deadline)
         raise_for_code(reply.code)
-        participant = parse_participant(reply.response, service_date)
+        participant = parse_participant(reply.response, service_date, method=method)
         # The card number is what BPJS and the counter key everything on afterwards (SEP, referrals).
         return Completed(result=participant, agency_reference=participant.card_number)

@@ -8,10 +8,17 @@ Decisions the protocol leaves open, and why:
 
 - An inactive or deceased participant is an answer, not an error: the lookup completes, ``status.active`` is
   ``False``, and the counter reads ``status.description``. Only "no such participant" (code 201) is a rejection.
-- The fields everything else depends on (card number, name, sex, birth date, status, participant type, class,
-  primary care provider) must be present and well formed, or the reply is not one we can trust (transient).
-  The rest may be missing, ``null`` or empty (``None``): real replies carry ``null`` there, and a detail the
-  agency leaves out must not make the lookup unusable.
+- The fields that say who the participant is and what their cover is (card number, name, sex, birth date,
+  status, participant type) must be present and well formed. A code-200 reply without them is one the adapter
+  cannot read: :class:`~adapters.AgencyProtocolError`, final (the same question gets the same reply), naming the
+  method and the wire field, never its value.
+- The rest may be missing, ``null`` or empty (``None``): real replies carry ``null`` there. A participant whose
+  cover lapsed for unpaid premiums (``statusPeserta`` ``"9"`` NON AKTIF KARNA PREMI) comes with
+  ``provUmum {"kdProvider": null, "nmProvider": null}`` (a public capture of VClaim's reply shows exactly this),
+  and that citizen is the one a counter most needs an answer about: ``primary_care_provider`` is then ``None``.
+  A provider is known by its code: a name without a code is no provider, a code without a name is one. ``hakKelas``
+  may be ``null`` too (VClaim's own referral replies carry ``"hakKelas": null``): ``care_class`` is then ``None``.
+  ``mr``, ``informasi``, ``cob`` and ``umur`` are all-``null`` objects in most replies.
 - ``nik`` is kept only when it is 16 digits; BPJS holds ``0000000000000000`` for newborns without a NIK yet, and
   that is passed on as it is, since the counter must see it.
 - Ages come as free text (``"35 tahun ,4 bulan ,29 hari"``); only the whole years are read, and text in
@@ -28,12 +35,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.config import JsonDict
 
-from adapters import ContractError, TransientAgencyError
+from adapters import AgencyProtocolError, ContractError
 
 from .errors import AGENCY
 
 __all__ = [
     "ACTIVE_STATUS_CODE",
+    "BY_CARD_METHOD",
+    "BY_NIK_METHOD",
     "ByCardPayload",
     "ByNikPayload",
     "Coded",
@@ -49,6 +58,11 @@ __all__ = [
 
 ACTIVE_STATUS_CODE = "0"
 """``statusPeserta.kode`` of an active participant (``AKTIF``), the only state docs/agencies.md documents."""
+
+BY_NIK_METHOD = "Peserta/nik"
+"""The lookup by NIK as metrics and protocol errors name it (no number: the path's values are personal data)."""
+BY_CARD_METHOD = "Peserta/nokartu"
+"""The lookup by card number as metrics and protocol errors name it."""
 
 _PERSONAL: JsonDict = {"x-personal-data": True}
 _JKN_START = dt.date(2014, 1, 1)
@@ -101,12 +115,12 @@ class ParticipantStatus(Coded):
 
 
 class Provider(BaseModel):
-    """A health care provider (faskes)."""
+    """A health care provider (faskes), known by its code."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     code: str = Field(description="BPJS provider code (kdProvider).")
-    name: str = Field(description="Provider name (nmProvider).")
+    name: str | None = Field(default=None, description="Provider name (nmProvider); null when BPJS sends none.")
 
 
 class CoordinationOfBenefits(BaseModel):
@@ -153,8 +167,16 @@ class Participant(BaseModel):
     )
     status: ParticipantStatus = Field(description="Membership state on the service date (statusPeserta).")
     participant_type: Coded = Field(description="Participant segment, e.g. 13 PEGAWAI SWASTA (jenisPeserta).")
-    care_class: Coded = Field(description="Entitled ward class, 1-3 (hakKelas).")
-    primary_care_provider: Provider = Field(description="Registered primary care provider (provUmum).")
+    care_class: Coded | None = Field(
+        default=None, description="Entitled ward class, 1-3 (hakKelas); null when BPJS sends none."
+    )
+    primary_care_provider: Provider | None = Field(
+        default=None,
+        description=(
+            "Registered primary care provider (provUmum); null when BPJS names none, as for a participant whose "
+            "cover lapsed for unpaid premiums (status 9, NON AKTIF KARNA PREMI)."
+        ),
+    )
     coverage_start: dt.date | None = Field(default=None, description="Start of membership (tglTMT).")
     coverage_end: dt.date | None = Field(default=None, description="End of membership (tglTAT).")
     card_printed: dt.date | None = Field(default=None, description="Date the card was printed (tglCetakKartu).")
@@ -204,10 +226,10 @@ def _text(value: object) -> str | None:
     return None
 
 
-def _required(record: Mapping[str, Any], key: str) -> str:
+def _required(record: Mapping[str, Any], key: str, *, within: str = "") -> str:
     value = _text(record.get(key))
     if value is None:
-        raise _BadReply(key)
+        raise _BadReply(f"{within}.{key}" if within else key)
     return value
 
 
@@ -234,7 +256,21 @@ def _date(value: object, key: str) -> dt.date | None:
 
 def _coded(record: Mapping[str, Any], key: str) -> Coded:
     item = _object(record, key, required=True)
-    return Coded(code=_required(item, "kode"), description=_required(item, "keterangan"))
+    return Coded(code=_required(item, "kode", within=key), description=_required(item, "keterangan", within=key))
+
+
+def _optional_coded(record: Mapping[str, Any], key: str) -> Coded | None:
+    """A coded value that BPJS may send as ``null`` or with both parts ``null``; half of one is malformed."""
+    item = _object(record, key, required=False)
+    if _text(item.get("kode")) is None and _text(item.get("keterangan")) is None:
+        return None
+    return Coded(code=_required(item, "kode", within=key), description=_required(item, "keterangan", within=key))
+
+
+def _provider(record: Mapping[str, Any]) -> Provider | None:
+    provider = _object(record, "provUmum", required=False)
+    code = _text(provider.get("kdProvider"))
+    return Provider(code=code, name=_text(provider.get("nmProvider"))) if code is not None else None
 
 
 def _years(umur: Mapping[str, Any]) -> int | None:
@@ -265,7 +301,6 @@ def _participant(peserta: Mapping[str, Any], service_date: dt.date) -> Participa
     if birth_date is None:
         raise _BadReply("tglLahir")
     status = _coded(peserta, "statusPeserta")
-    provider = _object(peserta, "provUmum", required=True)
     mr = _object(peserta, "mr", required=False)
     info = _object(peserta, "informasi", required=False)
     nik = _text(peserta.get("nik"))
@@ -278,8 +313,8 @@ def _participant(peserta: Mapping[str, Any], service_date: dt.date) -> Participa
         age_at_service_years=_years(_object(peserta, "umur", required=False)),
         status=ParticipantStatus(**status.model_dump(), active=status.code == ACTIVE_STATUS_CODE),
         participant_type=_coded(peserta, "jenisPeserta"),
-        care_class=_coded(peserta, "hakKelas"),
-        primary_care_provider=Provider(code=_required(provider, "kdProvider"), name=_required(provider, "nmProvider")),
+        care_class=_optional_coded(peserta, "hakKelas"),
+        primary_care_provider=_provider(peserta),
         coverage_start=_date(peserta.get("tglTMT"), "tglTMT"),
         coverage_end=_date(peserta.get("tglTAT"), "tglTAT"),
         card_printed=_date(peserta.get("tglCetakKartu"), "tglCetakKartu"),
@@ -297,18 +332,23 @@ def _participant(peserta: Mapping[str, Any], service_date: dt.date) -> Participa
     )
 
 
-def parse_participant(response: object, service_date: dt.date) -> Participant:
-    """The participant in a code-200 ``response`` (already decrypted); transient when it is not one."""
+def parse_participant(response: object, service_date: dt.date, *, method: str = BY_NIK_METHOD) -> Participant:
+    """The participant in a code-200 ``response`` (already decrypted) to ``method``.
+
+    Raises :class:`~adapters.AgencyProtocolError` when it is not one the adapter can read: final, naming ``method``
+    and the wire field (``peserta`` for a success without one), never a value.
+    """
     peserta = response.get("peserta") if isinstance(response, Mapping) else None
     if not isinstance(peserta, Mapping):
-        raise TransientAgencyError(f"{AGENCY} sent a success without a 'peserta' object", agency=AGENCY, sent=True)
-    # The detail is built inside the ``except`` but raised after it: a pydantic error quotes the input, and
+        raise AgencyProtocolError(agency=AGENCY, method=method, field="peserta")
+    # The error is built inside the ``except`` but raised after it: a pydantic error quotes the input, and
     # ``from None`` would only hide it from tracebacks, not drop it from ``__context__``.
     try:
         return _participant(peserta, service_date)
     except _BadReply as exc:
         # The field's wire name is safe to report; its value is the citizen's and stays out.
-        detail = f"{AGENCY} sent a participant with a missing or malformed '{exc}'"
-    except ValidationError:
-        detail = f"{AGENCY} sent a participant the result model does not accept"
-    raise TransientAgencyError(detail, agency=AGENCY, sent=True)
+        field = str(exc)
+    except ValidationError as exc:
+        # The result model's field path (names only: ``loc`` holds no input).
+        field = ".".join(str(part) for part in exc.errors()[0]["loc"]) if exc.errors() else "peserta"
+    raise AgencyProtocolError(agency=AGENCY, method=method, field=field)

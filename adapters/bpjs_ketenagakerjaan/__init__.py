@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from adapters import (
     Adapter,
     AdapterContext,
+    AgencyProtocolError,
     Call,
     CallHandler,
     Completed,
@@ -95,13 +96,25 @@ class BpjsKetenagakerjaanAdapter(Adapter):
         return {VERIFY.id: self._verify, REGISTER.id: self._register, STATUS.id: self._status}
 
     async def reconcile(self, call: Call) -> Outcome | None:
-        """Ask the agency for the registration made under ``call.reference``: its outcome, or ``None`` if none."""
+        """Ask the agency for the registration made under ``call.reference``: its outcome, or ``None`` if none.
+
+        A status reply the adapter cannot read is final (:class:`~adapters.AgencyProtocolError`): asking again gets
+        the same reply. Its detail says that the registration was sent and may be held by the agency.
+        """
         if call.service != REGISTER.id:
             return await super().reconcile(call)
         reply = await self._client.post(STATUS_PATH, status_body(call.nik, call.reference), deadline=call.deadline)
         if reply.code == REGISTRATION_NOT_FOUND:
             return None
-        return self._registration(reply, call.reference)
+        try:
+            return self._registration(reply, call.reference, STATUS_PATH)
+        except AgencyProtocolError as exc:
+            unreadable = exc
+        raise _with_detail(
+            unreadable,
+            f"{unreadable.detail}, while reconciling a registration the agency may hold: ask the agency before "
+            "registering again",
+        )
 
     async def _verify(self, call: Call) -> Outcome:
         _payload(call, MembershipPayload)
@@ -110,27 +123,46 @@ class BpjsKetenagakerjaanAdapter(Adapter):
         return Completed(result=parse_membership(reply), agency_reference=None)
 
     async def _register(self, call: Call) -> Outcome:
+        """Register, and read the reply; a reply the adapter cannot read leaves the outcome unknown.
+
+        The envelope came back, so the agency acted on the request, but its data cannot be read or is about another
+        reference: the agency may hold this registration or not. That is "sent, outcome unknown"
+        (:class:`~adapters.TransientAgencyError` with ``sent=True``, which the gateway reconciles through the status
+        enquiry before any resend), never a final failure while the worker may be registered.
+        """
         payload = _payload(call, RegisterPayload)
         body = register_body(call.nik, call.reference, payload)
         reply = await self._client.post(REGISTER_PATH, body, deadline=call.deadline)
-        return self._registration(reply, call.reference)
+        try:
+            return self._registration(reply, call.reference, REGISTER_PATH)
+        except AgencyProtocolError as exc:
+            unreadable = exc
+        raise TransientAgencyError(
+            f"{unreadable.detail}; the agency may hold the registration: reconcile before any resend",
+            agency=self.agency,
+            code=unreadable.code,
+            sent=True,
+        )
 
     async def _status(self, call: Call) -> Outcome:
         payload = _payload(call, StatusPayload)
         reply = await self._client.post(STATUS_PATH, status_body(call.nik, payload.reference), deadline=call.deadline)
-        return self._registration(reply, payload.reference)
+        return self._registration(reply, payload.reference, STATUS_PATH)
 
-    def _registration(self, reply: Reply, reference: str) -> Completed:
+    def _registration(self, reply: Reply, reference: str, method: str) -> Completed:
+        """The registration in a reply to ``method`` (a path); :class:`~adapters.AgencyProtocolError` if unreadable."""
         _raise_for(reply)
         if reply.code != SUCCESS:
             # Only the membership lookup answers "not a participant"; anywhere else it is a reply we cannot place.
-            raise TransientAgencyError(
-                f"{self.agency} answered kode {reply.code} where a registration was expected",
+            error = AgencyProtocolError(
                 agency=self.agency,
-                code=reply.code,
-                sent=True,
+                method=method,
+                field="kode",
+                detail=f"{self.agency} answered {method} with kode {reply.code} where a registration was expected",
             )
-        result = parse_registration(reply, reference)
+            error.code = reply.code
+            raise error
+        result = parse_registration(reply, reference, method=method)
         return Completed(result=result, agency_reference=result.kpj)
 
 
@@ -138,6 +170,13 @@ def _payload(call: Call, model: type[_P]) -> _P:
     if not isinstance(call.payload, model):
         raise ContractError(f"{call.service} needs a {model.__name__}", slug="validation-error")
     return call.payload
+
+
+def _with_detail(error: AgencyProtocolError, detail: str) -> AgencyProtocolError:
+    """``error`` again, with ``detail`` (names only, as the original's)."""
+    again = AgencyProtocolError(agency=error.agency, method=error.method, field=error.field, detail=detail)
+    again.code = error.code
+    return again
 
 
 def _raise_for(reply: Reply) -> None:

@@ -13,8 +13,13 @@ Decisions, and why:
   mandatory, old-age savings (JHT) optional, the pension (JP) is for wage earners only. Refusing those here gives
   the counter a field-level error at once instead of an agency round trip.
 - Income is declared as a band; the agency derives the contribution from the band's floor (shown in the result).
-- Wire data the adapter cannot read is :class:`~adapters.TransientAgencyError` with no exception chained to it:
-  pydantic errors carry the input, and the input is a citizen's data.
+- A well-formed ``00`` envelope whose ``data`` the adapter cannot read, or that is about another reference than
+  the one asked, is :class:`~adapters.AgencyProtocolError`: final (the same question gets the same reply), naming
+  the path and the wire field (``data.kode_iuran``), never a value, with no exception chained to it: pydantic
+  errors carry the input, and the input is a citizen's data. What is not the envelope at all (HTML, truncated
+  JSON) stays transient, in :mod:`.client`. The registration itself turns a protocol error back into "sent,
+  outcome unknown" (see :class:`~adapters.bpjs_ketenagakerjaan.BpjsKetenagakerjaanAdapter`): the agency may hold
+  it, so it is reconciled, never failed blindly.
 """
 
 from __future__ import annotations
@@ -36,9 +41,9 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
-from adapters import ContractError, TransientAgencyError
+from adapters import AgencyProtocolError, ContractError
 
-from .client import Reply
+from .client import VERIFY_PATH, Reply
 from .errors import NOT_A_PARTICIPANT
 
 __all__ = [
@@ -320,10 +325,13 @@ def _collapse(text: str) -> str:
 
 
 def parse_membership(reply: Reply) -> MembershipResult:
-    """The lookup's result from a ``00`` or ``10`` reply (after :func:`.errors.raise_for_code`)."""
+    """The lookup's result from a ``00`` or ``10`` reply (after :func:`.errors.raise_for_code`).
+
+    Raises :class:`~adapters.AgencyProtocolError` when the ``00`` data is not one the adapter can read.
+    """
     if reply.code == NOT_A_PARTICIPANT:
         return MembershipResult(member=False)
-    wire = _validate(_WireMembership, reply.data, "membership")
+    wire = _validate(_WireMembership, reply.data, VERIFY_PATH)
     return MembershipResult(
         member=True,
         kpj=wire.kpj,
@@ -334,11 +342,20 @@ def parse_membership(reply: Reply) -> MembershipResult:
     )
 
 
-def parse_registration(reply: Reply, reference: str) -> RegistrationResult:
-    """The registration from a ``00`` reply; it must be the one made under ``reference``."""
-    wire = _validate(_WireRegistration, reply.data, "registration")
+def parse_registration(reply: Reply, reference: str, *, method: str) -> RegistrationResult:
+    """The registration from a ``00`` reply to ``method`` (a path); it must be the one made under ``reference``.
+
+    Raises :class:`~adapters.AgencyProtocolError` naming ``method`` and the field when the data is not one the
+    adapter can read, or when it is about another reference (``data.referensi``; neither reference is quoted).
+    """
+    wire = _validate(_WireRegistration, reply.data, method)
     if wire.referensi != reference:
-        raise TransientAgencyError(f"{AGENCY} answered about another reference", agency=AGENCY, sent=True)
+        raise AgencyProtocolError(
+            agency=AGENCY,
+            method=method,
+            field="data.referensi",
+            detail=f"{AGENCY} answered {method} about another reference than the one asked",
+        )
     return RegistrationResult(
         kpj=wire.kpj,
         reference=wire.referensi,
@@ -356,10 +373,12 @@ def contract_fields(wire_fields: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(path for path in paths if path is not None))
 
 
-def _validate(model: type[_M], data: object, what: str) -> _M:
+def _validate(model: type[_M], data: object, method: str) -> _M:
     try:
         return model.model_validate(data)
-    except ValidationError:
-        pass
+    except ValidationError as exc:
+        # Only ``loc`` is read: the wire model's field names and list indexes (it has no dict fields, so no key
+        # from the reply). The message and ``input`` quote the citizen's data and go with ``exc`` at block end.
+        field = ".".join(["data", *(str(part) for part in exc.errors()[0]["loc"])]) if exc.errors() else "data"
     # Raised outside the handler so that not even ``__context__`` keeps the validation error and its input.
-    raise TransientAgencyError(f"{AGENCY} sent {what} data the adapter cannot read", agency=AGENCY, sent=True)
+    raise AgencyProtocolError(agency=AGENCY, method=method, field=field)

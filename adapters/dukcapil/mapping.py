@@ -12,10 +12,13 @@ Decisions the protocol leaves open, and why:
   clients in the wild send ``"5"``.
 - Every value, ``TRESHOLD`` included, is a JSON string, as those clients send them.
 - ``"Tidak Sesuai (45)"`` is read as not matched with score 45; ``"Sesuai (92.5)"`` as score 92. Any other value
-  of a submitted field is not an answer we can trust: :class:`~adapters.TransientAgencyError`.
+  of a submitted field (or of the NIK) is a reply the adapter cannot read: :class:`~adapters.AgencyProtocolError`,
+  final (the same question gets the same reply), naming the method and the wire key, never the value.
 - A submitted field the reply does not mention counts as not matched, score 0, so ``matched`` is ``False``:
   verification fails closed, and one field the agency skips must not make the whole service unusable. A reply
-  that mentions none of the submitted fields (nor the NIK) is not a verification answer at all: transient.
+  that mentions none of the submitted fields (nor the NIK) is not a verification answer at all: a protocol error
+  too. Only what is not Dukcapil's ``content`` list at all (HTML, truncated JSON) stays transient, in
+  :mod:`.client`.
 - The echoed ``NIK`` verdict is not in ``fields`` (the NIK is the applicant's, not the payload's), but a
   ``"Tidak Sesuai"`` there makes ``matched`` false.
 """
@@ -30,7 +33,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.config import JsonDict
 
-from adapters import ContractError, TransientAgencyError
+from adapters import AgencyProtocolError, ContractError
 from contracts import KkNumber
 
 from .errors import DUPLICATE_CODE, response_code
@@ -191,30 +194,37 @@ def _encode(name: str, value: Any) -> str:
 _VERDICT = re.compile(r"^(tidak\s+)?sesuai(?:\s*\(\s*(\d{1,3})(?:[.,]\d+)?\s*\))?$")
 
 
-def parse_match(value: object) -> FieldMatch:
-    """Read one verdict: ``"Sesuai"`` -> 100, ``"Sesuai (N)"`` -> N, ``"Tidak Sesuai"`` -> 0, all case-blind."""
+def parse_match(value: object, *, field: str) -> FieldMatch:
+    """Read the verdict on the wire key ``field``: ``"Sesuai"`` -> 100, ``"Sesuai (N)"`` -> N, ``"Tidak Sesuai"``
+    -> 0, all case-blind.
+
+    Raises :class:`~adapters.AgencyProtocolError` for any other value, naming ``field`` and never the value: it is
+    the agency's free text, not ours to put in a log line.
+    """
     verdict = _VERDICT.match(value.strip().casefold()) if isinstance(value, str) else None
     if verdict is not None:
         matched = verdict.group(1) is None
         score = int(verdict.group(2)) if verdict.group(2) is not None else (100 if matched else 0)
         if score <= 100:
             return FieldMatch(match=matched, score=score)
-    # The value itself is not echoed: it is the agency's free text, not ours to put in a log line.
-    raise TransientAgencyError(f"{AGENCY} sent an unexpected match value", agency=AGENCY, sent=True)
+    raise AgencyProtocolError(agency=AGENCY, method=VERIFY_METHOD, field=field)
 
 
 def parse_verify(content: Mapping[str, Any], payload: VerifyPayload) -> VerifyResult:
     """Build the result from a success reply's ``content[0]`` (after :func:`.errors.raise_for_content`)."""
     submitted = payload.submitted()
     if "NIK" not in content and not any(WIRE_FIELDS[name] in content for name in submitted):
-        raise TransientAgencyError(
-            f"{AGENCY} sent a reply without any verification verdict", agency=AGENCY, sent=True
+        raise AgencyProtocolError(
+            agency=AGENCY,
+            method=VERIFY_METHOD,
+            field="NIK",
+            detail=f"{AGENCY} answered {VERIFY_METHOD} without a verdict on the NIK or on any submitted field",
         )
     fields: dict[str, FieldMatch] = {}
     for name in submitted:
         wire = WIRE_FIELDS[name]
-        fields[name] = parse_match(content[wire]) if wire in content else FieldMatch(match=False, score=0)
-    nik_matched = parse_match(content["NIK"]).match if "NIK" in content else True
+        fields[name] = parse_match(content[wire], field=wire) if wire in content else FieldMatch(match=False, score=0)
+    nik_matched = parse_match(content["NIK"], field="NIK").match if "NIK" in content else True
     return VerifyResult(
         matched=nik_matched and all(verdict.match for verdict in fields.values()),
         threshold=payload.threshold,

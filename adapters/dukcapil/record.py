@@ -5,17 +5,20 @@ reply's upper-case Indonesian record becomes a clean English contract:
 
 - Closed vocabularies Dukcapil fixes by regulation (sex, religion, marital status, blood type, education, relation
   in the family) become English codes through the tables below, matched case- and whitespace-blind. A value the
-  table does not know is :class:`~adapters.AgencyMisconfigured`, as an unknown ``RESPONSE_CODE`` is: guessing
-  would misstate a citizen's record, and a new spelling needs a human to place it. The field is named, never the
-  value.
+  table does not know is a reply the adapter cannot read, :class:`~adapters.AgencyProtocolError` (final, counted
+  for operations): guessing would misstate a citizen's record, and a new spelling needs a human to place it. The
+  wire key is named, never the value.
 - Occupation is an open list of about ninety names: it stays Dukcapil's text (``"KARYAWAN SWASTA"``).
 - Names and places stay as the registry writes them (upper case): changing a name's case is not ours to do.
 - Region numbers come back as components (``NO_KAB`` "73"); the result carries full Kemendagri codes
   (province ``32``, regency ``3273``, district ``327301``, village ``3273011001``), which need no context to read.
   RT and RW come back as numbers and are padded to three digits, as printed on the ID card; a level whose number
   is missing or malformed has a ``null`` code, and so has every level below it.
-- Empty values, ``"-"`` and ``"TIDAK TAHU"`` (unknown) are ``null``. A reply without the NIK, the name, the birth
-  date or the sex is not a record: transient. A record of another NIK than the one asked for is never passed on.
+- Empty values, ``"-"`` and ``"TIDAK TAHU"`` (unknown) are ``null``. A success reply without the NIK, the name,
+  the birth date or the sex (or with a malformed one) is not a record the adapter can read: a protocol error,
+  final, naming the wire key (``NAMA_LGKP``). A record of another NIK than the one asked for is never passed on:
+  a protocol error too. Only what is not Dukcapil's ``content`` list at all (HTML, truncated JSON) stays
+  transient, in :mod:`.client`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.config import JsonDict
 
-from adapters import AgencyMisconfigured, ContractError, TransientAgencyError
+from adapters import AgencyProtocolError, ContractError
 
 from .errors import DUPLICATE_CODE, response_code
 
@@ -122,6 +125,35 @@ _REGION_WIDTHS = (("NO_PROP", 2), ("NO_KAB", 2), ("NO_KEC", 2), ("NO_KEL", 4))
 
 _PERSONAL: JsonDict = {"x-personal-data": True}
 
+#: Contract field path -> the wire key it is read from, to name what could not be read (never its value).
+_WIRE_KEYS: Mapping[str, str] = {
+    "nik": "NIK",
+    "family_card_number": "NO_KK",
+    "full_name": "NAMA_LGKP",
+    "birth_place": "TMPT_LHR",
+    "birth_date": "TGL_LHR",
+    "sex": "JENIS_KLMIN",
+    "religion": "AGAMA",
+    "marital_status": "STATUS_KAWIN",
+    "blood_type": "GOL_DARAH",
+    "education": "PDDK_AKH",
+    "occupation": "JENIS_PKRJN",
+    "mother_name": "NAMA_LGKP_IBU",
+    "father_name": "NAMA_LGKP_AYAH",
+    "family_relation": "STAT_HBKEL",
+    "address.street": "ALAMAT",
+    "address.rt": "NO_RT",
+    "address.rw": "NO_RW",
+    "address.province.code": "NO_PROP",
+    "address.province.name": "PROP_NAME",
+    "address.regency.code": "NO_KAB",
+    "address.regency.name": "KAB_NAME",
+    "address.district.code": "NO_KEC",
+    "address.district.name": "KEC_NAME",
+    "address.village.code": "NO_KEL",
+    "address.village.name": "KEL_NAME",
+}
+
 
 class NikLookupPayload(BaseModel):
     """Nothing: the record retrieved is the applicant's, whose NIK the request envelope carries."""
@@ -204,9 +236,14 @@ def parse_record(content: Mapping[str, Any], nik: str) -> CivilRecord:
     """Build the record from a success reply's ``content[0]`` (after :func:`.errors.raise_for_content`)."""
     if _text(content.get("NIK")) != nik:
         if _text(content.get("NIK")) is None:
-            raise TransientAgencyError(f"{AGENCY} sent a CALL_NIK reply without a record", agency=AGENCY, sent=True)
-        raise AgencyMisconfigured(
-            f"{AGENCY} answered CALL_NIK with the record of another NIK; it was discarded", agency=AGENCY
+            raise AgencyProtocolError(
+                agency=AGENCY, method=NIK_METHOD, field="NIK", detail=f"{AGENCY} answered {NIK_METHOD} without a record"
+            )
+        raise AgencyProtocolError(
+            agency=AGENCY,
+            method=NIK_METHOD,
+            field="NIK",
+            detail=f"{AGENCY} answered {NIK_METHOD} with the record of another NIK; it was discarded",
         )
     data = {
         "nik": nik,
@@ -228,10 +265,18 @@ def parse_record(content: Mapping[str, Any], nik: str) -> CivilRecord:
     }
     try:
         return CivilRecord.model_validate(data)
-    except ValidationError:
-        pass
+    except ValidationError as exc:
+        # Only ``loc`` is read: the model's field names (it has no dict fields, so no key from the reply). The
+        # message and ``input`` quote the citizen's data and are dropped with ``exc`` at the end of this block.
+        field = _wire_key(exc.errors()[0]["loc"]) if exc.errors() else "content"
     # Raised outside the handler: the validation error holds the citizen's data and must not ride along.
-    raise TransientAgencyError(f"{AGENCY} sent a CALL_NIK record the adapter cannot read", agency=AGENCY, sent=True)
+    raise AgencyProtocolError(agency=AGENCY, method=NIK_METHOD, field=field)
+
+
+def _wire_key(loc: tuple[int | str, ...]) -> str:
+    """The wire key behind the contract field path ``loc``; the path itself if no wire key maps to it."""
+    path = ".".join(str(part) for part in loc)
+    return _WIRE_KEYS.get(path, path or "content")
 
 
 def _text(value: object) -> str | None:
@@ -250,8 +295,12 @@ def _coded(content: Mapping[str, Any], wire: str, table: Mapping[str, str]) -> s
         return None
     code = table.get(_key(text))
     if code is None:
-        raise AgencyMisconfigured(
-            f"{AGENCY} sent a {wire} value the adapter's table does not know: add it to record.py", agency=AGENCY
+        raise AgencyProtocolError(
+            agency=AGENCY,
+            method=NIK_METHOD,
+            field=wire,
+            detail=f"{AGENCY} answered {NIK_METHOD} with a {wire} value the adapter's table does not know: add it to "
+            "record.py",
         )
     return code
 

@@ -7,7 +7,8 @@ is modelled; ``quality.yaml`` is the checklist.
 
 Settings (``MPP_AGENCY__OSS__<NAME>``): ``user_key`` (secret) and, optionally, ``api_path`` (``/v1/kl/rba`` by
 default, ``/stg/v1/kl/rba`` for staging), ``inbound_username`` and ``inbound_password`` (secret): the region's
-credentials in the Token OSS sends to ``receiveNIB``, which refuses every push without them.
+credentials in the Token OSS sends to ``receiveNIB``, which refuses every push without them, and
+``inbound_allow``: the addresses or CIDR networks ``receiveNIB`` accepts pushes from (``cidr,cidr``; unset: any).
 
 Submissions are made safe to resend by the protocol's own nature plus reconciliation: a status update is the same
 fact each time it arrives (permit, status, time), a final permit the same permit; after an ambiguous attempt,
@@ -37,7 +38,7 @@ from adapters import (
 
 from .client import DEFAULT_API_PATH, OssClient
 from .errors import PROBLEM_TYPES, raise_for_reply
-from .inbound import NibInbound, inbound_credentials
+from .inbound import NibInbound, inbound_allowlist, inbound_credentials
 from .mapping import (
     CHECK_LICENSE_STATUS,
     CHECK_NIB,
@@ -103,7 +104,12 @@ class OssAdapter(Adapter):
             user_key=settings["user_key"].strip(),
             api_path=settings.get("api_path", DEFAULT_API_PATH),
         )
-        self._inbound = NibInbound(context.documents, credentials=inbound_credentials(settings), clock=context.clock)
+        self._inbound = NibInbound(
+            context.documents,
+            credentials=inbound_credentials(settings),
+            clock=context.clock,
+            allow=inbound_allowlist(settings),
+        )
 
     def __repr__(self) -> str:
         return f"OssAdapter({self._client!r})"

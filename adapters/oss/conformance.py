@@ -39,7 +39,8 @@ def classify(code: str) -> type[AgencyError] | None:
 PROFILE = ConformanceProfile(
     factory=OssAdapter,
     # Fake, but shaped like a real key; long and distinctive, so the leak checks cannot miss it.
-    settings={"user_key": "conformance-oss-user-key-7d41c9e2b8a6f035"},
+    # inbound_allow is optional and empty (any address): named so that placeholder settings build the adapter.
+    settings={"user_key": "conformance-oss-user-key-7d41c9e2b8a6f035", "inbound_allow": ""},
     samples=(
         SampleCall(service="oss.nib.inquiry", nik="3273014708900001", payload={"nib": _NIB}),
         SampleCall(service="oss.nib.check", nik="3273014708900001", payload={"nib": _NIB}),

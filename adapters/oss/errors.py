@@ -4,6 +4,10 @@ Every OSS reply carries ``kode`` (the guide types it ``string(3)``, its examples
 ``keterangan``. The text is Indonesian, differs between methods and deployments, and is never copied into our
 messages: details are English and carry the code. The text is only *read* for one decision the code cannot make:
 whether a 400 means "no such record" or "bad data" (``oss-data-not-found`` versus ``oss-invalid-data``).
+
+A 400 for a request that left out a field the guide marks required comes, in the guide's own example, as
+``{"kode": 400, "keterangan": "parameter tidak ditemukan", "meta": [{"message": "nib is required", "field":
+"nib"}]}``: that is bad data (our request), never "not found", and the detail names the fields ``meta`` lists.
 """
 
 from __future__ import annotations
@@ -12,7 +16,14 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from adapters import AgencyError, AgencyMisconfigured, AgencyRejected, ProblemType, TransientAgencyError
+from adapters import (
+    AgencyError,
+    AgencyMisconfigured,
+    AgencyProtocolError,
+    AgencyRejected,
+    ProblemType,
+    TransientAgencyError,
+)
 from contracts import LocalizedText
 
 __all__ = [
@@ -23,6 +34,7 @@ __all__ = [
     "CodeEntry",
     "classify",
     "kode_of",
+    "missing_fields",
     "raise_for_reply",
     "rejection_slug",
 ]
@@ -75,6 +87,7 @@ KODES: Mapping[str, CodeEntry] = {
 _NOT_FOUND_HINTS = ("tidak ditemukan", "tidak terdaftar", "not found")
 _INVALID_HINTS = ("tidak valid", "tidak sesuai", "salah", "wajib", "invalid")
 _CODE_SHAPE = re.compile(r"^[0-9]{1,4}$")
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
 _MALFORMED = "(malformed)"
 
 
@@ -92,12 +105,22 @@ def kode_of(reply: Mapping[str, Any]) -> str | None:
     return code if _CODE_SHAPE.match(code) else _MALFORMED
 
 
+def missing_fields(reply: Mapping[str, Any]) -> list[str]:
+    """The fields a 400's ``meta`` names as required and missing; only names of a field's shape are kept."""
+    meta = reply.get("meta")
+    items = meta if isinstance(meta, list) else [meta] if isinstance(meta, Mapping) else []
+    fields = (item.get("field") for item in items if isinstance(item, Mapping))
+    return [field for field in fields if isinstance(field, str) and _FIELD_NAME.match(field)]
+
+
 def rejection_slug(reply: Mapping[str, Any], *, submission: bool) -> str:
     """The problem slug of a 400: "not found" or "invalid data", read from the text, else from the call's kind.
 
     A lookup's identifiers were already checked for format, so its 400 is a missing record unless OSS says
     otherwise; a submission's 400 is refused data unless OSS says it could not find what it refers to.
     """
+    if missing_fields(reply):
+        return INVALID_DATA
     text = reply.get("keterangan")
     folded = " ".join(text.split()).casefold() if isinstance(text, str) else ""
     if any(hint in folded for hint in _NOT_FOUND_HINTS):
@@ -116,13 +139,16 @@ def classify(code: str) -> type[AgencyError] | None:
 def raise_for_reply(reply: Mapping[str, Any], *, method: str, submission: bool) -> None:
     """Raise the classified error the ``respon<method>`` object stands for; return quietly on kode 200.
 
-    A reply without ``kode`` is not an OSS answer we can trust: transient. An unknown ``kode`` is
+    A ``respon<method>`` object without ``kode`` is a reply the adapter cannot read:
+    :class:`~adapters.AgencyProtocolError`, final. An unknown ``kode`` is
     :class:`~adapters.AgencyMisconfigured`: guessing could turn an outage into "not found". Transient failures
     say ``sent=True``: the call reached OSS, so a submission must be reconciled before it is sent again.
     """
     code = kode_of(reply)
     if code is None:
-        raise TransientAgencyError(f"OSS answered {method} without a kode", agency=AGENCY, sent=True)
+        raise AgencyProtocolError(
+            agency=AGENCY, method=method, field="kode", detail=f"OSS answered {method} without a kode"
+        )
     entry = KODES.get(code)
     if entry is None:
         raise AgencyMisconfigured(
@@ -133,6 +159,8 @@ def raise_for_reply(reply: Mapping[str, Any], *, method: str, submission: bool) 
     if entry.error is None:
         return
     detail = f"{entry.detail} (kode {code}, method {method})"
+    if missing := missing_fields(reply):
+        detail += f"; required and missing: {', '.join(missing[:20])}"
     if entry.error is AgencyRejected:
         raise AgencyRejected(detail, agency=AGENCY, code=code, slug=rejection_slug(reply, submission=submission))
     if entry.error is TransientAgencyError:

@@ -7,6 +7,16 @@ day before and after are accepted for clock skew around midnight. The username a
 agreed with OSS, and come from ``MPP_AGENCY__OSS__INBOUND_USERNAME`` and ``..._INBOUND_PASSWORD``; without them
 the route refuses everything.
 
+``MPP_AGENCY__OSS__INBOUND_ALLOW`` (optional) narrows who may push at all: a comma-separated list of addresses or
+CIDR networks (``203.0.113.0/24,2001:db8::/32``; a bare address is one host). A push from any other address is
+refused before its body is read, with OSS's refusal (status 2), and never reaches the Token check. The address is
+the connection's peer as the socket reports it (:attr:`~adapters.InboundRequest.peer`): the gateway believes no
+``X-Forwarded-For``, so behind a reverse proxy the list must name the proxy, and the proxy must restrict who reaches
+the route. Unset or empty, every address may try (the Token still decides). A list with an entry that is neither
+an address nor a network fails closed: the adapter logs ``oss.inbound_allow.invalid`` (an error naming the setting)
+when it is built, and ``receiveNIB`` refuses every push until the setting is fixed; the adapter still starts, so
+that the gateway's other routes, and the tools that build adapters only to describe them, keep working.
+
 The route speaks OSS's protocol, not ours: every answer is HTTP 200 with
 ``{"responreceiveNIB": {"status": "1" | "2", "keterangan": ...}}`` (1 stored, 2 refused), because that envelope is
 what OSS reads, a body over :data:`MAX_BODY` included. The gateway mounts it at ``POST /oss/receiveNIB`` and asks
@@ -20,9 +30,11 @@ persons, shareholders), so the grant is the access control, and nothing of it is
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,9 +51,12 @@ __all__ = [
     "KIND",
     "MAX_BODY",
     "READ_GRANT",
+    "Network",
     "NibInbound",
+    "inbound_allowlist",
     "inbound_credentials",
     "oss_token",
+    "parse_allowlist",
     "token_valid",
 ]
 
@@ -55,6 +70,8 @@ READ_GRANT = "oss.nib.received"
 MAX_BODY = 4 * 1024 * 1024
 
 _NIB = re.compile(r"^[0-9]{13}$")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -82,6 +99,58 @@ def inbound_credentials(settings: Mapping[str, str]) -> tuple[str, str] | None:
     return (username, password) if username and password else None
 
 
+def parse_allowlist(raw: str) -> tuple[Network, ...] | None:
+    """The networks in ``raw`` (``cidr,cidr``; a bare address is one host, host bits dropped); ``None`` if blank.
+
+    Raises :class:`ValueError` naming the setting and the first entry that is neither an address nor a network.
+    """
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    if not entries:
+        return None
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"MPP_AGENCY__OSS__INBOUND_ALLOW: {entry[:60]!r} is neither an IP address nor a CIDR network"
+            ) from None
+    return tuple(networks)
+
+
+def inbound_allowlist(settings: Mapping[str, str]) -> tuple[Network, ...] | None:
+    """The networks the ``inbound_allow`` setting names; ``None`` when unset (any address may try).
+
+    A setting that does not parse fails closed: an error is logged and the empty list (no address) is returned.
+    """
+    try:
+        return parse_allowlist(settings.get("inbound_allow", ""))
+    except ValueError as exc:
+        log.error("oss.inbound_allow.invalid", detail=str(exc), effect="receiveNIB refuses every push")
+        return ()
+
+
+def _allowed(peer: str | None, networks: tuple[Network, ...]) -> bool:
+    """Whether ``peer`` lies in one of ``networks``; an unknown or unparsable peer never does."""
+    try:
+        address = ipaddress.ip_address((peer or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # an IPv4 client on a dual-stack socket
+    return any(address in network for network in networks)
+
+
+def _peer_network(peer: str | None) -> str | None:
+    """The peer's /24 (IPv4) or /48 (IPv6) for the log: enough to tell where refusals come from, not who."""
+    try:
+        address = ipaddress.ip_address((peer or "").split("%", 1)[0])
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
 def _text(value: object) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
@@ -90,9 +159,9 @@ def _reply(accepted: bool, keterangan: str) -> InboundResponse:
     return InboundResponse.json({"responreceiveNIB": {"status": "1" if accepted else "2", "keterangan": keterangan}})
 
 
-def _refuse(reason: str, keterangan: str, nib: str | None = None) -> InboundResponse:
-    log.warning("oss.receive_nib.refused", reason=reason, nib=nib)
-    return _reply(False, keterangan)
+def _refuse(reason: str, keterangan: str, nib: str | None = None, **fields: object) -> InboundResponse:
+    log.warning("oss.receive_nib.refused", reason=reason, nib=nib, **fields)
+    return dataclasses.replace(_reply(False, keterangan), refusal=reason)
 
 
 def _stored(nib: str, history: list[ReceivedDocument]) -> dict[str, Any]:
@@ -118,18 +187,28 @@ class NibInbound:
         *,
         credentials: tuple[str, str] | None,
         clock: Callable[[], dt.datetime],
+        allow: tuple[Network, ...] | None = None,
     ) -> None:
         """Without ``credentials`` every push is refused; without ``documents`` pushes are refused and reads say
-        the gateway keeps no OSS data."""
+        the gateway keeps no OSS data. With ``allow``, a push from a peer outside those networks is refused."""
         self._documents = documents
         self._credentials = credentials
         self._clock = clock
+        self._allow = allow
 
     def __repr__(self) -> str:  # the credentials never show
-        return f"NibInbound(configured={self._credentials is not None}, documents={self._documents is not None})"
+        return (
+            f"NibInbound(configured={self._credentials is not None}, documents={self._documents is not None}, "
+            f"allow={[str(network) for network in self._allow] if self._allow is not None else None})"
+        )
 
     async def receive(self, request: InboundRequest) -> InboundResponse:
-        """``POST /oss/receiveNIB``: check OSS's Token, keep the NIB's data, answer in OSS's envelope."""
+        """``POST /oss/receiveNIB``: check the caller's address and OSS's Token, keep the NIB's data, answer in OSS's
+        envelope."""
+        if self._allow is not None and not _allowed(request.peer, self._allow):
+            return _refuse(
+                "address-not-allowed", "Alamat pengirim tidak diizinkan", peer_network=_peer_network(request.peer)
+            )
         if self._credentials is None or self._documents is None:
             return _refuse("not-configured", "Layanan receiveNIB belum dikonfigurasi")
         try:
@@ -151,7 +230,7 @@ class NibInbound:
             await self._documents.put(KIND, nib, data, received_at=now)
         except Exception:  # whatever the store raised, OSS must hear "refused" so that it sends again
             log.exception("oss.receive_nib.store_failed", nib=nib)
-            return _reply(False, "Gagal menyimpan data")
+            return dataclasses.replace(_reply(False, "Gagal menyimpan data"), refusal="store-failed")
         log.info("oss.receive_nib.stored", nib=nib)
         return _reply(True, "Berhasil menyimpan data")
 

@@ -12,9 +12,14 @@ Decisions the guide leaves open, and why:
   them, and what is not returned cannot leak.
 - ``tgl_status`` goes on the wire as ``YYYY-MM-DD HH:MM:SS`` in Jakarta time (WIB, UTC+7); a time given without
   an offset is taken as Jakarta time already.
-- Optional ``IZINFINAL`` fields are left out rather than sent as ``""``.
-- A reply that is not about what we asked (another NIB, another permit) or lacks its data object is not an
-  answer we can use: :class:`~adapters.TransientAgencyError`.
+- Every field the guide marks required (its field lists: a name without ``[brackets]``) is sent, as ``""`` when
+  there is no value, as the guide's own examples send it: ``IZINSTATUS.id_produk`` (the contract carries no
+  product id, so always ``""``) and ``IZINFINAL.tgl_berlaku_izin`` (``""`` for a permit without an end date). OSS
+  refuses a request that leaves one out with kode 400. Optional ``IZINFINAL`` fields are left out rather than sent
+  as ``""``. :data:`REQUIRED_FIELDS` is the guide's list per method, checked by the tests against what is sent.
+- A kode-200 reply that is not about what we asked (another NIB, another permit), lacks its data object, or holds
+  data out of shape is one the adapter cannot read: :class:`~adapters.AgencyProtocolError`, final, naming the
+  method and the field, never a value.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from adapters import TransientAgencyError
+from adapters import AgencyProtocolError
 
 from . import codes
 from .models import (
@@ -46,6 +51,7 @@ __all__ = [
     "JAKARTA",
     "RECEIVE_LICENSE",
     "RECEIVE_LICENSE_STATUS",
+    "REQUIRED_FIELDS",
     "WireMethod",
     "issue_fields",
     "issue_result",
@@ -75,6 +81,21 @@ CHECK_LICENSE_STATUS = WireMethod("checkLicenseStatus", "CHECKLICENSESTATUS")
 RECEIVE_LICENSE_STATUS = WireMethod("receiveLicenseStatus", "IZINSTATUS")
 RECEIVE_LICENSE = WireMethod("receiveLicense", "IZINFINAL")
 
+REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
+    INQUIRY_NIB.name: ("nib",),
+    CHECK_NIB.name: ("nib",),
+    CHECK_LICENSE_STATUS.name: ("id_izin",),
+    RECEIVE_LICENSE_STATUS.name: (
+        "nib", "id_produk", "id_proyek", "oss_id", "id_izin", "kd_izin", "kd_instansi", "kd_status", "tgl_status",
+        "nip_status", "nama_status", "keterangan",
+    ),
+    RECEIVE_LICENSE.name: (
+        "nib", "id_proyek", "oss_id", "id_izin", "kd_izin", "kd_daerah", "nomor_izin", "tgl_terbit_izin",
+        "tgl_berlaku_izin", "nama_ttd", "nip_ttd", "jabatan_ttd", "status_izin",
+    ),
+}  # fmt: skip
+"""The fields the PIA OSS RBA guide (v4.3.22) marks required in each method's body, in the guide's order."""
+
 
 def _jakarta(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=JAKARTA) if moment.tzinfo is None else moment.astimezone(JAKARTA)
@@ -91,9 +112,12 @@ def _ids(payload: PermitRef) -> dict[str, str]:
 
 
 def status_update_fields(payload: LicenseStatusUpdatePayload) -> dict[str, str]:
-    """The ``IZINSTATUS`` object for ``payload``."""
+    """The ``IZINSTATUS`` object for ``payload``: every required field, ``id_produk`` empty (we hold none)."""
+    ids = _ids(payload)
     return {
-        **_ids(payload),
+        "nib": ids.pop("nib"),
+        "id_produk": "",
+        **ids,
         "kd_instansi": payload.agency_code,
         "kd_status": payload.status_code,
         "tgl_status": f"{_jakarta(payload.status_at):%Y-%m-%d %H:%M:%S}",
@@ -104,19 +128,20 @@ def status_update_fields(payload: LicenseStatusUpdatePayload) -> dict[str, str]:
 
 
 def issue_fields(payload: LicenseIssuePayload) -> dict[str, str]:
-    """The ``IZINFINAL`` object for ``payload``; optional fields are left out rather than sent empty."""
+    """The ``IZINFINAL`` object for ``payload``: every required field (``tgl_berlaku_izin`` ``""`` for a permit
+    without an end date); optional fields are left out rather than sent empty."""
     fields = {
         **_ids(payload),
         "kd_daerah": payload.region_code,
         "nomor_izin": payload.permit_number,
         "tgl_terbit_izin": payload.issued_on.isoformat(),
+        "tgl_berlaku_izin": payload.valid_until.isoformat() if payload.valid_until else "",
         "nama_ttd": payload.signer_name,
         "nip_ttd": payload.signer_nip,
         "jabatan_ttd": payload.signer_position,
         "status_izin": payload.status_code,
     }
     optional = {
-        "tgl_berlaku_izin": payload.valid_until.isoformat() if payload.valid_until else None,
         "file_izin": payload.file_url,
         "keterangan": payload.note,
         "jenis_perizinan": payload.permit_type,
@@ -155,21 +180,27 @@ def _rows(raw: Any) -> list[Mapping[str, Any]]:
 def _data(reply: Mapping[str, Any], key: str, method: str) -> Mapping[str, Any]:
     data = reply.get(key)
     if not isinstance(data, Mapping):
-        raise TransientAgencyError(f"OSS answered {method} with kode 200 but no {key} object", agency=AGENCY, sent=True)
+        raise AgencyProtocolError(
+            agency=AGENCY, method=method, field=key, detail=f"OSS answered {method} with kode 200 but no {key} object"
+        )
     return data
 
 
-def _same(expected: str, got: Any, method: str) -> None:
+def _same(expected: str, got: Any, method: str, key: str) -> None:
     if _value(got) != expected:
-        raise TransientAgencyError(f"OSS answered {method} about another record", agency=AGENCY, sent=True)
+        raise AgencyProtocolError(
+            agency=AGENCY, method=method, field=key, detail=f"OSS answered {method} about another record ({key})"
+        )
 
 
-def _build(model: type[M], values: dict[str, Any], method: str) -> M:
+def _build(model: type[M], values: dict[str, Any], method: str, key: str) -> M:
     try:
         return model.model_validate(values)
-    except ValidationError:
-        # ``from None``: the validation error quotes the values, and an NIB record names people.
-        raise TransientAgencyError(f"OSS answered {method} with data out of shape", agency=AGENCY, sent=True) from None
+    except ValidationError as exc:
+        # The result model's field path: names only (``loc`` holds no input, unlike the message).
+        field = ".".join([key, *(str(part) for part in exc.errors()[0]["loc"])]) if exc.errors() else key
+    # Raised outside the ``except``: the validation error quotes the values, and an NIB record names people.
+    raise AgencyProtocolError(agency=AGENCY, method=method, field=field)
 
 
 def _project(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -214,7 +245,7 @@ def _person(row: Mapping[str, Any]) -> dict[str, Any]:
 def parse_inquiry(reply: Mapping[str, Any], nib: str) -> NibInquiryResult:
     """The result of an ``inqueryNIB`` success reply about ``nib``."""
     data = _data(reply, "dataNIB", INQUIRY_NIB.name)
-    _same(nib, data.get("nib"), INQUIRY_NIB.name)
+    _same(nib, data.get("nib"), INQUIRY_NIB.name, "dataNIB.nib")
     company_type = _value(data.get("jenis_perseroan"))
     investment = _value(data.get("status_penanaman_modal"))
     status = _value(data.get("status_nib"))
@@ -236,13 +267,13 @@ def parse_inquiry(reply: Mapping[str, Any], nib: str) -> NibInquiryResult:
         "projects": [_project(row) for row in _rows(data.get("data_proyek"))],
         "permits": [_permit(row) for row in _rows(data.get("data_checklist"))],
     }
-    return _build(NibInquiryResult, values, INQUIRY_NIB.name)
+    return _build(NibInquiryResult, values, INQUIRY_NIB.name, "dataNIB")
 
 
 def parse_check(reply: Mapping[str, Any], nib: str) -> NibCheckResult:
     """The result of a ``checkNIB`` success reply about ``nib``."""
     data = _data(reply, "dataNIB", CHECK_NIB.name)
-    _same(nib, data.get("nib"), CHECK_NIB.name)
+    _same(nib, data.get("nib"), CHECK_NIB.name, "dataNIB.nib")
     status = _value(data.get("status"))
     values = {
         "nib": nib,
@@ -250,13 +281,13 @@ def parse_check(reply: Mapping[str, Any], nib: str) -> NibCheckResult:
         "status_code": status,
         "active": status == codes.NIB_ACTIVE,
     }
-    return _build(NibCheckResult, values, CHECK_NIB.name)
+    return _build(NibCheckResult, values, CHECK_NIB.name, "dataNIB")
 
 
 def parse_license_status(reply: Mapping[str, Any], permit_id: str) -> LicenseStatusResult:
     """The result of a ``checkLicenseStatus`` success reply about ``permit_id``."""
     data = _data(reply, "dataIZIN", CHECK_LICENSE_STATUS.name)
-    _same(permit_id, data.get("id_izin"), CHECK_LICENSE_STATUS.name)
+    _same(permit_id, data.get("id_izin"), CHECK_LICENSE_STATUS.name, "dataIZIN.id_izin")
     status = _value(data.get("kd_status"))
     values = {
         "permit_id": permit_id,
@@ -265,7 +296,7 @@ def parse_license_status(reply: Mapping[str, Any], permit_id: str) -> LicenseSta
         "status_code": status,
         "status": codes.PERMIT_STATUSES.get(status or ""),
     }
-    return _build(LicenseStatusResult, values, CHECK_LICENSE_STATUS.name)
+    return _build(LicenseStatusResult, values, CHECK_LICENSE_STATUS.name, "dataIZIN")
 
 
 def status_update_result(payload: LicenseStatusUpdatePayload) -> LicenseStatusUpdateResult:

@@ -8,9 +8,12 @@ encoding (sorted keys) including that previous hash, so an edit, a deletion or a
 first entry concerned. The chain's head is signed now and then (Ed25519, ``MPP_AUDIT_SIGNING_KEY``) into a
 checkpoint, so cutting the tail off shows too. ``mpp-gateway audit verify`` (:mod:`gateway.audit._verify`) checks it.
 
-The store numbers and links entries inside its write transaction (:meth:`Store.append_audit`), so the chain stays
-linear with any number of replicas. The :class:`Auditor` gathers the entries recorded while one append is under way
-into the next: under load, one transaction carries many entries.
+The store numbers and links entries inside its write transaction, so the chain stays linear with any number of
+replicas. A request's own entries (``request.accepted``, ``request.<final status>``) are written in the transaction
+that stores the request or its final status (:meth:`RequestStore.insert`, :meth:`RequestStore.finish`): a request
+the store holds always has them, whenever the process dies. The :class:`Auditor` builds those entries (the subject
+hash is its business) and appends the others (reads, refusals) itself (:meth:`Store.append_audit`), gathering the
+entries recorded while one append is under way into the next: under load, one transaction carries many entries.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from contracts import RequestStatus, ServiceRequest
 
 from ..config import Settings
 from ..security import Client
-from ..store import AuditCheckpoint, AuditEvent, AuditStore, NewRequest, StoredRequest, StoreError
+from ..store import AuditCheckpoint, AuditEvent, AuditStore, NewRequest, StoredRequest, StoreError, StoreUnavailable
 from ._keys import checkpoint_message, key_id, load_private_key, subject_hash
 
 __all__ = ["Auditor", "build_auditor"]
@@ -134,6 +137,8 @@ class Auditor:
                     continue
                 if error is None:
                     done.set_result(None)
+                elif isinstance(error, StoreUnavailable):  # full or read-only: the caller may answer 503
+                    done.set_exception(StoreUnavailable("the audit log could not be written: the store is unavailable"))
                 else:
                     done.set_exception(StoreError("the audit log could not be written"))
 
@@ -150,37 +155,36 @@ class Auditor:
                 return None
         return None  # pragma: no cover - the loop returns
 
-    def accepted(self, request: NewRequest, nik: str) -> asyncio.Future[None]:
-        """A request was persisted: ``request.accepted``, by the counter that made it.
+    def accepted(self, request: NewRequest, nik: str) -> AuditEvent | None:
+        """The ``request.accepted`` entry of a request about to be stored, by the counter that made it; ``None``
+        when nothing is recorded.
 
-        The entry is queued at once, so it precedes anything recorded later about the request; appends run in
-        order, so it is durable no later than the request's final entry, which the dispatcher awaits before the
-        result is given out. Await the future to wait for this entry alone.
+        The store writes it in the same transaction as the request (:meth:`RequestStore.insert`), so a stored
+        request always has it and a request that could not be stored has none.
         """
-        return self.record(
-            AuditEvent(
-                "request.accepted", self._clock(), request.client_id, request.mpp_id, request.desk, request.operator,
-                request.service, request.id, self.subject(nik), "ok",
-            )
+        if self._store is None:
+            return None
+        return AuditEvent(
+            "request.accepted", self._clock(), request.client_id, request.mpp_id, request.desk, request.operator,
+            request.service, request.id, self.subject(nik), "ok",
         )  # fmt: skip
 
-    async def finished(self, request: StoredRequest, status: RequestStatus, problem: Mapping[str, Any] | None) -> None:
-        """A request reached ``status``: final ones are recorded as ``request.<status>`` with the problem's slug.
+    def finished(
+        self, request: StoredRequest, status: RequestStatus, problem: Mapping[str, Any] | None
+    ) -> AuditEvent | None:
+        """The ``request.<status>`` entry of a request reaching a final ``status``, with the problem's slug as the
+        outcome; ``None`` for a status that is not final, or when nothing is recorded.
 
-        The request's status is already recorded when this runs, so a failure is logged, not raised.
+        The store writes it in the same transaction as the status (:meth:`RequestStore.finish`): both or neither.
         """
-        if not status.final:
-            return
+        if self._store is None or not status.final:
+            return None
         applicant = request.envelope.get("applicant")
         nik = applicant.get("nik") if isinstance(applicant, dict) else None
-        event = AuditEvent(
+        return AuditEvent(
             f"request.{status}", self._clock(), request.client_id, request.mpp_id, request.desk, request.operator,
             request.service, request.id, self.subject(nik), _slug(problem) or "ok",
         )  # fmt: skip
-        try:
-            await self.record(event)
-        except StoreError:
-            log.error("audit.entry_lost", action=event.action, request_id=request.id)
 
     def read(self, client: Client, row: StoredRequest) -> asyncio.Future[None]:
         """A client read a request's record: ``request.read`` once it holds a result (nothing to disclose before)."""

@@ -9,10 +9,15 @@ the first entry that is wrong, saying how:
   another sequence number;
 - ``truncated``: the chain ends before the newest signed checkpoint, or the entry at a checkpoint's sequence number
   does not have the hash the checkpoint signed (the tail was cut and written again);
-- ``bad-signature``: a checkpoint's signature does not verify with the public key its key id names.
+- ``bad-signature``: a checkpoint's signature does not verify with the public key its key id names;
+- ``unsigned``: with a public key given, entries older than the grace (:data:`DEFAULT_UNSIGNED_GRACE`, or three
+  checkpoint intervals of the gateway) that no signed checkpoint covers: every checkpoint deleted, or the newest
+  ones, so that the tail could be cut or rewritten unseen. The gateway signs its head every interval and at a clean
+  shutdown, so a live log's unsigned tail is never older than an interval or so.
 
 A hash chain alone cannot show that its tail was cut off, nor that it was rewritten and hashed again from some
-entry on: the signed checkpoints can, so without them (or without a public key to check them) the report warns.
+entry on: the signed checkpoints can, so without a public key to check them the report warns, and with one their
+absence is a finding.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import base64
 import binascii
 import collections
 import dataclasses
+import datetime as dt
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -49,10 +55,20 @@ from ..store import (
 )
 from ._keys import checkpoint_message, key_id, load_private_key, load_public_key, new_keys, subject_hash
 
-__all__ = ["ChainVerifier", "Finding", "Report", "add_audit_parser", "audit_command", "verify_store"]
+__all__ = [
+    "DEFAULT_UNSIGNED_GRACE",
+    "ChainVerifier",
+    "Finding",
+    "Report",
+    "add_audit_parser",
+    "audit_command",
+    "verify_store",
+]
 
 #: How far around its place an entry's original sequence number is looked for, to tell a move from an edit.
 _WINDOW = 16
+#: Seconds an entry may wait for a signed checkpoint before, with a public key given, its absence is a finding.
+DEFAULT_UNSIGNED_GRACE = 300.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,12 +130,24 @@ class Report:
 class ChainVerifier:
     """Checks pages of entries in chain order, and the checkpoints queued in :attr:`pending` as it reaches them."""
 
-    def __init__(self, public_keys: Mapping[str, Ed25519PublicKey] | None = None) -> None:
+    def __init__(
+        self,
+        public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+        *,
+        unsigned_grace: float = DEFAULT_UNSIGNED_GRACE,
+        now: dt.datetime | None = None,
+    ) -> None:
+        """With ``public_keys``, entries older than ``unsigned_grace`` seconds at ``now`` that no checkpoint covers
+        are a finding (``unsigned``); without, a warning."""
         self._keys = dict(public_keys or {})
+        self._grace = unsigned_grace
+        self._now = now or dt.datetime.now(dt.UTC)
         self.report = Report()
         #: Checkpoints not reached yet, in sequence order.
         self.pending: collections.deque[AuditCheckpoint] = collections.deque()
         self.checkpoints_seen = 0
+        #: The first entry after the newest checkpoint so far (``None`` while every entry is covered).
+        self._uncovered: AuditEntry | None = None
 
     def feed(self, page: Sequence[AuditEntry]) -> Finding | None:
         """Check the next entries of the chain; the first finding stops the verification."""
@@ -128,6 +156,10 @@ class ChainVerifier:
             if finding is not None:
                 self.report.finding = finding
                 return finding
+            if self.report.newest_checkpoint >= entry.seq:
+                self._uncovered = None
+            elif self._uncovered is None:
+                self._uncovered = entry
         return None
 
     def end(self, beyond: Sequence[AuditCheckpoint]) -> Finding | None:
@@ -146,6 +178,9 @@ class ChainVerifier:
                     f"vouches for seq {cp.seq}",
                 )
             return report.finding
+        if (finding := self._unsigned()) is not None:
+            report.finding = finding
+            return finding
         if not self.checkpoints_seen:
             report.warnings.append(
                 "no signed checkpoints: a cut tail cannot be detected (set MPP_AUDIT_SIGNING_KEY on the gateway)"
@@ -160,6 +195,25 @@ class ChainVerifier:
                 f"entries after seq {report.newest_checkpoint} are not covered by a signed checkpoint yet"
             )
         return None
+
+    def _unsigned(self) -> Finding | None:
+        """With a public key: entries past the grace that no checkpoint covers are tampering, not bad luck."""
+        first = self._uncovered
+        if not self._keys or first is None or (self._now - first.event.at).total_seconds() <= self._grace:
+            return None
+        since = f"seq {first.seq} on (the first recorded {canonical_time(first.event.at)})"
+        if not self.checkpoints_seen:
+            detail = (
+                f"no signed checkpoint at all, though the entries from {since} are older than {self._grace:g} s: "
+                "the checkpoints were deleted, or the gateway runs without MPP_AUDIT_SIGNING_KEY"
+            )
+        else:
+            detail = (
+                f"no signed checkpoint covers the entries from {since}, older than {self._grace:g} s: the newest "
+                "checkpoints were deleted, or the gateway stopped without a clean shutdown and has not run since "
+                "(starting it signs the head; --max-unsigned-age allows more time)"
+            )
+        return Finding(first.seq, "unsigned", detail)
 
     def _entry(self, entry: AuditEntry, rest: Sequence[AuditEntry]) -> Finding | None:
         report = self.report
@@ -247,10 +301,15 @@ class ChainVerifier:
 
 
 async def verify_store(
-    store: AuditStore, public_keys: Mapping[str, Ed25519PublicKey] | None = None, *, page_size: int = 1000
+    store: AuditStore,
+    public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    *,
+    page_size: int = 1000,
+    unsigned_grace: float = DEFAULT_UNSIGNED_GRACE,
 ) -> Report:
-    """Walk the store's whole audit chain and its checkpoints, ``page_size`` rows at a time."""
-    verifier = ChainVerifier(public_keys)
+    """Walk the store's whole audit chain and its checkpoints, ``page_size`` rows at a time (``unsigned_grace``:
+    see :class:`ChainVerifier`)."""
+    verifier = ChainVerifier(public_keys, unsigned_grace=unsigned_grace)
     after = checkpoints_after = 0
     checkpoints_done = False
     while page := await store.audit_entries(after, page_size):
@@ -284,6 +343,9 @@ def add_audit_parser(sub: Any) -> None:
                         help="the checkpoints' public key as base64 of its 32 bytes (repeatable)")  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print the report as one JSON line")
     verify.add_argument("--page-size", type=int, default=1000, help="entries read per query")
+    verify.add_argument("--max-unsigned-age", type=float, default=None, metavar="SECONDS",
+                        help="with a public key, entries older than this that no signed checkpoint covers are "
+                             "tampering (default: three checkpoint intervals, at least 300)")  # fmt: skip
     actions.add_parser("keygen", help="print a new checkpoint signing key, its public key, and an audit key")
     actions.add_parser("subject", help="print the subject hash of each NIK read from stdin (uses MPP_AUDIT_KEY)")
 
@@ -300,13 +362,18 @@ def audit_command(args: argparse.Namespace) -> int:
         keys, note = _public_keys(settings, args.public_key, args.public_key_b64)
         if args.page_size < 1:
             raise ValueError("--page-size must be at least 1")
+        grace = args.max_unsigned_age
+        if grace is None:
+            grace = max(DEFAULT_UNSIGNED_GRACE, 3 * settings.audit_checkpoint_seconds)
+        if grace < 0:
+            raise ValueError("--max-unsigned-age must not be negative")
         if not settings.store_dsn and not Path(settings.store_path).is_file():
             raise ValueError(f"{describe(settings)}: no such file (set MPP_STORE_PATH or MPP_STORE_DSN)")
     except (OSError, ValueError) as exc:  # messages name settings and files, never a key
         print(f"mpp-gateway audit {args.audit_action}: {exc}", file=sys.stderr)
         return 2
     try:
-        report = asyncio.run(_verify(settings, keys, args.page_size))
+        report = asyncio.run(_verify(settings, keys, args.page_size, grace))
     except (StoreError, OSError) as exc:
         print(f"mpp-gateway audit verify: {describe(settings)}: {exc}", file=sys.stderr)
         return 2
@@ -335,12 +402,12 @@ def _public_keys(
     return {key_id(key): key for key in keys}, note
 
 
-async def _verify(settings: Settings, keys: Mapping[str, Ed25519PublicKey], page_size: int) -> Report:
+async def _verify(settings: Settings, keys: Mapping[str, Ed25519PublicKey], page_size: int, grace: float) -> Report:
     dsn = settings.store_dsn
     store: Store = PostgresStore(dsn, pool_size=2) if dsn else SqliteStore(settings.store_path)
     await store.open()
     try:
-        return await verify_store(store, keys, page_size=page_size)
+        return await verify_store(store, keys, page_size=page_size, unsigned_grace=grace)
     finally:
         await store.aclose()
 

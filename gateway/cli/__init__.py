@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._main import DEMO_MPP, DemoClients, demo_clients, main, serve_app, with_demo_keys
-from ._runtime import settle_heap
+from ._runtime import GatewayRunner, settle_heap
 from ._scaffold import (
     MAX_NAME_LENGTH,
     AdapterNames,
@@ -20,6 +20,7 @@ __all__ = [
     "AdapterNames",
     "AdapterPackage",
     "DemoClients",
+    "GatewayRunner",
     "ScaffoldError",
     "check_agency_name",
     "demo_clients",

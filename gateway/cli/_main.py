@@ -24,13 +24,13 @@ from ..audit import add_audit_parser, audit_command, new_keys
 from ..config import AgencyConfig, Settings
 from ..http import build_openapi, inbound_routes
 from ..problems import BUILTIN_PROBLEMS, ProblemCatalog
-from ..security import Client, ClientDirectory, generate_key, hash_key
+from ..security import Client, ClientDirectory, callback_origin, generate_key, hash_key
 from ..store import StoreError, describe, generate_data_key, kept_secret, schema_status, upgrade
 from ..telemetry import Telemetry, TelemetrySettings, configure_logging
-from ._runtime import settle_heap
+from ._runtime import GatewayRunner, settle_heap
 from ._workers import supervise
 
-__all__ = ["DEMO_MPP", "DemoClients", "demo_clients", "main", "serve_app", "with_demo_keys"]
+__all__ = ["DEMO_MPP", "DemoClients", "demo_callbacks", "demo_clients", "main", "serve_app", "with_demo_keys"]
 
 
 async def _until_signalled() -> None:
@@ -53,7 +53,7 @@ async def serve_app(
     *,
     reuse_port: bool = False,
 ) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = GatewayRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
@@ -113,7 +113,11 @@ def _supervise(args: argparse.Namespace, settings: Settings, workers: int) -> in
         argv += ["--host", args.host]
     if args.port:
         argv += ["--port", str(args.port)]
-    return supervise(workers, argv, os.environ, grace_seconds=settings.shutdown_grace_seconds)
+    environ = dict(os.environ)
+    if not (settings.stream_token_key or settings.stream_token_key_file):
+        # One key for all workers: a stream token issued by one is taken by whichever the stream reaches.
+        environ["MPP_STREAM_TOKEN_KEY"] = secrets.token_urlsafe(32)
+    return supervise(workers, argv, environ, grace_seconds=settings.shutdown_grace_seconds)
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
@@ -180,6 +184,9 @@ def _mock_ports(args: argparse.Namespace) -> dict[str, int] | None:
 
 #: The MPP the demo's second client is bound to: its key gets ``403`` for any other ``counter.mpp_id``.
 DEMO_MPP = "mpp-demo"
+#: Where the demo's clients may receive callbacks, unless ``MPP_DEMO_CALLBACK_ORIGINS`` lists others.
+DEMO_CALLBACK_ORIGINS = "http://127.0.0.1:9000,http://localhost:9000"
+DEMO_CALLBACK_NETWORKS = "127.0.0.0/8,::1/128"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,17 +212,29 @@ def demo_clients(settings: Settings) -> DemoClients:
     key = secret("MPP_DEMO_KEY", ".demo-key", generate_key)
     mpp_key = secret("MPP_DEMO_MPP_KEY", ".demo-mpp-key", generate_key)
     webhook_secret = secret("MPP_DEMO_WEBHOOK_SECRET", ".demo-webhook-secret", lambda: secrets.token_urlsafe(32))
+    listed = os.environ.get("MPP_DEMO_CALLBACK_ORIGINS") or DEMO_CALLBACK_ORIGINS
+    try:
+        origins = tuple(callback_origin(origin) for origin in listed.split(",") if origin.strip())
+    except ValueError as exc:
+        raise ValueError(f"MPP_DEMO_CALLBACK_ORIGINS: an origin {exc}") from None
     clients = (
         Client(
             id="demo-counter", name="Demo counter app (any MPP)", key_hashes=frozenset({hash_key(key)}),
-            webhook_secret=webhook_secret,
+            webhook_secret=webhook_secret, callback_origins=origins,
         ),
         Client(
             id="demo-desk", name=f"Demo counter app of {DEMO_MPP}", key_hashes=frozenset({hash_key(mpp_key)}),
-            mpp_id=DEMO_MPP, webhook_secret=webhook_secret,
+            mpp_id=DEMO_MPP, webhook_secret=webhook_secret, callback_origins=origins,
         ),
     )  # fmt: skip
     return DemoClients(key, webhook_secret, mpp_key, clients)
+
+
+def demo_callbacks(settings: Settings) -> dict[str, Any]:
+    """The demo's callback settings: plain http, and loopback (where its receivers run) beside the configured
+    networks; never what ``serve`` does unless configured."""
+    networks = ",".join(n for n in (settings.callback_allow_networks, DEMO_CALLBACK_NETWORKS) if n)
+    return {"callback_allow_http": True, "callback_allow_networks": networks}
 
 
 def _demo_banner(host: str, port: int, demo: DemoClients, sample: Any) -> str:
@@ -233,6 +252,8 @@ def _demo_banner(host: str, port: int, demo: DemoClients, sample: Any) -> str:
             f"Demo client API key: {key}   (MPP_DEMO_KEY; any MPP; webhook secret: MPP_DEMO_WEBHOOK_SECRET)",
             f"Demo client of {DEMO_MPP} only: {demo.mpp_key}   (MPP_DEMO_MPP_KEY; another counter.mpp_id gets 403)",
             f"Webhook secret (X-MPP-Signature HMAC key): {demo.webhook_secret}",
+            f"Callbacks (callback_url) go to {', '.join(demo.clients[0].callback_origins)} only "
+            "(MPP_DEMO_CALLBACK_ORIGINS); plain http and loopback are allowed in the demo alone.",
             "Synthetic citizens: GET the mock's /_control/citizens (see README).",
             "Try:",
             f"  curl -s -X POST http://{host}:{port}/v1/requests \\",
@@ -278,10 +299,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             configured = {**agencies, **settings.agencies}
             # Installed adapters without a mock or settings (a third-party one, say) are left out of the demo.
             enabled = settings.adapters or tuple(sorted(configured))
-            demo_settings = dataclasses.replace(settings, host=host, port=port, agencies=configured, adapters=enabled)
-            demo = demo_clients(settings)
-            clients = ClientDirectory(demo.clients)
+            demo_settings = dataclasses.replace(
+                settings, host=host, port=port, agencies=configured, adapters=enabled, **demo_callbacks(settings)
+            )
             try:
+                demo = demo_clients(settings)
+                clients = ClientDirectory(demo.clients)
                 app = build_app(
                     demo_settings, clients=clients, telemetry=Telemetry(TelemetrySettings.from_env(os.environ))
                 )

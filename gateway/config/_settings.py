@@ -76,7 +76,17 @@ class Settings:
     shutdown_grace_seconds: float = 10.0
     sweep_interval_seconds: float = 5.0
     idempotency_window_seconds: float = 24 * 3600.0
+    #: How long a consent given at the desk covers requests, and how far ahead of this clock it may be dated (the
+    #: counter's clock may run ahead). Checked when a request is accepted, never when a stored one runs later.
+    consent_max_age_seconds: float = 12 * 3600.0
+    consent_clock_skew_seconds: float = 300.0
     webhook_max_attempts: int = 20
+    #: Plain ``http`` callback URLs allowed; off, ``https`` only (``gateway/security/_callbacks.py``). The demo and
+    #: tests with a local receiver turn it on.
+    callback_allow_http: bool = False
+    #: Networks (CIDRs, comma-separated: ``192.168.10.0/24``) a callback may reach although they are not public, an
+    #: MPP's LAN say; none by default. The demo allows loopback.
+    callback_allow_networks: str = ""
     #: The data key ring sealing personal data at rest: ``kid:base64key`` entries, comma-separated, the first seals
     #: (``mpp-gateway keygen --data-key``); or a file holding them. ``serve`` refuses to start without one.
     data_keys: str | None = dataclasses.field(default=None, repr=False)
@@ -103,6 +113,18 @@ class Settings:
     max_request_line_bytes: int = 8190
     max_header_bytes: int = 8190
     max_headers: int = 64
+    #: Seconds a request's headers, then its body, may take to arrive (``408`` and the connection closed past
+    #: either); seconds an idle keep-alive connection stays open. 0 turns one off.
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 30.0
+    http_keepalive_seconds: float = 75.0
+    #: Open inbound connections in all (0: the descriptor limit less a reserve for outbound calls and the store)
+    #: and per client address (0: no cap; a reverse proxy in front is one address). Past either: ``503``, closed.
+    max_connections: int = 0
+    max_connections_per_peer: int = 256
+    #: Concurrent event streams (``GET /v1/requests/{id}/events``) per client and in all, per replica; 0: no cap.
+    max_event_streams_per_client: int = 20
+    max_event_streams: int = 1000
     #: Key of the audit log's subjects (HMAC-SHA256 of the applicant's NIK), at least 16 bytes; or a file holding
     #: it. Unset, audit entries carry no subject.
     audit_key: str | None = dataclasses.field(default=None, repr=False)
@@ -112,6 +134,12 @@ class Settings:
     audit_signing_key: str | None = dataclasses.field(default=None, repr=False)
     audit_signing_key_file: str | None = None
     audit_checkpoint_seconds: float = 60.0
+    #: Key of the stream tokens' signature (``gateway/security/_stream_tokens.py``), at least 32 bytes, the same on
+    #: every replica; or a file holding it. Unset, each process makes up its own: tokens work only where issued.
+    stream_token_key: str | None = dataclasses.field(default=None, repr=False)
+    stream_token_key_file: str | None = None
+    #: Seconds a stream token may be used within, once.
+    stream_token_seconds: float = 60.0
     log_level: str = "info"
     #: Agency slugs to load; ``None`` loads every installed adapter.
     adapters: tuple[str, ...] | None = None

@@ -4,18 +4,33 @@ budget), retry policies, status events and webhook delivery."""
 from __future__ import annotations
 
 from ._dispatcher import Dispatcher, RetryPolicy
-from ._guard import AgencyPolicy, AgencyRateLimiter, BreakerState, CircuitBreaker, RetryBudget
+from ._events import EventHub, StreamLimitReached
+from ._guard import (
+    AgencyGuard,
+    AgencyPolicy,
+    AgencyRateLimiter,
+    BreakerState,
+    CircuitBreaker,
+    Failure,
+    Permits,
+    RetryBudget,
+)
 from ._retry import policies_from_settings
 from ._webhooks import WebhookSender
 
 __all__ = [
+    "AgencyGuard",
     "AgencyPolicy",
     "AgencyRateLimiter",
     "BreakerState",
     "CircuitBreaker",
     "Dispatcher",
+    "EventHub",
+    "Failure",
+    "Permits",
     "RetryBudget",
     "RetryPolicy",
+    "StreamLimitReached",
     "WebhookSender",
     "policies_from_settings",
 ]

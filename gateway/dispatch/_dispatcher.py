@@ -1,9 +1,15 @@
 """The dispatcher: takes accepted requests under a lease, runs them (:mod:`gateway.dispatch._execution`), and records
 every attempt and the outcome.
 
-Requests reach it two ways: the API hands over the id of a request it just persisted, and a sweeper finds
-requests nobody is working on (after a restart, when a lease expired, or when a deferred submission is due). A
-claim in the store is the only thing that lets a worker run a request, so an id queued twice still runs once.
+Requests reach it two ways: the API hands over a request it just stored claimed (or the id of one it queued), and a
+sweeper finds requests nobody is working on (after a restart, when a lease expired, or when a deferred submission is
+due). A claim in the store is the only thing that lets this process run a request, so an id queued twice still runs
+once.
+
+Every run takes one of its agency's permits first (:class:`~gateway.dispatch._guard.Permits`), and one of the
+process's ``concurrency`` slots only after that: a run waiting for a slow agency holds nothing other agencies' work
+needs. An agency whose permits are all held and whose line is full is saturated: the API refuses lookups for it,
+and queued work for it goes back to the store for a while instead of waiting in memory.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode, get_current_span
 from pydantic import BaseModel, ValidationError
 
 from adapters import Registry
@@ -28,7 +34,7 @@ from ..store import NewWebhook, RequestStore, StoredAttempt, StoredRequest, new_
 from ..telemetry import Telemetry, ids
 from ._events import EventHub
 from ._execution import Execution, Verdict
-from ._guard import AgencyGuard, AgencyPolicy, BreakerState
+from ._guard import AgencyGuard, AgencyPolicy, BreakerState, Permits
 from ._retry import DEFAULT_POLICIES, RetryPolicy
 
 __all__ = ["Dispatcher", "RetryPolicy"]
@@ -38,8 +44,28 @@ log = structlog.get_logger("gateway.dispatch")
 _NOTIFY = {RequestStatus.COMPLETED, RequestStatus.REJECTED, RequestStatus.FAILED, RequestStatus.WAITING_AGENCY}
 
 
+@dataclasses.dataclass
+class _Admission:
+    """What one run holds: its agency's permit (or place in line), then a slot of the process."""
+
+    permits: Permits | None
+    #: From :meth:`Permits.join`; ``None`` when the agency was saturated (the run makes no call).
+    permit: asyncio.Future[None] | None
+    slots: Permits
+    slot: asyncio.Future[None] | None = None
+
+    def close(self) -> None:
+        """Give back the permit and the slot, once, whatever the run got to."""
+        if self.permits is not None and self.permit is not None:
+            self.permits.leave(self.permit)
+        self.permit = None
+        if self.slot is not None:
+            self.slots.leave(self.slot)
+        self.slot = None
+
+
 class Dispatcher:
-    """Runs accepted requests through their adapters, ``concurrency`` at a time."""
+    """Runs accepted requests through their adapters, ``concurrency`` at a time, each agency within its permits."""
 
     def __init__(
         self,
@@ -84,8 +110,10 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         #: Requests being run, each with a future resolved when its run ends.
         self._inflight: dict[str, asyncio.Future[None]] = {}
-        #: Requests the API stored already claimed and runs at once, outside the worker pool.
-        self._direct = 0
+        #: The process's run slots, taken only by runs that already hold their agency's permit.
+        self._slots = Permits(concurrency)
+        #: Every run, cancelled (its claim released) when a stop's grace runs out.
+        self._runs: set[asyncio.Task[StoredRequest | None]] = set()
         self._closing = False
         self._circuit_changes = {agency: 0 for agency in self._guards}
 
@@ -108,7 +136,22 @@ class Dispatcher:
         if guard is None or guard.breaker.state is not BreakerState.OPEN:
             return None
         guard.fast_failures += 1
+        self.telemetry.metrics.circuit_fast_failures.labels(agency).inc()
         return max(1, round(guard.breaker.retry_after()))
+
+    def reserve_lookup(self, agency: str) -> int | None:
+        """Keep a place in the agency's line for a lookup about to be stored and return None; or, when the agency
+        is saturated, count the refusal and return the seconds to suggest in ``Retry-After``.
+
+        Saturated: the agency's runs holding a permit, waiting for one, and places kept for lookups still being
+        stored add up to ``concurrency + queue_limit`` (so: every permit held and ``queue_limit`` waiting). A
+        lookup is then refused before it is stored instead of waiting behind the agency's backlog.
+        """
+        guard = self._guards.get(agency)
+        if guard is None or guard.permits.promise():
+            return None
+        guard.saturated_refusals += 1
+        return guard.saturation_delay()
 
     def agency_health(self, agency: str) -> dict[str, object]:
         """The agency's circuit, latency, rate and error figures as ``GET /v1/agencies`` shows them."""
@@ -116,7 +159,8 @@ class Dispatcher:
         return guard.snapshot() if guard is not None else {"agency": agency}
 
     async def start(self) -> None:
-        """Start the workers, the sweeper and the lease renewer; the first sweep picks up work left behind."""
+        """Start the workers (they claim queued requests and start their runs), the sweeper and the lease renewer; the
+        first sweep picks up work left behind."""
         self._closing = False
         self._tasks = [asyncio.create_task(self._worker(), name=f"dispatch-{i}") for i in range(self._concurrency)]
         self._tasks.append(asyncio.create_task(self._sweeper(), name="dispatch-sweeper"))
@@ -128,9 +172,10 @@ class Dispatcher:
         inflight = list(self._inflight.values())
         if inflight:
             await asyncio.wait(inflight, timeout=grace)
-        for task in self._tasks:
+        runs = [*self._tasks, *self._runs]
+        for task in runs:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*runs, return_exceptions=True)
         self._tasks = []
         for futures in self._waiters.values():
             for fut in futures:
@@ -144,8 +189,9 @@ class Dispatcher:
         return self._lease_seconds
 
     def can_run_now(self) -> bool:
-        """True when a new request may be stored already claimed and run at once by :meth:`run_claimed`."""
-        return not self._closing and bool(self._tasks) and self._direct < self._concurrency
+        """True when a new request may be stored already claimed and run at once by :meth:`run_claimed`: a slot
+        of the process is free (its agency may still make it wait for a permit, holding no slot)."""
+        return not self._closing and bool(self._tasks) and self._slots.free > 0
 
     def run_claimed(
         self, request: StoredRequest, payload: BaseModel, *, stored: Awaitable[object] | None = None
@@ -155,18 +201,47 @@ class Dispatcher:
         ``stored`` is the pending insert, when the API did not wait for it: every write of the run waits for it
         first, so the answer is never given before the request is durable. The task's result is the request as
         recorded at the end of the run, or ``None`` when the run did not end with a recorded status.
+
+        A lookup takes up the place kept for it (:meth:`reserve_lookup`), and joins its agency's line even past
+        the bound. A submission finding no room goes back to the store for a while.
         """
-        self._direct += 1
+        return self._launch(request, payload, stored, wait=ServiceKind(request.kind) is ServiceKind.LOOKUP)
+
+    def _launch(
+        self, request: StoredRequest, payload: BaseModel | None, stored: Awaitable[object] | None, *, wait: bool
+    ) -> asyncio.Task[StoredRequest | None]:
+        """Join the agency's line (and take a slot when the permit came at once) now, then run in a task."""
+        admission = self._admit(request, wait=wait)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight[request.id] = done
-        return asyncio.create_task(self._run_claimed(request, payload, stored, done), name=f"run-{request.id}")
+        task = asyncio.create_task(self._run(request, payload, stored, admission, done), name=f"run-{request.id}")
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+        return task
 
-    async def _run_claimed(
-        self, request: StoredRequest, payload: BaseModel, stored: Awaitable[object] | None, done: asyncio.Future[None]
+    def _admit(self, request: StoredRequest, *, wait: bool) -> _Admission:
+        entry = self._registry.services.get(request.service)
+        if entry is None:  # the run fails without a call
+            return _Admission(None, None, self._slots)
+        permits = self._guards[entry[0].agency].permits
+        lookup = ServiceKind(request.kind) is ServiceKind.LOOKUP
+        admission = _Admission(permits, permits.join(force=wait, promised=lookup), self._slots)
+        if admission.permit is not None and admission.permit.done():
+            admission.slot = self._slots.enter()
+        return admission
+
+    async def _run(
+        self,
+        request: StoredRequest,
+        payload: BaseModel | None,
+        stored: Awaitable[object] | None,
+        admission: _Admission,
+        done: asyncio.Future[None],
     ) -> StoredRequest | None:
         try:
-            return await self._process_claimed(request, payload, stored)
+            return await self._process_claimed(request, payload, stored, admission)
         except asyncio.CancelledError:
+            admission.close()
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._store.release(request.id, self._owner))
             raise
@@ -174,7 +249,7 @@ class Dispatcher:
             log.exception("dispatch.worker_error", request_id=request.id)
             return None
         finally:
-            self._direct -= 1
+            admission.close()
             self._inflight.pop(request.id, None)
             done.set_result(None)
 
@@ -227,15 +302,27 @@ class Dispatcher:
             await asyncio.sleep(self._sweep_interval)
 
     def _watch_circuits(self) -> None:
-        """Log once when an agency's circuit changes state, not once per failed call."""
+        """Log once when an agency's circuit changes state, not once per failed call.
+
+        ``agency.unavailable`` (open) names the last causes of failure with their counts over the breaker's window
+        (no personal data: fixed words, codes and masked details); ``agency.probing``
+        (half-open) while probe calls test the agency; ``agency.available`` only once a probe succeeded.
+        """
         for agency, guard in self._guards.items():
             state = guard.breaker.state
-            if guard.breaker.changes != self._circuit_changes[agency]:
-                self._circuit_changes[agency] = guard.breaker.changes
-                event = "agency.unavailable" if state.value == "open" else "agency.recovering"
-                if state.value == "closed":
-                    event = "agency.available"
-                log.warning(event, agency=agency, circuit=state.value)
+            if guard.breaker.changes == self._circuit_changes[agency]:
+                continue
+            self._circuit_changes[agency] = guard.breaker.changes
+            if state is BreakerState.OPEN:
+                last = guard.last_failure
+                causes = guard.causes(within=guard.policy.breaker_window)
+                log.warning("agency.unavailable", agency=agency, circuit=state.value, causes=causes,
+                            problem=last.problem if last else None,
+                            retry_after=round(guard.breaker.retry_after(), 1))  # fmt: skip
+            elif state is BreakerState.HALF_OPEN:
+                log.warning("agency.probing", agency=agency, circuit=state.value, probes=guard.policy.breaker_probes)
+            else:
+                log.info("agency.available", agency=agency, circuit=state.value)
 
     async def _renewer(self) -> None:
         """Keep the leases of running requests, so that only a dead process's work is ever taken over."""
@@ -248,31 +335,35 @@ class Dispatcher:
                     log.warning("dispatch.renew_failed", request_id=request_id, exc_info=True)
 
     async def _worker(self) -> None:
+        """Claim queued requests and start their runs; never waits for an agency, so never holds up another's work.
+
+        A worker takes the next id only while a slot of the process is free, so work stays in the store when the
+        process is busy. A request whose agency is saturated goes back to the store for a while (:meth:`_verdict`).
+        """
         while not self._closing:
+            await self._slots.vacancy()
             request_id = await self._queue.get()
             self._queued.discard(request_id)
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._inflight[request_id] = done
+            if request_id in self._inflight:
+                continue
             try:
-                await self._process(request_id)
+                request = await self._store.claim(request_id, self._owner, self._lease_seconds)
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._store.release(request_id, self._owner))
                 raise
-            except Exception:  # a defect must not kill the worker; the lease expires and the request is retried
+            except Exception:  # a defect must not kill the worker; the next sweep offers the request again
                 log.exception("dispatch.worker_error", request_id=request_id)
-            finally:
-                self._inflight.pop(request_id, None)
-                done.set_result(None)
-
-    async def _process(self, request_id: str) -> None:
-        request = await self._store.claim(request_id, self._owner, self._lease_seconds)
-        if request is None:
-            return
-        await self._process_claimed(request)
+                continue
+            if request is not None:
+                self._launch(request, None, None, wait=False)
 
     async def _process_claimed(
-        self, request: StoredRequest, payload: BaseModel | None = None, stored: Awaitable[object] | None = None
+        self,
+        request: StoredRequest,
+        payload: BaseModel | None,
+        stored: Awaitable[object] | None,
+        admission: _Admission,
     ) -> StoredRequest | None:
         telemetry = self.telemetry
         # The request's own trace, stored at acceptance: work done later, even after a restart, joins it.
@@ -292,7 +383,7 @@ class Dispatcher:
                 request_id=request.id, trace_id=trace_id, span_id=span_id, service=request.service,
                 agency=request.agency, client=request.client_id,
             )  # fmt: skip
-            finished = await self._dispatch(request, payload, stored)
+            finished = await self._dispatch(request, payload, stored, admission)
             self._gauges()
             return finished
 
@@ -304,11 +395,15 @@ class Dispatcher:
             metrics.circuit_state.labels(agency).set({"closed": 0, "half_open": 1, "open": 2}[state])
 
     async def _dispatch(
-        self, request: StoredRequest, payload: BaseModel | None, stored: Awaitable[object] | None
+        self,
+        request: StoredRequest,
+        payload: BaseModel | None,
+        stored: Awaitable[object] | None,
+        admission: _Admission,
     ) -> StoredRequest | None:
         self.hub.publish(request.id, RequestStatus.IN_PROGRESS)
         started = time.monotonic()
-        verdict, recorded = await self._verdict(request, payload, stored)
+        verdict, recorded = await self._verdict(request, payload, stored, admission)
         if stored is not None:
             await stored
         if verdict.defer is not None:
@@ -317,7 +412,8 @@ class Dispatcher:
                 needs_reconcile=verdict.needs_reconcile, attempt=verdict.attempt,
             )  # fmt: skip
             self._notify(request.id, RequestStatus.ACCEPTED)
-            log.info("request.deferred", seconds=round(verdict.defer, 1), attempts=verdict.attempts)
+            log.info("request.deferred", seconds=round(verdict.defer, 1), attempts=verdict.attempts,
+                     reason=verdict.reason)  # fmt: skip
             return None
         finished = await self._finish(request, verdict, recorded)
         metrics = self.telemetry.metrics
@@ -325,16 +421,18 @@ class Dispatcher:
         metrics.request_seconds.labels(request.service, request.agency).observe(
             max(0.0, time.time() - request.created_at.timestamp())
         )
-        log.info(
-            "request.finished",
-            status=verdict.status,
-            attempts=verdict.attempts,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
-        )
+        slug = verdict.problem[0] if verdict.problem is not None else None
+        if verdict.status is RequestStatus.REJECTED and slug not in self._problems:
+            slug = "agency-rejected"  # as :meth:`_finish` records it
+        _log_finished(verdict, slug, round((time.monotonic() - started) * 1000, 1))
         return finished
 
     async def _verdict(
-        self, request: StoredRequest, payload: BaseModel | None, stored: Awaitable[object] | None
+        self,
+        request: StoredRequest,
+        payload: BaseModel | None,
+        stored: Awaitable[object] | None,
+        admission: _Admission,
     ) -> tuple[Verdict, list[StoredAttempt]]:
         entry = self._registry.services.get(request.service)
         if entry is None:
@@ -356,8 +454,27 @@ class Dispatcher:
             telemetry=self.telemetry,
             stored=stored,
         )
-        verdict = await execution.run()
+        verdict = await self._execute(execution, self._guards[adapter.agency], admission)
         return verdict, execution.recorded
+
+    async def _execute(self, execution: Execution, guard: AgencyGuard, admission: _Admission) -> Verdict:
+        """Wait for the agency's permit (holding nothing else), then a slot of the process, then run."""
+        if admission.permit is None:
+            get_current_span().add_event("agency.saturated", {"mpp.agency": guard.agency})
+            return execution.refused(f"{guard.agency} was saturated", guard.saturation_delay(), requeue=True)
+        try:
+            try:
+                async with asyncio.timeout(max(0.001, execution.remaining)):
+                    await admission.permit
+            except TimeoutError:
+                return execution.refused(f"the {guard.agency} concurrency limit was full until the deadline", 1.0,
+                                         requeue=False)  # fmt: skip
+            if admission.slot is None:
+                admission.slot = self._slots.enter()
+            await admission.slot
+            return await execution.run()
+        finally:
+            admission.close()
 
     async def _finish(
         self, request: StoredRequest, verdict: Verdict, recorded: list[StoredAttempt]
@@ -401,11 +518,11 @@ class Dispatcher:
             problem=problem_json,
             webhook=webhook,
             at=at,
+            # Its audit entry is written in the same transaction as the status: both are kept, or neither.
+            audit=self.auditor.finished(request, verdict.status, problem_json),
         )
         if not owned:
             log.warning("dispatch.lease_lost")
-        else:
-            await self.auditor.finished(request, verdict.status, problem_json)
         self._notify(request.id, verdict.status)
         if not owned:
             return None
@@ -424,3 +541,16 @@ class Dispatcher:
             attempt_count=request.attempt_count + len(recorded),
             attempts=request.attempts + tuple(recorded),
         )
+
+
+def _log_finished(verdict: Verdict, slug: str | None, duration_ms: float) -> None:
+    """``request.finished``: a failed request at ``warning`` with its problem type, a rejected one (the agency's
+    answer) at ``info`` with its problem type; the dispatch span of a failed request gets status ERROR."""
+    fields = {"status": verdict.status.value, "attempts": verdict.attempts, "duration_ms": duration_ms}
+    if verdict.status is RequestStatus.FAILED:
+        get_current_span().set_status(Status(StatusCode.ERROR, slug or "failed"))
+        log.warning("request.finished", problem=slug, **fields)
+    elif verdict.status is RequestStatus.REJECTED:
+        log.info("request.finished", problem=slug, **fields)
+    else:
+        log.info("request.finished", **fields)

@@ -7,7 +7,8 @@ The classes of error drive everything here:
 - rejected: final;
 - ambiguous (a submission may have reached the agency): never resent blindly; the next attempt asks the
   agency first (``Adapter.reconcile``) and resends only if the agency does not have it;
-- misconfigured: final for this request, logged loudly for operations.
+- misconfigured: final for this request, logged loudly for operations; a reply the adapter cannot read
+  (protocol error) likewise, as ``agency-protocol-error``, counted by agency and method.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +29,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from adapters import (
     Adapter,
     AgencyMisconfigured,
+    AgencyProtocolError,
     AgencyRejected,
     AmbiguousOutcome,
     Call,
@@ -44,7 +47,7 @@ from ..telemetry import Telemetry
 from ._guard import AgencyGuard
 from ._retry import Backoff, PastDeadline, RetryPolicy, WithinBudget
 
-__all__ = ["Execution", "Verdict"]
+__all__ = ["Execution", "Verdict", "attempt_outcome", "failure_cause"]
 
 log = structlog.get_logger("gateway.dispatch")
 
@@ -68,6 +71,8 @@ class Verdict:
     #: The last attempt, recorded together with the verdict.
     attempt: StoredAttempt | None = None
     attempts: int = 0
+    #: Why the run is deferred (names the agency; no personal data).
+    reason: str | None = None
 
 
 class _Deferred(Exception):
@@ -115,7 +120,10 @@ class Execution:
         self._sleep = sleep
         self._kind = ServiceKind(request.kind)
         self._deadline = time.monotonic() + (request.deadline_at - time.time())
+        #: The number of the last entry in the request's record: calls, reconcile calls and deferrals alike.
         self._number = request.attempt_count
+        #: Calls to the agency in this run.
+        self._calls = 0
         self._pending: StoredAttempt | None = None
         self._needs_reconcile = request.needs_reconcile
         #: The request's pending insert, when the run began before it was durable; writes wait for it.
@@ -127,15 +135,71 @@ class Execution:
     def submission(self) -> bool:
         return self._kind is ServiceKind.SUBMISSION
 
+    @property
+    def remaining(self) -> float:
+        """Seconds left before the request's deadline (negative once it passed)."""
+        return self._deadline - time.monotonic()
+
     async def run(self) -> Verdict:
-        """Attempt the request and decide how the run ends; never raises for agency outcomes."""
+        """Attempt the request and decide how the run ends; never raises for agency outcomes.
+
+        The caller holds one of the agency's permits for the whole run (:class:`~gateway.dispatch._guard.Permits`).
+        """
         verdict = await self._decide()
+        if verdict.defer is not None:
+            await self._flush()  # the last call before the deferral; the deferral is the entry recorded last
+            self._deferral(verdict)
         if self._pending is not None:
             self.recorded.append(self._pending)
+        return self._closed(verdict)
+
+    def refused(self, reason: str, delay: float, *, requeue: bool) -> Verdict:
+        """The verdict of a run that got no permit from the agency, without a call.
+
+        ``requeue``: back to the queue for ``delay`` seconds whatever the kind (the agency had no room), failed only
+        when the deadline comes first; otherwise as an open circuit: a lookup fails, a submission is deferred.
+        """
+        if requeue and time.monotonic() + delay < self._deadline:
+            verdict = Verdict(RequestStatus.ACCEPTED, defer=delay, reason=reason)
+        elif requeue and not self.submission:
+            verdict = Verdict(problem=("deadline-exceeded", reason, None))
+        else:
+            verdict = self._defer_or_fail(delay, reason)
+        if verdict.defer is not None:
+            self._deferral(verdict)
+        if self._pending is not None:
+            self.recorded.append(self._pending)
+        return self._closed(verdict)
+
+    def _closed(self, verdict: Verdict) -> Verdict:
         verdict.attempt = self._pending
-        verdict.attempts = self._number - self._request.attempt_count
+        verdict.attempts = self._calls
         verdict.needs_reconcile = self._needs_reconcile
         return verdict
+
+    def _deferral(self, verdict: Verdict) -> None:
+        """Make the deferral the entry recorded with the release: why, and when the request is tried again.
+
+        A run that added no entry (no call, no reconcile call) after a run that was itself deferred adds none: the
+        earlier deferral stands for the whole wait, so an outage of hours does not add an entry per try.
+        """
+        if self._number == self._request.attempt_count and self._request.not_before is not None:
+            return
+        delay = verdict.defer or 0.0
+        now = _utcnow()
+        detail = f"{verdict.reason or 'deferred'}; tried again in {max(1, round(delay))} s"
+        self._number += 1
+        self._pending = StoredAttempt(self._number, now, now, AttemptOutcome.DEFERRED, redact(detail))
+
+    async def _flush(self) -> None:
+        """Record the pending entry now (it is not the last of the run)."""
+        if self._pending is None:
+            return
+        if self._stored is not None:
+            await self._stored
+        await self._store.record_attempt(self._request.id, self._pending)
+        self.recorded.append(self._pending)
+        self._pending = None
 
     async def _decide(self) -> Verdict:
         budget = WithinBudget(self._guard)
@@ -149,6 +213,8 @@ class Execution:
             outcome = await self._loop(budget, retryable)
         except AgencyRejected as exc:
             return Verdict(RequestStatus.REJECTED, problem=(exc.slug, exc.detail, exc.code))
+        except AgencyProtocolError as exc:
+            return self._protocol_error(exc)
         except AgencyMisconfigured as exc:
             log.error("agency.misconfigured", detail=exc.detail, code=exc.code)
             return Verdict(problem=("agency-misconfigured", exc.detail, exc.code))
@@ -159,9 +225,12 @@ class Execution:
         except _FailFast as exc:
             return Verdict(problem=("agency-unavailable", exc.reason, None))
         except (TransientAgencyError, AmbiguousOutcome) as exc:
-            reason = f"{exc.detail} (after {self._number - self._request.attempt_count} attempts)"
+            reason = f"{exc.detail} (after {self._calls} attempts)"
             if budget.denied:
-                reason += "; the agency's retry budget is spent"
+                reason += f"; the {self._adapter.agency} retry budget is spent"
+                self._refused_retry("budget")
+            elif self._calls < self._policy.attempts and time.monotonic() < self._deadline:
+                self._refused_retry("deadline")
             if self.submission:
                 return self._defer_or_fail(self._policy.defer, reason, code=exc.code)
             if time.monotonic() >= self._deadline:
@@ -171,11 +240,18 @@ class Execution:
             return Verdict(problem=("validation-error", exc.detail, None))
         except Exception:
             log.exception("adapter.defect")
-            return Verdict(problem=("internal-error", "the adapter failed unexpectedly", None))
+            return Verdict(problem=("internal-error", f"the {self._adapter.agency} adapter failed unexpectedly", None))
         if isinstance(outcome, Completed):
             return Verdict(RequestStatus.COMPLETED, result=outcome.result.model_dump(mode="json"),
                            reference=outcome.agency_reference)  # fmt: skip
         return Verdict(RequestStatus.WAITING_AGENCY, reference=outcome.agency_reference)
+
+    def _protocol_error(self, exc: AgencyProtocolError) -> Verdict:
+        """A reply the adapter cannot read: final, logged and counted by names only (never the reply's values)."""
+        agency, method = self._adapter.agency, _label(exc.method)
+        log.error("agency.protocol_error", agency=agency, method=method, field=_label(exc.field))
+        self._telemetry.metrics.agency_protocol_errors.labels(agency, method).inc()
+        return Verdict(problem=("agency-protocol-error", exc.detail, exc.code))
 
     def _defer_or_fail(self, delay: float, reason: str, *, code: str | None = None) -> Verdict:
         if not self.submission:
@@ -183,7 +259,11 @@ class Execution:
         if time.monotonic() + delay >= self._deadline:
             slug = "agency-outcome-unknown" if self._needs_reconcile else "deadline-exceeded"
             return Verdict(problem=(slug, reason, code))
-        return Verdict(RequestStatus.ACCEPTED, defer=delay, problem=None)
+        return Verdict(RequestStatus.ACCEPTED, defer=delay, problem=None, reason=reason)
+
+    def _refused_retry(self, reason: str) -> None:
+        """Count a retry the run did not make: ``budget`` (the agency's retry budget) or ``deadline`` (no time)."""
+        self._telemetry.metrics.retries_refused.labels(self._adapter.agency, reason).inc()
 
     async def _loop(self, budget: WithinBudget, retryable: tuple[type[Exception], ...]) -> Outcome:
         self._guard.budget.record_call()
@@ -195,12 +275,7 @@ class Execution:
             before_sleep=self._before_sleep,
             reraise=True,
         ):
-            if self._pending is not None:
-                if self._stored is not None:
-                    await self._stored
-                await self._store.record_attempt(self._request.id, self._pending)
-                self.recorded.append(self._pending)
-                self._pending = None
+            await self._flush()
             with attempt:
                 if self._needs_reconcile:
                     found = await self._reconcile()
@@ -235,31 +310,52 @@ class Execution:
         return max(0.001, min(self._policy.call_timeout, self._deadline - time.monotonic()))
 
     async def _reconcile(self) -> Outcome | None:
-        """Ask the agency whether it already has this submission."""
+        """Ask the agency whether it already has this submission; the question is an entry of the record.
+
+        Found: the entry (``reconciled``) is recorded with the verdict. Not found: it (``not_at_agency``) is
+        recorded at once, and the submission is sent again. A question without an answer is recorded as its class.
+        """
+        agency = self._adapter.agency
+        self._number += 1
+        began = _utcnow()
         try:
             async with asyncio.timeout(self._budget()):
                 found = await self._adapter.reconcile(self._call())
         except TimeoutError as exc:
-            raise TransientAgencyError("reconciliation timed out", agency=self._adapter.agency) from exc
+            error = TransientAgencyError(f"reconciliation with {agency} timed out", agency=agency, cause="timeout")
+            self._pending = self._entry(began, attempt_outcome(error), _detail(error))
+            raise error from exc
         except AmbiguousOutcome as exc:
+            self._pending = self._entry(began, AttemptOutcome.AMBIGUOUS, "reconciliation: " + _detail(exc))
             raise _CannotReconcile(exc) from exc
+        except Exception as exc:
+            self._pending = self._entry(began, attempt_outcome(exc), "reconciliation: " + _detail(exc))
+            raise
         log.info("submission.reconciled", found=found is not None)
-        return found
+        if found is not None:
+            self._pending = self._entry(began, AttemptOutcome.RECONCILED, f"{agency} already had the submission")
+            return found
+        self._pending = self._entry(began, AttemptOutcome.NOT_AT_AGENCY, f"{agency} did not have it; sent again")
+        await self._flush()
+        return None
+
+    def _entry(self, began: dt.datetime, outcome: AttemptOutcome, detail: str | None) -> StoredAttempt:
+        return StoredAttempt(self._number, began, _utcnow(), outcome, detail)
 
     async def _admit(self) -> None:
         """Rate limit and circuit breaker: wait, defer or fail fast before calling the agency."""
         delay = self._guard.limiter.delay()
         if delay > 0:
             if time.monotonic() + delay >= self._deadline:
-                raise self._blocked("the agency's rate limit leaves no time before the deadline", delay)
+                raise self._blocked(f"the {self._adapter.agency} rate limit leaves no time before the deadline", delay)
             await self._sleep(delay)
         if not self._guard.breaker.allow():
+            agency = self._adapter.agency
             self._guard.fast_failures += 1
+            self._telemetry.metrics.circuit_fast_failures.labels(agency).inc()
             decision = "defer" if self.submission else "fail"
-            trace.get_current_span().add_event(
-                "circuit.open", {"mpp.agency": self._adapter.agency, "mpp.decision": decision}
-            )
-            raise self._blocked("the agency's circuit is open", max(1.0, self._guard.breaker.retry_after()))
+            trace.get_current_span().add_event("circuit.open", {"mpp.agency": agency, "mpp.decision": decision})
+            raise self._blocked(f"the {agency} circuit is open", max(1.0, self._guard.breaker.retry_after()))
 
     def _blocked(self, reason: str, delay: float) -> Exception:
         return _Deferred(delay, reason) if self.submission else _FailFast(reason)
@@ -279,30 +375,29 @@ class Execution:
                 span.set_attribute("mpp.outcome", outcome_class)
                 if self._pending is not None and self._pending.number == self._number:
                     self._telemetry.metrics.agency_calls.labels(agency, service, outcome_class).inc()
+                    if outcome_class not in _CALL_OK:
+                        span.set_status(trace.Status(trace.StatusCode.ERROR, str(outcome_class)))
             return outcome
 
     async def _attempt_inner(self) -> Outcome:
         await self._admit()
         self._number += 1
+        self._calls += 1
         began, started = _utcnow(), time.monotonic()
-        guard = self._guard
-        try:
-            async with asyncio.timeout(max(0.001, self._deadline - time.monotonic())):
-                await guard.semaphore.acquire()
-        except TimeoutError:
-            self._number -= 1
-            raise self._blocked("the agency's concurrency limit was full until the deadline", 1.0) from None
+        guard = self._guard  # the run holds one of the agency's permits (the dispatcher took it)
         guard.in_flight += 1
         try:
             async with asyncio.timeout(self._budget()):
                 outcome = await self._adapter.execute(self._call())
         except TimeoutError as exc:
-            error = self._classify(TransientAgencyError("the agency call timed out", sent=True))
-            self._record(began, error, started, healthy=False)
+            agency = self._adapter.agency
+            timeout = TransientAgencyError(f"the {agency} call timed out", agency=agency, sent=True, cause="timeout")
+            error = self._classify(timeout)
+            self._record(began, error, started, healthy=False, cause=timeout)
             raise error from exc
         except TransientAgencyError as exc:
             error = self._classify(exc)
-            self._record(began, error, started, healthy=False)
+            self._record(began, error, started, healthy=False, cause=exc)
             raise error from exc
         except Exception as exc:
             # A final answer (rejection, misconfiguration) means the agency itself is up.
@@ -312,7 +407,6 @@ class Execution:
             raise
         finally:
             guard.in_flight -= 1
-            guard.semaphore.release()
         waiting = isinstance(outcome, WaitingAgency)
         outcome_class = AttemptOutcome.WAITING_AGENCY if waiting else AttemptOutcome.COMPLETED
         self._pending = StoredAttempt(self._number, began, _utcnow(), outcome_class, None)
@@ -326,8 +420,16 @@ class Execution:
             return AmbiguousOutcome(exc.detail, agency=exc.agency, code=exc.code)
         return exc
 
-    def _record(self, began: dt.datetime, exc: BaseException, started: float, *, healthy: bool) -> None:
-        self._pending = StoredAttempt(self._number, began, _utcnow(), attempt_outcome(exc), _detail(exc))
+    def _record(
+        self, began: dt.datetime, exc: BaseException, started: float, *, healthy: bool,
+        cause: BaseException | None = None,
+    ) -> None:
+        """Make the call's entry and observe it; a failed call is kept for operators with its ``cause``'s words."""
+        outcome = attempt_outcome(exc)
+        self._pending = StoredAttempt(self._number, began, _utcnow(), outcome, _detail(exc))
+        if outcome in _PROBLEMS:
+            problem = "agency-protocol-error" if isinstance(exc, AgencyProtocolError) else _PROBLEMS[outcome]
+            self._guard.failed(outcome.value, failure_cause(cause or exc, self._adapter.agency), problem)
         self._observe(healthy, started)
 
     def _observe(self, healthy: bool, started: float) -> None:
@@ -345,6 +447,43 @@ def attempt_outcome(exc: BaseException) -> AttemptOutcome:
     if isinstance(exc, AmbiguousOutcome):
         return AttemptOutcome.AMBIGUOUS
     return AttemptOutcome.TRANSIENT
+
+
+#: Outcome classes of a call that went well (the agency answered, whatever it said).
+_CALL_OK = frozenset({AttemptOutcome.COMPLETED, AttemptOutcome.WAITING_AGENCY, AttemptOutcome.REJECTED})
+
+#: The problem type a failed call leads to when it is the last, by outcome class.
+_PROBLEMS = {
+    AttemptOutcome.TRANSIENT: "agency-unavailable",
+    AttemptOutcome.AMBIGUOUS: "agency-outcome-unknown",
+    AttemptOutcome.MISCONFIGURED: "agency-misconfigured",
+}
+
+
+def failure_cause(exc: BaseException, agency: str = "") -> str:
+    """What went wrong in a failed call, in a few words operators group by: ``timeout``, ``http 503``, ...
+
+    The adapter's own cause when it names one; else the agency's code; else the detail without the agency's name.
+    Never personal data: causes are fixed words, codes and details that pass through :func:`redact`.
+    """
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, str) and cause:
+        return redact(cause)[:40]
+    code = getattr(exc, "code", None)
+    if code:
+        return redact(f"code {code}")[:40]
+    detail = str(getattr(exc, "detail", "") or type(exc).__name__)
+    if agency and detail.startswith(agency):
+        detail = detail[len(agency) :].lstrip(": ")
+    return redact(detail)[:60] or type(exc).__name__
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9_.{}/-]{1,64}$")
+
+
+def _label(name: str) -> str:
+    """An adapter's method or field name as a bounded metric label: names of that shape pass, others are "other"."""
+    return name if _LABEL.match(name) else "other"
 
 
 def _detail(exc: BaseException) -> str:

@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from ._auth import auth_middleware
+from ._connections import (
+    CONNECTIONS,
+    AcceptErrorLog,
+    ConnectionGuard,
+    ConnectionPolicy,
+    GuardedServer,
+    claim_event_stream,
+    connection_limits,
+)
+from ._console import CONSOLE_CSP, console_routes
+from ._cors import CORS, CorsPolicy, cors_middleware, enable_cors
 from ._docs import render_docs, render_problem
 from ._edge import DIRECTORY, JWT, LIMITER, PROBLEMS, TELEMETRY, public
 from ._handlers import STATE, GatewayState, routes
@@ -12,8 +23,12 @@ from ._middleware import edge_middlewares
 from ._observe import observe_middleware
 from ._openapi import build_openapi
 from ._rendering import HTTP_STATUS_SLUGS, problem_middleware
+from ._stream_auth import STREAM_TOKENS, accepts_stream_token, stream_token_routes
 
 __all__ = [
+    "CONNECTIONS",
+    "CONSOLE_CSP",
+    "CORS",
     "DIRECTORY",
     "HTTP_STATUS_SLUGS",
     "JWT",
@@ -21,13 +36,25 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "PROBLEMS",
     "STATE",
+    "STREAM_TOKENS",
     "TELEMETRY",
+    "AcceptErrorLog",
+    "ConnectionGuard",
+    "ConnectionPolicy",
+    "CorsPolicy",
     "GatewayState",
+    "GuardedServer",
     "MountedRoute",
+    "accepts_stream_token",
     "auth_middleware",
     "build_openapi",
+    "claim_event_stream",
+    "connection_limits",
+    "console_routes",
+    "cors_middleware",
     "duplicate_key",
     "edge_middlewares",
+    "enable_cors",
     "inbound_routes",
     "json_depth_exceeded",
     "mount_inbound",
@@ -39,4 +66,5 @@ __all__ = [
     "render_problem",
     "routes",
     "server_options",
+    "stream_token_routes",
 ]

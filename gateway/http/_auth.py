@@ -8,6 +8,7 @@ from aiohttp import web
 from ..problems import ApiProblem
 from ..security import Client, InvalidToken, bearer_token, looks_like_jwt
 from ._edge import CLIENT, DIRECTORY, JWT, LIMITER, Handler, is_public
+from ._stream_auth import client_by_stream_token
 
 __all__ = ["auth_middleware", "authenticate", "require_client"]
 
@@ -35,10 +36,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def authenticate(request: web.Request) -> Client:
-    """Authenticate the caller by API key or, when configured, by the identity provider's JWT; else answer 401."""
+    """Authenticate the caller by API key or, when configured, by the identity provider's JWT; else answer 401.
+
+    On a route that takes one, a stream token in the query (``?token=``) stands in for both.
+    """
     known: Client | None = request.get(CLIENT)
     if known is not None:
         return known
+    if (streaming := client_by_stream_token(request)) is not None:
+        return streaming
     verifier = request.app.get(JWT)
     if verifier is not None:
         token = bearer_token(request.headers.get("Authorization"))

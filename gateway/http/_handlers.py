@@ -26,8 +26,10 @@ from ..dispatch import Dispatcher
 from ..problems import ApiProblem
 from ..service import Acceptance, Submission
 from ..store import Store, StoredRequest
+from ._connections import claim_event_stream
 from ._edge import TRACE, client_of, public
 from ._limits import MAX_JSON_DEPTH, duplicate_key, json_depth_exceeded, nul_field
+from ._stream_auth import accepts_stream_token
 
 __all__ = ["STATE", "GatewayState", "routes"]
 
@@ -195,10 +197,12 @@ async def get_request(request: web.Request) -> web.Response:
     return _record_response(row, 200, {})
 
 
+@accepts_stream_token  # EventSource sends no Authorization header: POST .../stream-token, then ?token=
 async def request_events(request: web.Request) -> web.StreamResponse:
     """``GET /v1/requests/{id}/events``: the record at each status change, as server-sent events."""
     state = request.app[STATE]
     client = client_of(request)
+    claim_event_stream(request, state.dispatcher.hub, client.id)  # 429/503 past the stream caps
     request_id = request.match_info["request_id"]
     row = await state.store.get(request_id)
     if row is None or not client.may_read(row.client_id, row.mpp_id):
@@ -249,13 +253,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 @public
 async def readyz(request: web.Request) -> web.Response:
-    """``GET /readyz``: the store answers and adapters are loaded."""
+    """``GET /readyz``: the store answers and takes writes (none failed lately for want of space or write access),
+    and adapters are loaded."""
     state = request.app[STATE]
     store_ok = await state.store.ping()
     adapters_ok = bool(state.registry.adapters)
     checks = {"store": store_ok, "adapters": sorted(state.registry.adapters)}
     if not (store_ok and adapters_ok):
-        raise ApiProblem("not-ready", f"store reachable: {store_ok}; adapters loaded: {adapters_ok}")
+        raise ApiProblem("not-ready", f"store reachable and writable: {store_ok}; adapters loaded: {adapters_ok}")
     return _json(orjson.dumps({"status": "ready", "checks": checks}))
 
 

@@ -7,11 +7,17 @@ before the handler runs. The body is read up to the route's ``max_body`` (the AP
 one is answered with the route's ``too_large`` response, else a 413 problem. The handler's
 :class:`~adapters.InboundResponse` is sent as is; a problem of a type the gateway knows is raised as an
 :class:`~gateway.problems.ApiProblem` instead, so it is rendered, masked and traced like every other problem.
+
+The handler is told the caller's address (:attr:`~adapters.InboundRequest.peer`) as the socket reports it: the
+gateway has no trusted-proxy setting, so ``X-Forwarded-For`` and ``Forwarded`` are never believed (anyone can write
+them). A refusal the handler names (:attr:`~adapters.InboundResponse.refusal`) is counted in
+``mpp_inbound_refusals_total{agency,route,reason}``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 
 import orjson
@@ -22,7 +28,7 @@ from adapters import Adapter, InboundRequest, InboundResponse, InboundRoute
 from contracts import FieldError
 
 from ..problems import DEFAULT_PROBLEMS, ApiProblem
-from ._edge import PROBLEMS, Handler, client_of, public
+from ._edge import PROBLEMS, TELEMETRY, Handler, client_of, public
 
 __all__ = ["MountedRoute", "inbound_routes", "mount_inbound"]
 
@@ -33,6 +39,8 @@ _PROBLEM = "application/problem+json"
 _GATEWAY_ROOTS = frozenset({"v1", "healthz", "readyz", "metrics", "openapi.json", "docs", "problems"})
 #: Second segments of the gateway's own ``/v1`` routes: no client route mounts under them.
 _GATEWAY_V1 = frozenset({"services", "requests", "agencies"})
+#: The shape of a refusal reason that may become a metric label; anything else is counted as ``other``.
+_REASON = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,11 +109,26 @@ def _handler(mounted: MountedRoute, default_max_body: int) -> Handler:
                 path_params=dict(request.match_info),
                 query={name: request.query[name] for name in request.query},
                 client_id=client_id,
+                peer=_peer(request),
             )
         )
+        if answer.refusal is not None:
+            reason = answer.refusal if _REASON.match(answer.refusal) else "other"
+            telemetry = request.app.get(TELEMETRY)
+            if telemetry is not None:
+                telemetry.metrics.inbound_refusals.labels(mounted.agency, mounted.path, reason).inc()
         return _send(answer, request)
 
     return public(handle) if route.auth == "agency" else handle
+
+
+def _peer(request: web.Request) -> str | None:
+    """The IP address at the other end of the connection, from the socket itself (never from a header)."""
+    transport = request.transport
+    peername = transport.get_extra_info("peername") if transport is not None else None
+    if isinstance(peername, tuple) and peername and isinstance(peername[0], str):
+        return peername[0]
+    return None
 
 
 async def _read_capped(request: web.Request, limit: int) -> bytes | None:

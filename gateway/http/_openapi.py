@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -45,9 +46,66 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _problem_response(texts[code]) for code in codes}
 
 
+#: What pydantic reads and writes for a ``datetime.time``: the offset only when the time has one ("08:00:00").
+_TIME = {
+    "type": "string",
+    "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})?$",
+}
+
+
+def _plain_times(node: Any) -> Any:
+    """``node`` with pydantic's ``format: time`` replaced by :data:`_TIME`.
+
+    JSON Schema's ``time`` format is RFC 3339's full-time, whose offset is required; pydantic writes a naive time
+    without one, so a result carrying office hours would break its own published schema.
+    """
+    if isinstance(node, list):
+        return [_plain_times(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("format") == "time" and node.get("type") == "string":
+        return {**{k: v for k, v in node.items() if k != "format"}, **_TIME}
+    return {key: _plain_times(value) for key, value in node.items()}
+
+
 def _service_name(service_id: str, part: str) -> str:
     words = service_id.replace("-", ".").split(".")
     return "".join(w.capitalize() for w in words) + part
+
+
+def _discriminate_by_service(schemas: dict[str, Any], services: Sequence[Service[Any, Any]]) -> None:
+    """Make ``ServiceRequest`` and ``RequestRecord`` unions with one variant per service, told apart by ``service``.
+
+    A variant is the contract's envelope with ``service`` fixed to the service's id and ``payload`` (``result``)
+    the service's own schema, so that code generators make one typed class per service.
+    """
+    for union, part in (("ServiceRequest", "Request"), ("RequestRecord", "Record")):
+        envelope = schemas[union]
+        mapping: dict[str, str] = {}
+        for service in services:
+            variant = copy.deepcopy(envelope)
+            variant["title"] = f"{service.id} {part.lower()}"
+            variant["properties"]["service"] = {"type": "string", "const": service.id, "title": "Service"}
+            if part == "Request":
+                payload = _service_name(service.id, "Payload")
+                variant["properties"]["payload"] = {"$ref": _REF.format(model=payload)}
+                if schemas[payload].get("required"):  # else an absent payload is an empty one
+                    variant["required"] = [*variant["required"], "payload"]
+            else:
+                variant["properties"]["result"] = {
+                    "anyOf": [{"$ref": _REF.format(model=_service_name(service.id, "Result"))}, {"type": "null"}],
+                    "default": None,
+                    "description": "The service's result once completed; null otherwise, and after the purge.",
+                }
+            name = _service_name(service.id, part)
+            schemas[name] = variant
+            mapping[service.id] = _REF.format(model=name)
+        schemas[union] = {
+            "title": union,
+            "description": f"{envelope['description']} One variant per service, told apart by `service`.",
+            "oneOf": [{"$ref": ref} for ref in mapping.values()],
+            "discriminator": {"propertyName": "service", "mapping": mapping},
+        }
 
 
 def _inbound_paths(inbound: Sequence[MountedRoute]) -> dict[str, Any]:
@@ -125,10 +183,12 @@ def build_openapi(
             ("Payload", service.payload_model, "validation"),
             ("Result", service.result_model, "serialization"),
         ):
-            schema = model.model_json_schema(ref_template=_REF, mode=mode)
+            schema = _plain_times(model.model_json_schema(ref_template=_REF, mode=mode))
             schemas.update(schema.pop("$defs", {}))
             schema["title"] = f"{service.id} {part.lower()}"
             schemas[_service_name(service.id, part)] = schema
+    if service_list:
+        _discriminate_by_service(schemas, service_list)
     schemas["ServiceCatalog"] = {
         "type": "object",
         "required": ["services"],
@@ -176,7 +236,7 @@ def build_openapi(
                 "description": (
                     "The request is validated and stored before any answer. With `Prefer: wait=N` (RFC 7240) the "
                     "gateway answers 200 with the final record if it finished within N seconds, else 202 with "
-                    "`Location`. `payload` must satisfy the service's payload schema (see the catalog)."
+                    "`Location`. `service` picks the body's variant, whose `payload` is that service's payload schema."
                 ),
                 "tags": ["requests"],
                 "parameters": [
@@ -227,12 +287,37 @@ def build_openapi(
             "get": {
                 "operationId": "getRequestEvents",
                 "summary": "The record at each status change, as server-sent events (ends at a final status)",
+                "description": (
+                    "A browser's `EventSource` cannot send `Authorization`: it opens this with `?token=`, a stream "
+                    "token from `POST /v1/requests/{request_id}/stream-token` (valid once, for this request only)."
+                ),
                 "tags": ["requests"],
                 "parameters": [request_id],
+                "security": [{"apiKey": []}, {"streamToken": []}],
                 "responses": {
                     "200": {
                         "description": "`event: status` with the record as `data`, one per change.",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401, 404, 500),
+                },
+            }
+        },
+        "/v1/requests/{request_id}/stream-token": {
+            "post": {
+                "operationId": "createStreamToken",
+                "summary": "A stream token: opens the request's event stream once, within about a minute",
+                "tags": ["requests"],
+                "parameters": [request_id],
+                "responses": {
+                    "200": {
+                        "description": "The token, the seconds it is valid for, and the stream's URL carrying it.",
+                        "content": {"application/json": {"schema": {
+                            "type": "object",
+                            "required": ["token", "expires_in", "events_url"],
+                            "properties": {"token": {"type": "string"}, "expires_in": {"type": "integer"},
+                                           "events_url": {"type": "string"}},
+                        }}},
                     },
                     **_errors(401, 404, 500),
                 },
@@ -335,6 +420,39 @@ def build_openapi(
                 },
             }
         },
+        "/console": {
+            "get": {
+                "operationId": "console",
+                "summary": "The operations console (works offline; asks for an ops key, then calls the ops routes)",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+                    "304": {"description": "Unchanged since the copy the browser holds (ETag)."},
+                },
+            }
+        },
+        "/console/{asset}": {
+            "get": {
+                "operationId": "consoleAsset",
+                "summary": "A file of the operations console: its script or style sheet",
+                "tags": ["operations"],
+                "security": [],
+                "parameters": [{"name": "asset", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {
+                        "description": "The file.",
+                        "content": {
+                            "text/javascript": {"schema": {"type": "string"}},
+                            "text/css": {"schema": {"type": "string"}},
+                            "text/html": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "304": {"description": "Unchanged since the copy the browser holds (ETag)."},
+                    "404": _problem_response("No such file."),
+                },
+            }
+        },
     }
     paths.update(_inbound_paths(inbound))
     doc: dict[str, Any] = {
@@ -357,7 +475,16 @@ def build_openapi(
                         "The client's API key; or, where the region's identity provider is configured, a JWT it "
                         "issued whose client_id (else azp, else sub) claim names a configured client."
                     ),
-                }
+                },
+                "streamToken": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "token",
+                    "description": (
+                        "A stream token (`POST /v1/requests/{request_id}/stream-token`): single use, short-lived, "
+                        "taken only by the request's event stream. API keys are never taken from the query."
+                    ),
+                },
             },
         },
         "security": [{"apiKey": []}],

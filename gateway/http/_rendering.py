@@ -7,7 +7,7 @@ import structlog
 from aiohttp import web
 
 from ..problems import DEFAULT_PROBLEMS, ApiProblem, problem_response
-from ..store import SealedDataError
+from ..store import SealedDataError, StoreUnavailable
 from ._edge import PROBLEMS, TRACE, Handler
 
 __all__ = ["HTTP_STATUS_SLUGS", "problem_middleware"]
@@ -56,6 +56,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem_response(
             problems.build("stored-data-unreadable", "the stored request could not be opened", instance=request.path,
                            trace_id=trace_id)
+        )  # fmt: skip
+    except StoreUnavailable as exc:
+        # A full disk or a read-only database on any write of the call (a read's audit entry, say): retry later.
+        log.warning("store.unavailable", method=request.method, route=request.path)
+        return problem_response(
+            problems.build("store-unavailable", "the gateway cannot store right now", instance=request.path,
+                           trace_id=trace_id),
+            headers={"Retry-After": str(exc.retry_after)},
         )  # fmt: skip
     except Exception:
         log.exception("http.unhandled", method=request.method)

@@ -93,6 +93,14 @@ BUILTIN_PROBLEMS: tuple[ProblemType, ...] = (
         "The service reads personal data: the request must carry the citizen's consent record.",
     ),
     _p(
+        "consent-invalid",
+        422,
+        "Consent not valid now",
+        "Persetujuan tidak berlaku saat ini",
+        "The consent's given_at lies in the future or is older than the gateway accepts (12 hours unless "
+        "configured otherwise): take the citizen's consent again for this visit.",
+    ),
+    _p(
         "agency-rejected",
         422,
         "The agency refused the request",
@@ -121,6 +129,39 @@ BUILTIN_PROBLEMS: tuple[ProblemType, ...] = (
         "The client exceeded its request rate at this gateway replica; 'Retry-After' says when to try again.",
     ),
     _p(
+        "request-timeout",
+        408,
+        "Request body too slow",
+        "Badan permintaan terlalu lambat",
+        "The request body did not arrive within the gateway's body timeout; the connection is closed after this "
+        "answer. Send the body at once, with the headers.",
+    ),
+    _p(
+        "too-many-event-streams",
+        429,
+        "Too many event streams",
+        "Terlalu banyak aliran peristiwa",
+        "The client already has as many event streams (GET /v1/requests/{id}/events) open at this gateway replica "
+        "as it may; close one, or read the request with GET /v1/requests/{id}. 'Retry-After' says when to try again.",
+    ),
+    _p(
+        "event-streams-full",
+        503,
+        "Event streams full",
+        "Aliran peristiwa penuh",
+        "This gateway replica has as many event streams open as it serves; read the request with "
+        "GET /v1/requests/{id}, or open the stream again after 'Retry-After'.",
+    ),
+    _p(
+        "too-many-connections",
+        503,
+        "Too many connections",
+        "Terlalu banyak koneksi",
+        "The gateway replica holds as many connections as it accepts, from the caller's address or in all; it "
+        "answered before reading the request and closed the connection. Reuse an open connection, or try again "
+        "after 'Retry-After'.",
+    ),
+    _p(
         "stored-data-unreadable",
         500,
         "Stored data unreadable",
@@ -143,11 +184,28 @@ BUILTIN_PROBLEMS: tuple[ProblemType, ...] = (
         "The agency could not be reached or kept failing within the request's deadline.",
     ),
     _p(
+        "agency-saturated",
+        503,
+        "Agency saturated",
+        "Instansi sedang penuh",
+        "Every request slot for the agency is taken and its waiting line is full. Nothing was stored; try again "
+        "after Retry-After.",
+    ),
+    _p(
         "agency-misconfigured",
         503,
         "Agency connection misconfigured",
         "Konfigurasi instansi bermasalah",
         "The gateway's credentials, address, quota or access hours at the agency need operations.",
+    ),
+    _p(
+        "agency-protocol-error",
+        502,
+        "Agency reply unreadable",
+        "Balasan instansi tidak terbaca",
+        "The agency answered in its own format, but with a reply the adapter cannot read (the detail names the "
+        "agency, its method and the field). Not retried: the same question gets the same reply. Operations are "
+        "alerted; the adapter needs updating.",
     ),
     _p(
         "agency-outcome-unknown",
@@ -157,13 +215,24 @@ BUILTIN_PROBLEMS: tuple[ProblemType, ...] = (
         "A submission was sent but no answer came back; it must be reconciled before any resend.",
     ),
     _p(
+        "store-unavailable",
+        503,
+        "Gateway storage unavailable",
+        "Penyimpanan gateway tidak tersedia",
+        "The gateway cannot store the request right now (its database is full or read-only), so nothing was stored "
+        "or sent to the agency; 'Retry-After' says when to try again. Operations are alerted.",
+    ),
+    _p(
         "deadline-exceeded",
         504,
         "Deadline exceeded",
         "Batas waktu terlampaui",
         "The request's end-to-end deadline passed before the agency answered.",
     ),
-    _p("not-ready", 503, "Not ready", "Belum siap", "The store is unreachable or no adapter is loaded."),
+    _p(
+        "not-ready", 503, "Not ready", "Belum siap",
+        "The store is unreachable or cannot take writes (full or read-only), or no adapter is loaded.",
+    ),
 )
 
 

@@ -19,6 +19,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ._callbacks import client_callback_origins
+from ._origins import client_origins
+
 __all__ = ["Client", "ClientDirectory", "bearer_token", "generate_key", "hash_key"]
 
 KEY_PREFIX = "mppk_"
@@ -63,6 +66,12 @@ class Client:
     rate_per_second: float | None = None
     #: Calls allowed at once; ``None`` takes the gateway's default.
     rate_burst: int | None = None
+    #: Origins (``https://counter.example``) of the web pages that may call the gateway with this client's key
+    #: from a browser (CORS); exact, as :func:`~._origins.web_origin` writes them. Empty: no page may.
+    cors_origins: tuple[str, ...] = ()
+    #: Origins (``https://hooks.counter.example``) its ``callback_url`` may point into, as
+    #: :func:`~._callbacks.callback_origin` writes them; empty: no callbacks (``gateway/security/_callbacks.py``).
+    callback_origins: tuple[str, ...] = ()
 
     def may_use(self, service: str) -> bool:
         """True when the client is granted ``service``."""
@@ -102,7 +111,7 @@ class ClientDirectory:
     @classmethod
     def from_file(cls, path: str | Path) -> ClientDirectory:
         """Load ``{"clients": [{"id", "name", "mpp_id", "services", "key_sha256": [...], "webhook_secret",
-        "rate_per_second", "rate_burst"}]}``."""
+        "rate_per_second", "rate_burst", "cors_origins": [...], "callback_origins": [...]}]}``."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         return cls.from_data(data)
 
@@ -124,6 +133,8 @@ class ClientDirectory:
                     webhook_secret=entry.get("webhook_secret"),
                     rate_per_second=_limit(entry, "rate_per_second", float),
                     rate_burst=_limit(entry, "rate_burst", int),
+                    cors_origins=client_origins(entry),
+                    callback_origins=client_callback_origins(entry),
                 )
             )
         return cls(clients)

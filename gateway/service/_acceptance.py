@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -17,14 +18,31 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from adapters import Adapter, Registry, Service
-from contracts import SERVICE_ID_PATTERN, FieldError, RequestStatus, ServiceKind, ServiceRequest, mask_nik
+from contracts import (
+    SERVICE_ID_PATTERN,
+    Consent,
+    FieldError,
+    RequestStatus,
+    ServiceKind,
+    ServiceRequest,
+    contains_nik_like,
+    mask_nik,
+)
 
 from ..audit import Auditor
 from ..config import Settings
 from ..dispatch import Dispatcher
 from ..problems import ApiProblem
-from ..security import Client
-from ..store import IdempotencyMismatch, NewRequest, RequestStore, StoredRequest, new_request_id
+from ..security import CallbackPolicy, CallbackRefused, Client
+from ..store import (
+    IdempotencyMismatch,
+    NewRequest,
+    RequestStore,
+    StoredRequest,
+    StoreError,
+    StoreUnavailable,
+    new_request_id,
+)
 from ..telemetry import TraceContext
 
 __all__ = ["Acceptance", "Accepted", "Submission", "field_errors"]
@@ -95,6 +113,7 @@ class Acceptance:
         self._registry = registry
         self._dispatcher = dispatcher
         self._auditor = auditor
+        self._callbacks = CallbackPolicy.from_settings(settings)
 
     async def accept(self, client: Client, submission: Submission) -> Accepted:
         """Accept ``submission`` for ``client``: the stored record, final if it finished within the wait."""
@@ -104,15 +123,18 @@ class Acceptance:
         dispatcher = self._dispatcher
         # With a worker free, the request is stored already claimed and run at once: no queue, no second write.
         lease = (dispatcher.owner, dispatcher.lease_seconds) if dispatcher.can_run_now() else None
-        pending: asyncio.Task[str | None] | None = None
+        # The request and its request.accepted audit entry are committed together before the agency is called: a
+        # request that cannot be stored is refused, and never reaches the agency.
+        audit = self._auditor.accepted(new, envelope.applicant.nik)
         try:
-            if lease is not None and idempotency is None and service.kind is ServiceKind.LOOKUP:
-                # A lookup changes nothing at the agency, so its call may overlap the commit of its acceptance: the
-                # run's writes, and the answer, wait for that commit.
-                pending = asyncio.ensure_future(self._store.insert(new, lease=lease))
-                existing = None
-            else:
-                existing = await self._store.insert(new, idempotency=idempotency, lease=lease)
+            existing = await self._store.insert(new, idempotency=idempotency, lease=lease, audit=audit)
+        except StoreUnavailable as exc:
+            log.error("request.not_stored", reason="store-unavailable")
+            raise ApiProblem(
+                "store-unavailable",
+                f"the request could not be stored and was not sent; try again in {exc.retry_after} s",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
         except IdempotencyMismatch:
             raise ApiProblem(
                 "idempotency-key-reused",
@@ -127,14 +149,16 @@ class Acceptance:
             return Accepted(row, replayed=True)
         structlog.contextvars.bind_contextvars(request_id=new.id, service=service.id, agency=adapter.agency)
         log.info("request.accepted", mpp=new.mpp_id, desk=new.desk)
-        self._auditor.accepted(new, envelope.applicant.nik)  # queued before the run can record anything of it
         wait = submission.wait
+        if lease is not None and not dispatcher.can_run_now():
+            # Requests accepted alongside took every slot while this insert committed: queue it like the others.
+            with contextlib.suppress(StoreError):  # else its lease expires and the sweeper takes it
+                await self._store.release(new.id, lease[0])
+            lease = None
         if lease is not None:
-            run = dispatcher.run_claimed(_claimed(new, lease), payload, stored=pending)
+            run = dispatcher.run_claimed(_claimed(new, lease), payload)
             if wait is not None:
                 await asyncio.wait((run,), timeout=wait)
-            if pending is not None:
-                await pending
             finished = run.result() if run.done() and not run.cancelled() else None
             if finished is not None and finished.status.final:
                 return Accepted(finished, waited=wait)
@@ -188,12 +212,30 @@ class Acceptance:
         if key is not None and not _IDEMPOTENCY_KEY.match(key):
             raise ApiProblem("validation-error", "Idempotency-Key must be 1-255 visible ASCII characters",
                              errors=[FieldError(field="Idempotency-Key", message="1-255 visible ASCII characters")])
+        if key is not None and contains_nik_like(key):
+            raise ApiProblem(
+                "validation-error",
+                "Idempotency-Key must not contain a NIK-like number: the key is stored and audited in clear",
+                errors=[FieldError(field="Idempotency-Key", message="must not contain a NIK-like number (16 digits)")],
+            )
         if service.kind is ServiceKind.SUBMISSION and key is None:
             raise ApiProblem("idempotency-key-required", "send an Idempotency-Key header with every submission")
         if service.kind is ServiceKind.LOOKUP and (retry_after := self._dispatcher.fast_fail(adapter.agency)):
+            # The log line carries the call's trace id (bound by the edge), as the problem does.
+            log.warning("request.refused", reason="circuit-open", problem="agency-unavailable", service=service.id,
+                        agency=adapter.agency, retry_after=retry_after)  # fmt: skip
             raise ApiProblem(
                 "agency-unavailable",
                 f"{adapter.agency} is unavailable (circuit open); try again in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
+        if service.kind is ServiceKind.LOOKUP and (retry_after := self._dispatcher.reserve_lookup(adapter.agency)):
+            # Refused before anything is stored: every permit of the agency is taken and its line is full.
+            log.warning("request.refused", reason="agency-saturated", problem="agency-saturated", service=service.id,
+                        agency=adapter.agency, retry_after=retry_after)  # fmt: skip
+            raise ApiProblem(
+                "agency-saturated",
+                f"{adapter.agency} has more lookups in flight and waiting than it takes; try again in {retry_after} s",
                 headers={"Retry-After": str(retry_after)},
             )
         return _Checked(adapter, service, envelope, payload)
@@ -216,12 +258,35 @@ class Acceptance:
                 "this service reads personal data: include the citizen's consent",
                 errors=[FieldError(field="consent", message="required for this service")],
             )
+        if envelope.consent is not None and (reason := self._consent_invalid(envelope.consent)):
+            raise ApiProblem(
+                "consent-invalid",
+                f"the consent {reason}",
+                errors=[FieldError(field="consent.given_at", message=reason)],
+            )
         if envelope.callback_url is not None and not client.webhook_secret:
             raise ApiProblem(
                 "validation-error",
                 "this client has no webhook secret configured, so it cannot receive callbacks",
                 errors=[FieldError(field="callback_url", message="no webhook secret for this client")],
             )
+        if envelope.callback_url is not None:
+            try:
+                self._callbacks.check(str(envelope.callback_url), client.callback_origins)
+            except CallbackRefused as exc:
+                raise ApiProblem(
+                    "validation-error",
+                    f"callback_url {exc}",
+                    errors=[FieldError(field="callback_url", message=str(exc))],
+                ) from None
+
+    def _consent_invalid(self, consent: Consent) -> str | None:
+        """Why ``consent`` does not cover a request accepted now; a stored request that runs later is not checked."""
+        return consent.invalid_at(
+            dt.datetime.now(dt.UTC),
+            max_age=dt.timedelta(seconds=self._settings.consent_max_age_seconds),
+            skew=dt.timedelta(seconds=self._settings.consent_clock_skew_seconds),
+        )
 
     def _new_request(
         self, client: Client, submission: Submission, checked: _Checked

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ._audit_chain import GENESIS, canonical_time, chain_events, entry_hash
 from ._documents import ScopedDocuments
+from ._health import WriteHealth
 from ._ids import new_request_id
 from ._migrations import migrations
 from ._port import (
@@ -24,6 +25,7 @@ from ._port import (
     StoredDocument,
     StoredRequest,
     StoreError,
+    StoreUnavailable,
     Webhook,
     WebhookOutbox,
     check_transition,
@@ -66,11 +68,13 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StoredAttempt",
     "StoredDocument",
     "StoredRequest",
     "Webhook",
     "WebhookOutbox",
+    "WriteHealth",
     "Writer",
     "canonical_time",
     "chain_events",

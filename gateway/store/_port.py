@@ -34,6 +34,7 @@ __all__ = [
     "SchemaStatus",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StoredAttempt",
     "StoredDocument",
     "StoredRequest",
@@ -45,6 +46,15 @@ __all__ = [
 
 class StoreError(Exception):
     """The store could not do what was asked (the database driver's error, if any, is the ``__cause__``)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot take writes now (disk or database full, read-only, out of resources): nothing of the
+    failed write was kept. The store reports itself not ready (:meth:`Store.ping`) for a while, and recovers on its
+    own once writes succeed again."""
+
+    #: Seconds a caller is told to wait before trying again (``Retry-After``).
+    retry_after = 10
 
 
 class SchemaOutdated(StoreError):
@@ -197,6 +207,7 @@ class RequestStore(Protocol):
         *,
         idempotency: tuple[str, str] | None = None,
         lease: tuple[str, float] | None = None,
+        audit: AuditEvent | None = None,
     ) -> str | None:
         """Persist a new request in status ``accepted``; returns once it is durable.
 
@@ -206,6 +217,9 @@ class RequestStore(Protocol):
         With ``idempotency=(key, fingerprint)``, a key the client used before returns the earlier request's id
         instead (``None`` means the new request was stored), or raises :class:`IdempotencyMismatch` when the
         earlier body differed.
+
+        ``audit`` (the ``request.accepted`` entry) is chained into the audit log in the same transaction as the new
+        request, so a stored request always has it; a replayed key stores neither.
         """
 
     async def get(self, request_id: str, *, with_attempts: bool = True) -> StoredRequest | None:
@@ -235,10 +249,13 @@ class RequestStore(Protocol):
         problem: dict[str, Any] | None = None,
         webhook: NewWebhook | None = None,
         at: dt.datetime | None = None,
+        audit: AuditEvent | None = None,
     ) -> bool:
         """Record the final attempt and the new status (and queue its webhook), if ``owner`` holds the lease.
 
         ``at`` is the time recorded as updated (and finished), so a caller can answer without reading back.
+        ``audit`` (the ``request.<status>`` entry) is chained into the audit log in the same transaction as the
+        status: both are written, or neither.
         """
 
     async def release(
@@ -335,7 +352,8 @@ class Store(RequestStore, WebhookOutbox, AuditStore, DocumentStore, Protocol):
         """Flush pending writes and disconnect."""
 
     async def ping(self) -> bool:
-        """True when the store answers."""
+        """True when the store answers and takes writes: ``False`` for :attr:`StoreUnavailable.retry_after` seconds
+        after a write failed for want of space or write access, or at once when a write succeeds again."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -18,9 +18,10 @@ differs is what several processes on several hosts need:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 import orjson
@@ -37,6 +38,7 @@ from ._audit_chain import (
     chain_events,
 )
 from ._documents import DOCUMENT_COLUMN, DOCUMENT_COLUMNS, stored_document
+from ._health import WriteHealth
 from ._ids import new_document_id
 from ._port import (
     AuditCheckpoint,
@@ -50,6 +52,7 @@ from ._port import (
     StoredDocument,
     StoredRequest,
     StoreError,
+    StoreUnavailable,
     Webhook,
     check_transition,
 )
@@ -67,6 +70,31 @@ _COLUMNS = (
 _DB_NOW = "extract(epoch FROM statement_timestamp())::float8"
 #: Key of the transaction-level advisory lock that makes appends to the audit chain take turns.
 _AUDIT_LOCK = 7_303_110_002
+#: What the server answers when it cannot take writes now: out of disk space or another resource (class 53), or a
+#: read-only transaction (a standby, ``default_transaction_read_only``).
+_UNWRITABLE = (asyncpg.exceptions.InsufficientResourcesError, asyncpg.exceptions.ReadOnlySQLTransactionError)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _writes(
+    method: Callable[Concatenate[PostgresStore, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[PostgresStore, P], Coroutine[Any, Any, R]]:
+    """A write: the server's refusal to take writes becomes :class:`StoreUnavailable`, and the outcome is kept
+    for readiness (:meth:`PostgresStore.ping`)."""
+
+    @functools.wraps(method)
+    async def write(self: PostgresStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            result = await method(self, *args, **kwargs)
+        except _UNWRITABLE as exc:
+            self._health.failed(type(exc).__name__)
+            raise StoreUnavailable(f"PostgreSQL cannot take writes: {type(exc).__name__} ({exc.sqlstate})") from exc
+        self._health.succeeded()
+        return result
+
+    return write
 
 
 def _now() -> dt.datetime:
@@ -123,6 +151,24 @@ async def _insert_attempt(c: PgConnection, request_id: str, a: StoredAttempt) ->
     )  # fmt: skip
 
 
+async def _chain(c: PgConnection, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+    """Chain ``events`` after the audit log's head inside ``c``'s transaction, which must be READ COMMITTED.
+
+    The transaction-level advisory lock makes replicas take turns, and READ COMMITTED lets the head be read after
+    the lock is granted, so each append sees the one before it. Taken last in a transaction (after its row writes),
+    it is held only for the head's read, the insert and the commit, and never while waiting on another lock.
+    """
+    await c.execute("SELECT pg_advisory_xact_lock($1)", _AUDIT_LOCK)
+    head = await c.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    entries = chain_events(events, head["seq"], head["hash"]) if head else chain_events(events, 0, GENESIS)
+    await c.executemany(
+        f"INSERT INTO audit_log ({AUDIT_COLUMNS}) "  # noqa: S608 - constant column list
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+        [audit_row(entry) for entry in entries],
+    )
+    return entries
+
+
 class _KeyTaken(Exception):
     """Another transaction stored the same idempotency key first."""
 
@@ -146,6 +192,7 @@ class PostgresStore:
         self._webhook_lease = webhook_lease
         self._pool: asyncpg.Pool | None = None
         self._keys = keys
+        self._health = WriteHealth()
 
     def __repr__(self) -> str:
         return f"PostgresStore({safe_dsn(self._dsn)!r})"
@@ -183,8 +230,9 @@ class PostgresStore:
         return self._pool
 
     async def ping(self) -> bool:
-        """True when the database answers within two seconds."""
-        if self._pool is None:
+        """True when the database answers within two seconds and no write failed for want of space or write access
+        lately."""
+        if self._pool is None or not self._health.writable:
             return False
         try:
             async with self._pool.acquire(timeout=2) as c:
@@ -193,15 +241,17 @@ class PostgresStore:
             return False
         return True
 
+    @_writes
     async def insert(
         self,
         request: NewRequest,
         *,
         idempotency: tuple[str, str] | None = None,
         lease: tuple[str, float] | None = None,
+        audit: AuditEvent | None = None,
     ) -> str | None:
-        """Persist a new request (``accepted``, or ``in_progress`` under ``lease``), or find the one an
-        idempotency key already names."""
+        """Persist a new request (``accepted``, or ``in_progress`` under ``lease``) with its ``audit`` entry, or
+        find the one an idempotency key already names."""
         r = request
         owner, expires = (lease[0], time.time() + lease[1]) if lease else (None, None)
         params = (
@@ -215,7 +265,7 @@ class PostgresStore:
         # that one committed, this one rolls back its request and answers with the other's.
         for _ in range(3):
             try:
-                async with self._db.acquire() as c, c.transaction():
+                async with self._db.acquire() as c, c.transaction(isolation="read_committed"):
                     if idempotency is not None and (found := await self._key(c, r.client_id, idempotency)):
                         return found
                     await c.execute(
@@ -233,6 +283,8 @@ class PostgresStore:
                         )  # fmt: skip
                         if stored is None:
                             raise _KeyTaken
+                    if audit is not None:
+                        await _chain(c, (audit,))
                 return None
             except _KeyTaken:
                 async with self._db.acquire() as c:
@@ -268,6 +320,7 @@ class PostgresStore:
                 attempts = tuple(StoredAttempt(n, s, f, AttemptOutcome(o), d) for n, s, f, o, d in rows)
         return _request(row, attempts, self._keys)
 
+    @_writes
     async def claim(self, request_id: str, owner: str, lease_seconds: float) -> StoredRequest | None:
         """Lease the request to ``owner`` if it is accepted or its lease expired; a row another replica is
         claiming right now is skipped, not waited for."""
@@ -284,6 +337,7 @@ class PostgresStore:
         )  # fmt: skip
         return _request(row, (), self._keys) if row is not None else None
 
+    @_writes
     async def renew(self, request_id: str, owner: str, lease_seconds: float) -> bool:
         """Extend the lease ``owner`` holds."""
         status = await self._db.execute(
@@ -304,6 +358,7 @@ class PostgresStore:
         )  # fmt: skip
         return [row["id"] for row in rows]
 
+    @_writes
     async def record_attempt(self, request_id: str, attempt: StoredAttempt) -> None:
         """Record an attempt that is not the last."""
         async with self._db.acquire() as c, c.transaction():
@@ -312,6 +367,7 @@ class PostgresStore:
                 "UPDATE requests SET attempts = attempts + 1, updated_at = $1 WHERE id = $2", _now(), request_id
             )
 
+    @_writes
     async def finish(
         self,
         request_id: str,
@@ -324,12 +380,14 @@ class PostgresStore:
         problem: dict[str, Any] | None = None,
         webhook: NewWebhook | None = None,
         at: dt.datetime | None = None,
+        audit: AuditEvent | None = None,
     ) -> bool:
-        """Record the last attempt, the new status and its webhook in one transaction, if ``owner`` holds the lease."""
+        """Record the last attempt, the new status, its webhook and its ``audit`` entry in one transaction, if
+        ``owner`` holds the lease."""
         now = at or _now()
         check_transition(RequestStatus.IN_PROGRESS, status)
         final = status.final
-        async with self._db.acquire() as c, c.transaction():
+        async with self._db.acquire() as c, c.transaction(isolation="read_committed"):
             tag = await c.execute(
                 "UPDATE requests SET status = $1, result = $2, agency_reference = $3, problem = $4, updated_at = $5, "
                 "finished_at = $6, lease_owner = NULL, lease_expires = NULL, attempts = attempts + $7 "
@@ -349,8 +407,11 @@ class PostgresStore:
                     webhook.id, request_id, webhook.client_id, webhook.url,
                     seal_json(self._keys, webhook.body, column="webhooks.body", row=webhook.id), time.time(),
                 )  # fmt: skip
+            if audit is not None:
+                await _chain(c, (audit,))
         return True
 
+    @_writes
     async def release(
         self,
         request_id: str,
@@ -381,10 +442,12 @@ class PostgresStore:
             return 0, None
         return int(row[0]), row[1]
 
+    @_writes
     async def purge_idempotency_keys(self, older_than: float) -> int:
         """Forget idempotency keys created before ``older_than``."""
         return _count(await self._db.execute("DELETE FROM idempotency_keys WHERE created_at < $1", older_than))
 
+    @_writes
     async def purge_personal_data(self, older_than: float, *, limit: int = 500) -> int:
         """Null the envelope, result and reference of up to ``limit`` final requests finished before ``older_than``
         (and blank their finished webhooks' bodies); status, counter, attempts and timestamps stay. Rows another
@@ -406,6 +469,7 @@ class PostgresStore:
                 await c.execute("UPDATE webhooks SET body = '' WHERE request_id = ANY($1::text[])", ids)
         return len(rows)
 
+    @_writes
     async def due_webhooks(self, limit: int) -> list[Webhook]:
         """Undelivered webhooks whose next try is due, oldest first, each reserved for this caller for a while."""
         now = time.time()
@@ -423,6 +487,7 @@ class PostgresStore:
             for r in ordered
         ]  # fmt: skip
 
+    @_writes
     async def webhook_tried(self, webhook_id: str, *, delivered: bool, next_at: float, error: str | None) -> None:
         """Record one delivery try."""
         await self._db.execute(
@@ -431,6 +496,7 @@ class PostgresStore:
             next_at, error, delivered, time.time(), webhook_id,
         )  # fmt: skip
 
+    @_writes
     async def save_document(
         self, agency: str, kind: str, key: str, document: dict[str, Any], *, received_at: dt.datetime
     ) -> None:
@@ -445,6 +511,8 @@ class PostgresStore:
                 doc_id, agency, kind, key, seal_json(self._keys, document, column=DOCUMENT_COLUMN, row=doc_id),
                 received_at,
             )  # fmt: skip
+        except _UNWRITABLE:
+            raise
         except DRIVER_ERRORS as exc:
             raise StoreError(f"the {agency} {kind} document could not be stored") from exc
 
@@ -470,6 +538,7 @@ class PostgresStore:
         *fields, received_at = tuple(row)
         return stored_document(self._keys, *fields, received_at=received_at)
 
+    @_writes
     async def purge_documents(self, older_than: float, *, limit: int = 500) -> int:
         """Delete up to ``limit`` documents received before ``older_than``, oldest first; rows another replica is
         purging are skipped, not waited for."""
@@ -481,25 +550,15 @@ class PostgresStore:
             )
         )  # fmt: skip
 
+    @_writes
     async def append_audit(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
-        """Chain ``events`` after the head while holding the chain's advisory lock, in one transaction.
-
-        Replicas append concurrently: the transaction-level lock makes them take turns, and READ COMMITTED lets the
-        head be read after the lock is granted, so each append sees the one before it.
-        """
+        """Chain ``events`` after the head while holding the chain's advisory lock, in one transaction (replicas
+        take turns: see :func:`_chain`)."""
         batch = tuple(events)
         if not batch:
             return []
         async with self._db.acquire() as c, c.transaction(isolation="read_committed"):
-            await c.execute("SELECT pg_advisory_xact_lock($1)", _AUDIT_LOCK)
-            head = await c.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            entries = chain_events(batch, head["seq"], head["hash"]) if head else chain_events(batch, 0, GENESIS)
-            await c.executemany(
-                f"INSERT INTO audit_log ({AUDIT_COLUMNS}) "  # noqa: S608 - constant column list
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-                [audit_row(entry) for entry in entries],
-            )
-        return entries
+            return await _chain(c, batch)
 
     async def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
         """Up to ``limit`` entries after ``after_seq``, in chain order."""
@@ -514,6 +573,7 @@ class PostgresStore:
         row = await self._db.fetchrow(f"SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1")  # noqa: S608 - constant
         return audit_entry(tuple(row)) if row is not None else None
 
+    @_writes
     async def add_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> bool:
         """Keep a signed checkpoint, unless one for its sequence number exists (another replica signed it)."""
         cp = checkpoint

@@ -36,6 +36,7 @@ from ._audit_chain import (
     chain_events,
 )
 from ._documents import DOCUMENT_COLUMN, DOCUMENT_COLUMNS, stored_document, utc_text
+from ._health import WriteHealth
 from ._ids import new_document_id
 from ._port import (
     AuditCheckpoint,
@@ -48,11 +49,12 @@ from ._port import (
     StoredDocument,
     StoredRequest,
     StoreError,
+    StoreUnavailable,
     Webhook,
     check_transition,
 )
 from ._sealing import KeyRing, open_json, open_json_text, open_text, seal_json, seal_text
-from ._sqlite_writer import Writer, connect
+from ._sqlite_writer import Writer, connect, unwritable
 
 __all__ = ["SqliteStore"]
 
@@ -143,6 +145,17 @@ def _insert_attempt(conn: sqlite3.Connection, request_id: str, a: StoredAttempt)
 
 
 
+def _chain(c: sqlite3.Connection, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+    """Chain ``events`` after the audit log's head, inside the open write transaction (one writer: a linear chain)."""
+    head = c.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    entries = chain_events(events, head[0], head[1]) if head else chain_events(events, 0, GENESIS)
+    c.executemany(
+        f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608 - constant
+        [(row[0], canonical_time(row[1]), *row[2:]) for row in map(audit_row, entries)],
+    )
+    return entries
+
+
 def _owner_only(path: str) -> None:
     """Create the database file for its owner alone, and take group and other access off one that has it.
 
@@ -179,18 +192,26 @@ class SqliteStore:
         self._max_batch = max_batch
         self._webhook_lease = webhook_lease
         self._writer: Writer | None = None
+        self._health = WriteHealth()
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._readers = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-read")
 
     async def open(self) -> None:
         """Create the file and folder if needed (the file readable by its owner alone), apply migrations, start
-        the sync thread."""
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            _owner_only(self.path)
-        writer = Writer(self.path, asyncio.get_running_loop(), self._max_batch, self._synchronous)
-        await writer.open()
+        the sync thread; :class:`StoreUnavailable` when the file or its folder cannot be written."""
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                _owner_only(self.path)
+            writer = Writer(self.path, asyncio.get_running_loop(), self._max_batch, self._synchronous)
+            await writer.open()
+        except OSError as exc:
+            raise StoreUnavailable(f"the SQLite database {self.path} cannot be written: {exc.strerror}") from exc
+        except sqlite3.Error as exc:
+            if unwritable(exc):
+                raise StoreUnavailable(f"the SQLite database {self.path} cannot be written: {exc}") from exc
+            raise StoreError(f"the SQLite database {self.path} cannot be opened: {exc}") from exc
         self._writer = writer
 
     async def aclose(self) -> None:
@@ -206,7 +227,14 @@ class SqliteStore:
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._writer is None:
             raise RuntimeError("store is not open")
-        result: T = await self._writer.submit(fn)
+        try:
+            result: T = await self._writer.submit(fn)
+        except sqlite3.Error as exc:
+            if not unwritable(exc):
+                raise
+            self._health.failed(getattr(exc, "sqlite_errorname", type(exc).__name__))
+            raise StoreUnavailable(f"the SQLite database cannot be written: {exc}") from exc
+        self._health.succeeded()
         return result
 
     def _reader(self) -> sqlite3.Connection:
@@ -222,8 +250,9 @@ class SqliteStore:
         return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
 
     async def ping(self) -> bool:
-        """True when a read succeeds and the writer can write."""
-        if self._writer is None or not self._writer.is_alive():
+        """True when a read succeeds and the writer can write (no write failed for want of space or write access
+        lately)."""
+        if self._writer is None or not self._writer.is_alive() or not self._health.writable:
             return False
         try:
             await self._read(lambda c: c.execute("SELECT 1").fetchone())
@@ -237,9 +266,10 @@ class SqliteStore:
         *,
         idempotency: tuple[str, str] | None = None,
         lease: tuple[str, float] | None = None,
+        audit: AuditEvent | None = None,
     ) -> str | None:
-        """Persist a new request (``accepted``, or ``in_progress`` under ``lease``), or find the one an
-        idempotency key already names."""
+        """Persist a new request (``accepted``, or ``in_progress`` under ``lease``) with its ``audit`` entry, or
+        find the one an idempotency key already names."""
         r = request
         created = _ts(r.created_at)
         owner, expires = (lease[0], time.time() + lease[1]) if lease else (None, None)
@@ -274,6 +304,8 @@ class SqliteStore:
                     "VALUES (?,?,?,?,?)",
                     (r.client_id, idempotency[0], idempotency[1], r.id, time.time()),
                 )
+            if audit is not None:
+                _chain(c, (audit,))
             return None
 
         return await self._write(op)
@@ -350,8 +382,10 @@ class SqliteStore:
         problem: dict[str, Any] | None = None,
         webhook: NewWebhook | None = None,
         at: dt.datetime | None = None,
+        audit: AuditEvent | None = None,
     ) -> bool:
-        """Record the last attempt, the new status and its webhook in one transaction, if ``owner`` holds the lease."""
+        """Record the last attempt, the new status, its webhook and its ``audit`` entry in one transaction, if
+        ``owner`` holds the lease."""
         now = at or _now()
         check_transition(RequestStatus.IN_PROGRESS, status)
         final = status.final
@@ -383,6 +417,8 @@ class SqliteStore:
                     (webhook.id, request_id, webhook.client_id, webhook.url,
                      seal_json(self._keys, webhook.body, column="webhooks.body", row=webhook.id), time.time()),
                 )
+            if audit is not None:
+                _chain(c, (audit,))
             return True
 
         return await self._write(op)
@@ -544,17 +580,7 @@ class SqliteStore:
     async def append_audit(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
         """Chain ``events`` after the head within the writer's transaction: one writer keeps the chain linear."""
         batch = tuple(events)
-
-        def op(c: sqlite3.Connection) -> list[AuditEntry]:
-            head = c.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-            entries = chain_events(batch, head[0], head[1]) if head else chain_events(batch, 0, GENESIS)
-            c.executemany(
-                f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608 - constant
-                [(row[0], canonical_time(row[1]), *row[2:]) for row in map(audit_row, entries)],
-            )
-            return entries
-
-        return await self._write(op) if batch else []
+        return await self._write(lambda c: _chain(c, batch)) if batch else []
 
     async def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
         """Up to ``limit`` entries after ``after_seq``, in chain order."""

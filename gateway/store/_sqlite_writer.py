@@ -29,7 +29,7 @@ from typing import Any
 
 from ._migrations import migrations
 
-__all__ = ["Op", "Writer", "connect", "migrate"]
+__all__ = ["Op", "Writer", "connect", "migrate", "unwritable"]
 
 #: One queued write: what to run on the write connection, and the future its result resolves.
 Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
@@ -77,6 +77,16 @@ def migrate(conn: sqlite3.Connection) -> None:
             raise
 
 
+def _check_writable(conn: sqlite3.Connection) -> None:
+    """Fail now, not at the first request, when the database cannot be written (a read-only file, folder or
+    connection): a write statement that changes nothing still needs write access."""
+    conn.execute("BEGIN")
+    try:
+        conn.execute("DELETE FROM schema_migrations WHERE 0")
+    finally:
+        conn.execute("ROLLBACK")
+
+
 class Writer:
     """Owns the write connection: runs queued operations on the loop, settles them once their commit is durable."""
 
@@ -115,6 +125,7 @@ class Writer:
             conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
             migrate(conn)  # under connect()'s busy timeout: it may wait for another worker's migration
+            _check_writable(conn)
             # On the loop, a write never sleeps in SQLite's busy handler: when another process holds the write
             # lock, BEGIN fails at once and the batch is tried again a moment later (``_flush``).
             conn.execute("PRAGMA busy_timeout=0")
@@ -190,7 +201,7 @@ class Writer:
         while self._unsynced and self._unsynced[0][0] <= through:
             _, outcomes = self._unsynced.popleft()
             if error is not None:
-                failure = sqlite3.OperationalError(f"the write-ahead log could not be synced: {error}")
+                failure = SyncFailed(f"the write-ahead log could not be synced: {error}")
                 outcomes = [(fut, None, exc or failure) for fut, _, exc in outcomes]
             _settle(outcomes)
 
@@ -300,6 +311,22 @@ def _transaction(conn: sqlite3.Connection, batch: list[Op], *, guarded: bool) ->
             conn.execute("ROLLBACK")
         raise
     return outcomes
+
+
+#: Primary result codes of a database that cannot take writes now: full (disk or ``max_page_count``), read-only, an
+#: I/O error writing it, or unable to open its files.
+_UNWRITABLE = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN})
+
+
+class SyncFailed(sqlite3.OperationalError):
+    """The write-ahead log could not be made durable (fsync failed): the commits waiting on it are not kept."""
+
+
+def unwritable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot take writes now (rather than that the write itself was wrong)."""
+    if isinstance(exc, SyncFailed):
+        return True
+    return isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _UNWRITABLE
 
 
 def _is_locked(exc: sqlite3.OperationalError) -> bool:

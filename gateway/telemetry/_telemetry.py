@@ -1,8 +1,8 @@
 """Traces and metrics: one object, built at the composition root, handed to whatever produces them.
 
 Traces: OpenTelemetry SDK with parent-based ratio sampling and a batch processor exporting over OTLP/HTTP (or to
-the console, or nowhere). W3C ``traceparent`` is read from counter apps, stored with each request so that work
-finished later (even after a restart) joins the same trace, and passed on to agencies.
+the console, one line of JSON per span, or nowhere). W3C ``traceparent`` is read from counter apps, stored with
+each request so that work finished later (even after a restart) joins the same trace, and passed on to agencies.
 
 Metrics: Prometheus text at ``/metrics`` from an app-owned registry. Labels are service ids, agency slugs,
 routes and outcome classes only: bounded, and never personal data.
@@ -11,12 +11,13 @@ routes and outcome classes only: bounded, and never personal data.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -76,6 +77,18 @@ class Metrics:
         self.agency_seconds = Histogram("mpp_agency_call_seconds", "Agency call latency by agency and service.",
                                         ["agency", "service"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
         self.retries = Counter("mpp_retries", "Retries by agency and service.", ["agency", "service"], registry=r)
+        self.retries_refused = Counter(
+            "mpp_retries_refused", "Retries not made, by agency and reason: budget (the agency's retry budget was "
+            "spent) or deadline (no time left).", ["agency", "reason"], registry=r)  # fmt: skip
+        self.circuit_fast_failures = Counter(
+            "mpp_circuit_fast_failures", "Requests answered or deferred without a call because the agency's "
+            "circuit was open, by agency.", ["agency"], registry=r)  # fmt: skip
+        self.agency_protocol_errors = Counter(
+            "mpp_agency_protocol_errors", "Agency replies the adapter could not read, by agency and agency method.",
+            ["agency", "method"], registry=r)  # fmt: skip
+        self.inbound_refusals = Counter(
+            "mpp_inbound_refusals", "Calls an agency route refused, by agency, route and reason (no caller data).",
+            ["agency", "route", "reason"], registry=r)  # fmt: skip
         # With several workers (``gateway/cli/_workers.py``) each gauge says how the workers' values combine: the
         # worst circuit of any worker, the calls in flight of the live ones, the store's queue as any reads it.
         self.circuit_state = Gauge("mpp_circuit_state", "Circuit state by agency: 0 closed, 1 half-open, 2 open.",
@@ -112,7 +125,8 @@ class Telemetry:
             headers = dict(h.split("=", 1) for h in self.settings.headers.split(",") if "=" in h)
             return OTLPSpanExporter(endpoint=self.settings.endpoint, headers=headers)
         if kind == "console":
-            return ConsoleSpanExporter()
+            # One compact JSON line per span, so that a line-oriented tool can group them by trace.
+            return ConsoleSpanExporter(out=sys.stdout, formatter=_one_line)
         return None
 
     def extract(self, carrier: Mapping[str, str]) -> otel_context.Context:
@@ -122,6 +136,11 @@ class Telemetry:
     def shutdown(self) -> None:
         """Flush and stop exporting."""
         self.provider.shutdown()
+
+
+def _one_line(span: ReadableSpan) -> str:
+    """A span as one line of compact JSON."""
+    return str(span.to_json(indent=None)) + "\n"
 
 
 def ids(span: trace.Span) -> tuple[str, str]:

@@ -1,7 +1,10 @@
 """The chaos run: steady mixed traffic through a gateway that is SIGKILLed and restarted, against mock agencies
 that inject faults and go fully down for a while. Afterwards it waits for the queue to drain and reports:
-accepted, completed, rejected, failed (with reasons), lost, and duplicated at the agency (from the mocks'
-delivery counts). Lost and duplicated must be 0 and every accepted request must reach a final state.
+accepted, completed, rejected, failed (with reasons), lost, duplicated at the agency (from the mocks' delivery
+counts), and requests missing an audit entry (read from the database once the gateway stopped: every stored request
+has its ``request.accepted`` entry, every final one its ``request.<status>`` entry, every registration the agency
+received names a stored request with its entry, and the chain verifies). Lost, duplicated and missing audit entries
+must be 0 and every accepted request must reach a final state.
 
 Everything runs as separate processes on 127.0.0.1 and stops by itself: ``python -m tests.chaos.runner``.
 """
@@ -20,6 +23,7 @@ import re
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,7 +34,9 @@ from typing import Any
 
 import httpx
 
-from gateway.store import stored_data_keys
+from gateway.audit import verify_store
+from gateway.store import SqliteStore, stored_data_keys
+from tests.fakes import consent_given_at
 
 LOOKUP = "dukcapil.nik.verify"
 SUBMISSION = "bpjs-ketenagakerjaan.peserta.register"
@@ -62,16 +68,26 @@ class Report:
     submissions: int = 0
     delivered: int = 0
     resent_unapplied: int = 0
+    #: Requests answered 503 (never stored), by problem type: an agency's open circuit, the store unavailable.
+    refused: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    #: Requests whose audit entries are incomplete, each with what is missing.
+    audit_missing: dict[str, str] = dataclasses.field(default_factory=dict)
+    audit_entries: int = 0
+    audit_intact: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.lost and not self.unfinished and not self.duplicated and self.accepted > 0
+        return (
+            not self.lost and not self.unfinished and not self.duplicated and not self.audit_missing
+            and self.audit_intact and self.accepted > 0
+        )  # fmt: skip
 
     def lines(self) -> list[str]:
         out = [
             f"sent (POSTs, retries of one request counted once): {self.sent}",
             f"accepted: {self.accepted} (submissions {self.submissions})",
             f"gateway SIGKILLs: {self.kills}",
+            *(f"refused with 503 {slug}: {n}" for slug, n in self.refused.most_common()),
             f"completed: {self.statuses['completed']}",
             f"rejected: {self.statuses['rejected']}",
             f"failed: {self.statuses['failed']}",
@@ -83,8 +99,11 @@ class Report:
             f"submissions delivered to the agency: {self.delivered}",
             f"resent after reconciliation found nothing applied: {self.resent_unapplied}",
             f"duplicated at the agency: {len(self.duplicated)}",
-            "RESULT: " + ("PASS" if self.ok else "FAIL"),
+            f"audit entries: {self.audit_entries}, chain intact: {'yes' if self.audit_intact else 'NO'}",
+            f"requests missing an audit entry: {len(self.audit_missing)}",
         ]
+        out += [f"  {request_id}: {missing}" for request_id, missing in sorted(self.audit_missing.items())[:20]]
+        out.append("RESULT: " + ("PASS" if self.ok else "FAIL"))
         return out
 
 
@@ -232,6 +251,7 @@ async def run(options: Options, out: Any = sys.stdout) -> Report:
         procs.start_mocks()
         procs.start_gateway()
         headers = {"Authorization": f"Bearer {procs.key}"}
+        delivered: set[str] = set()
         async with httpx.AsyncClient(base_url=procs.url, headers=headers, timeout=10) as client, \
                 httpx.AsyncClient(timeout=10) as control:  # fmt: skip
             try:
@@ -264,7 +284,7 @@ async def run(options: Options, out: Any = sys.stdout) -> Report:
                             "payload": payload}  # fmt: skip
                     if service == SUBMISSION:
                         body["consent"] = {"method": "written", "reference": f"F-{index}",
-                                           "given_at": "2026-11-22T08:00:00+07:00"}  # fmt: skip
+                                           "given_at": consent_given_at()}  # fmt: skip
                     resp = await post_until_answered(client, body, key, stop_at + 60)
                     report.sent += 1
                     if resp is not None and resp.status_code in (200, 202):
@@ -273,7 +293,8 @@ async def run(options: Options, out: Any = sys.stdout) -> Report:
                         if service == SUBMISSION:
                             submitted.add(request_id)
                     elif resp is not None and resp.status_code == 503:
-                        report.statuses["refused (circuit open)"] += 1
+                        slug = str(resp.json().get("type", "")).rsplit("/", 1)[-1]
+                        report.refused[slug] += 1
                     elif resp is not None:
                         print(f"unexpected answer {resp.status_code}: {resp.text[:300]}", file=out)
 
@@ -325,15 +346,49 @@ async def run(options: Options, out: Any = sys.stdout) -> Report:
                     1 for ref, n in deliveries["by_reference"].items() if n > 1 and ref not in registered
                 )
                 report.delivered = len(deliveries["by_reference"])
+                delivered.update(deliveries["by_reference"])
                 for reference in report.duplicated:
                     record = (await client.get(f"/v1/requests/{reference}")).json()
                     attempts = [(a["number"], a["outcome"], a["detail"]) for a in record["attempts"]]
                     print(f"duplicated {reference}: {record['status']} attempts={attempts}", file=out)
             finally:
                 procs.stop()
+            await audit_check(procs.workdir / "gateway.sqlite3", delivered, report)
     for line in report.lines():
         print(line, file=out, flush=True)
     return report
+
+
+async def audit_check(path: Path, delivered: set[str], report: Report) -> None:
+    """Every stored request has its acceptance entry, every final one its final entry, every registration the
+    agency received names such a request, and the chain verifies (read from the stopped gateway's database)."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT r.id, r.status, "
+            "EXISTS (SELECT 1 FROM audit_log a WHERE a.request_id = r.id AND a.action = 'request.accepted'), "
+            "EXISTS (SELECT 1 FROM audit_log a WHERE a.request_id = r.id AND a.action = 'request.' || r.status) "
+            "FROM requests r"
+        ).fetchall()
+    finally:
+        conn.close()
+    stored = set()
+    for request_id, status, has_accepted, has_final in rows:
+        stored.add(request_id)
+        missing = [] if has_accepted else ["request.accepted"]
+        if status in {"completed", "rejected", "failed"} and not has_final:
+            missing.append(f"request.{status}")
+        if missing:
+            report.audit_missing[request_id] = ", ".join(missing)
+    for reference in delivered - stored:
+        report.audit_missing[reference] = "delivered to the agency, not stored"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        verified = await verify_store(store, {})
+    finally:
+        await store.aclose()
+    report.audit_entries, report.audit_intact = verified.entries, verified.intact
 
 
 async def drain(client: httpx.AsyncClient, accepted: dict[str, str], report: Report, within: float) -> None:

@@ -1,4 +1,5 @@
-"""The short chaos run: nothing accepted is lost, nothing is applied twice, every request ends final."""
+"""The short chaos run: nothing accepted is lost, nothing is applied twice, every request ends final and keeps its
+audit entries."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from tests.chaos.runner import Options, run
 
 @pytest.mark.slow
 async def test_short_chaos_run_loses_and_duplicates_nothing() -> None:
-    """Faults, an agency outage and two SIGKILLs of the gateway: 0 lost, 0 duplicated, all final."""
+    """Faults, an agency outage and two SIGKILLs of the gateway: 0 lost, 0 duplicated, all final, none missing an
+    audit entry, and the audit chain intact."""
     out = io.StringIO()
     report = await run(Options(duration=24, rate=6, kills=2, outage=5, drain_timeout=120), out=out)
     summary = out.getvalue()
@@ -21,4 +23,6 @@ async def test_short_chaos_run_loses_and_duplicates_nothing() -> None:
     assert report.lost == [], summary
     assert report.unfinished == [], summary
     assert report.duplicated == {}, summary
+    assert report.audit_missing == {}, summary
+    assert report.audit_intact, summary
     assert report.statuses["completed"] > 0, summary

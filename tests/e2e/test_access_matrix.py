@@ -20,8 +20,9 @@ from aiohttp.test_utils import TestServer
 from adapters.conformance import SampleCall, installed_adapters
 from gateway import AgencyConfig, Client, ClientDirectory, Settings, build_app, hash_key
 from mocks import AGENCY_PORTS, start_mocks
+from tests.fakes import consent_given_at
 
-CONSENT = {"method": "written", "reference": "F-2026-001", "given_at": "2026-11-22T08:00:00+07:00"}
+CONSENT = {"method": "written", "reference": "F-2026-001", "given_at": consent_given_at()}
 UNKNOWN_ID = "req_01KAPZZZZZZZZZZZZZZZZZZZZZ"
 
 
@@ -197,7 +198,10 @@ async def test_acting_for_another_mpp(world: World, caller: str, mpp_id: str, al
 
 
 # Open to anyone: health, metrics, documents. receiveNIB is OSS's and checks its own Token header.
-OPEN_ROUTES = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/problems/{slug}", "/oss/receiveNIB"}
+OPEN_ROUTES = {
+    "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/problems/{slug}", "/oss/receiveNIB",
+    "/console", "/console/{asset}",
+}  # fmt: skip
 BAD_AUTHORIZATIONS = {
     "missing": None,
     "unknown-key": "Bearer mppk_access-matrix-nobody-000000000000000000",

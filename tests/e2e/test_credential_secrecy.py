@@ -33,7 +33,7 @@ from gateway.http import STATE
 from gateway.store import generate_data_key
 from gateway.telemetry import Telemetry
 from mocks import Control, Population, bpjs_kesehatan, bpjs_ketenagakerjaan, dukcapil, oss
-from tests.fakes import KEY_A, directory
+from tests.fakes import KEY_A, consent_given_at, directory
 
 #: The credentials the mocks accept. ``institution`` is left out: it is a path segment of Dukcapil's URL.
 RIGHT: Mapping[str, Mapping[str, str]] = {
@@ -60,7 +60,7 @@ BASE_PATHS = {"dukcapil": "", "bpjs-kesehatan": "/vclaim-rest", "bpjs-ketenagake
 INSTITUTION = "mppsecrecy"
 #: The gateway's own secret, the key that seals personal data at rest: held to the same rule.
 DATA_KEY = generate_data_key("secrecy")
-CONSENT = {"method": "written", "reference": "F-77", "given_at": "2026-11-22T08:00:00+07:00"}
+CONSENT = {"method": "written", "reference": "F-77", "given_at": consent_given_at()}
 FAULTS: list[dict[str, Any]] = [
     {"error_rate": 1.0},
     {"html_rate": 1.0},

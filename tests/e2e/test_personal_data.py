@@ -18,9 +18,9 @@ from gateway import AgencyConfig, Settings, build_app, configure_logging
 from gateway.store import generate_data_key
 from gateway.telemetry import Telemetry
 from mocks import AGENCY_PORTS, Citizen, MockCluster, start_mocks
-from tests.fakes import KEY_A, directory
+from tests.fakes import KEY_A, consent_given_at, directory
 
-CONSENT = {"method": "written", "reference": "F-1", "given_at": "2026-11-22T08:00:00+07:00"}
+CONSENT = {"method": "written", "reference": "F-1", "given_at": consent_given_at()}
 WAIT = {"Authorization": f"Bearer {KEY_A}", "Prefer": "wait=10"}
 
 

@@ -143,7 +143,7 @@ async def test_every_documented_field_is_there(vclaim: MinimalVClaim, people: Po
 
 
 @pytest.mark.parametrize(
-    ("status", "code", "label"), [("deceased", "1", "MENINGGAL"), ("inactive", "9", "TIDAK AKTIF")]
+    ("status", "code", "label"), [("deceased", "1", "MENINGGAL"), ("inactive", "9", "NON AKTIF KARNA PREMI")]
 )
 async def test_deceased_and_inactive_are_found_with_their_state(
     vclaim: MinimalVClaim, people: Population, status: str, code: str, label: str
@@ -152,6 +152,14 @@ async def test_deceased_and_inactive_are_found_with_their_state(
     _, body = await vclaim.get(f"/Peserta/nik/{_citizen(people, status).nik}/tglSEP/{DATE}")
     assert body["metaData"]["code"] == "200"
     assert body["response"]["peserta"]["statusPeserta"] == {"kode": code, "keterangan": label}
+
+
+async def test_a_lapsed_participant_has_a_null_primary_care_provider(vclaim: MinimalVClaim, people: Population) -> None:
+    """Cover lapsed for unpaid premiums (status 9): provUmum keeps its keys, both null, as VClaim sends it."""
+    _, body = await vclaim.get(f"/Peserta/nik/{_citizen(people, 'inactive').nik}/tglSEP/{DATE}")
+    assert body["response"]["peserta"]["provUmum"] == {"kdProvider": None, "nmProvider": None}
+    _, active = await vclaim.get(f"/Peserta/nik/{_citizen(people).nik}/tglSEP/{DATE}")
+    assert all(isinstance(value, str) for value in active["response"]["peserta"]["provUmum"].values())
 
 
 def _unknown_card(people: Population) -> str:

@@ -112,6 +112,7 @@ DIVERGENCES: dict[tuple[str, str], list[str]] = {
         "$.peserta.mr.noTelepon: fixture null, mock string",
         "$.peserta.tglCetakKartu: fixture null, mock string",
     ],
+    ("bpjs_kesehatan", "peserta_lapsed"): ["$.peserta.mr.noTelepon: fixture null, mock string"],
 }
 """Known, deliberate differences between a mock's reply and a fixture, exactly as :func:`differences` words them."""
 
@@ -363,7 +364,7 @@ def business(population: Population) -> Business:
 
 def _status_update(b: Business, **changes: str) -> dict[str, str]:
     permit = b.permits[0]
-    return {"nib": b.nib, "id_proyek": permit.id_proyek, "oss_id": b.oss_id, "id_izin": permit.id_izin,
+    return {"nib": b.nib, "id_produk": "", "id_proyek": permit.id_proyek, "oss_id": b.oss_id, "id_izin": permit.id_izin,
             "kd_izin": permit.kd_izin, "kd_instansi": "032", "kd_status": "45", "tgl_status": "2026-01-05 10:00:00",
             "nip_status": "198703152010011002", "nama_status": "BUDI", "keterangan": "", **changes}
 
@@ -501,7 +502,7 @@ def _participant(population: Population, status: str, *, medical_record: bool) -
 
 
 PARTICIPANTS = [("active", True, "peserta_active"), ("deceased", False, "peserta_deceased"),
-                ("active", True, "peserta_cob")]
+                ("active", True, "peserta_cob"), ("inactive", False, "peserta_lapsed")]
 
 
 @pytest.mark.parametrize(("status", "medical_record", "name"), PARTICIPANTS, ids=[p[2] for p in PARTICIPANTS])

@@ -65,7 +65,7 @@ def business(population: Population) -> Business:
 def _update(b: Business, status: str = "45", when: str = "2026-01-05 10:00:00") -> dict[str, str]:
     permit = b.permits[0]
     return {
-        "nib": b.nib, "id_proyek": permit.id_proyek, "oss_id": b.oss_id, "id_izin": permit.id_izin,
+        "nib": b.nib, "id_produk": "", "id_proyek": permit.id_proyek, "oss_id": b.oss_id, "id_izin": permit.id_izin,
         "kd_izin": permit.kd_izin, "kd_instansi": "032", "kd_status": status, "tgl_status": when,
         "nip_status": "198703152010011002", "nama_status": "BUDI", "keterangan": "",
     }

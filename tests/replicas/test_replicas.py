@@ -27,6 +27,7 @@ import pytest
 
 from gateway.store import stored_data_keys
 from tests.chaos.runner import SUBMISSION, free_port, register_payload
+from tests.fakes import consent_given_at
 from tests.postgres import PostgresServer
 
 KEY = "mppk_replicas_" + "r" * 32
@@ -166,7 +167,7 @@ async def test_replicas_share_the_queue_and_take_over_a_killed_ones_work(cluster
         bodies = [
             {"service": SUBMISSION, "applicant": {"nik": c["nik"]},
              "counter": {"mpp_id": "mpp-a", "desk": f"loket-{i % 9:02d}", "operator": "op-1"},
-             "consent": {"method": "written", "reference": f"F-{i}", "given_at": "2026-11-22T08:00:00+07:00"},
+             "consent": {"method": "written", "reference": f"F-{i}", "given_at": consent_given_at()},
              "payload": register_payload(c)}
             for i, c in enumerate(citizens["citizens"])
         ]  # fmt: skip

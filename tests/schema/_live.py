@@ -48,7 +48,7 @@ from mocks import AGENCY_PORTS, MockCluster, start_mocks
 T = TypeVar("T")
 
 #: What every answer is held to. Left out on purpose: ``positive_data_acceptance`` (the published body schema is
-#: looser than the contract: each service's payload and the NIK's rules are checked beyond it, so a schema-valid
+#: looser than the contract: the NIK's rules and some payload rules are checked beyond it, so a schema-valid
 #: body may rightly get 422), and ``negative_data_rejection`` and ``missing_required_header``: ``/oss/receiveNIB``,
 #: the one operation with a required header (OSS's ``Token``), answers every call with 200 and a refusal in OSS's
 #: envelope, as OSS's protocol requires. The stateful checks need links the document does not declare.

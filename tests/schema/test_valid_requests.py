@@ -12,6 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fakes import consent_given_at
 from tests.schema._live import ALL_SERVICES_KEY, CHECKS, LiveGateway, offline_document
 
 _REF = "#/components/schemas/{}"
@@ -20,13 +21,16 @@ _REF = "#/components/schemas/{}"
 def valid_requests_document(document: dict[str, Any], service_id: str, niks: list[str]) -> dict[str, Any]:
     """``document`` narrowed to ``POST /v1/requests`` with bodies valid for ``service_id``.
 
-    The published body schema leaves ``payload`` open (each service checks its own) and cannot state every NIK
-    rule, so generating from it alone almost never gets past validation. Here the body is the service's id, a real
-    or structurally valid NIK, consent, and the service's payload schema. Responses are the published ones,
-    untouched, so the checks judge the gateway by the real document.
+    The published body schema is typed per service but cannot state every NIK rule, so generating from it alone
+    almost never gets past validation. Here the body is the service's id, a real or structurally valid NIK,
+    consent, and the service's payload schema. Responses are the published ones, untouched (each record typed by
+    its service's result schema), so the checks judge the gateway by the real document.
     """
     derived = copy.deepcopy(document)
     operation = derived["paths"]["/v1/requests"]["post"]
+    # A consent is accepted only while it is valid, a rule of time a schema cannot state: it is dated now.
+    consent = copy.deepcopy(document["components"]["schemas"]["Consent"])
+    consent["properties"]["given_at"] = {"const": consent_given_at()}
     operation["requestBody"]["content"]["application/json"]["schema"] = {
         "type": "object",
         "additionalProperties": False,
@@ -40,7 +44,7 @@ def valid_requests_document(document: dict[str, Any], service_id: str, niks: lis
                 "properties": {"nik": {"enum": niks}},
             },
             "counter": {"$ref": _REF.format("Counter")},
-            "consent": {"$ref": _REF.format("Consent")},
+            "consent": consent,
             "payload": document["x-service-payloads"][service_id],
         },
     }

@@ -24,11 +24,15 @@ COLUMNS = ("at", "client_id", "mpp_id", "desk", "operator", "action", "service",
            "prev_hash", "hash")  # fmt: skip
 
 
+#: When the test chains begin: a minute ago, so that their unsigned tail is within the verifier's grace.
+T0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=1)
+
+
 def event(n: int, **fields: Any) -> AuditEvent:
     """The n-th event of a test chain."""
     values: dict[str, Any] = {
         "action": "request.accepted",
-        "at": dt.datetime(2026, 3, 1, 8, n // 60 % 60, n % 60, 1000 * n % 1_000_000, tzinfo=dt.UTC),
+        "at": T0 + dt.timedelta(seconds=n % 60, microseconds=1000 * n % 1_000_000),
         "client_id": "counter-a",
         "mpp_id": "mpp-a",
         "desk": "loket-01",

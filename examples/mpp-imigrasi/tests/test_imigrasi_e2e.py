@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,8 @@ from mpp_imigrasi.mock import RunningMock
 KEY = "mppk_test-counter-key-00000000000000000000"
 NIK = "3273014708900001"
 COUNTER = {"mpp_id": "mpp-bandung", "desk": "loket-imigrasi", "operator": "op-21"}
-CONSENT = {"method": "written", "reference": "FORM-1", "given_at": "2026-01-05T08:00:00+07:00"}
+# Dated now: the gateway accepts a consent only while it is valid.
+CONSENT = {"method": "written", "reference": "FORM-1", "given_at": dt.datetime.now(dt.UTC).isoformat()}
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ function encrypt(plain) {
   const cipher = crypto.createCipheriv("aes-256-cbc", key, key.subarray(0, 16));
   return Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]).toString("base64");
 }
-for (const name of ["peserta_active", "peserta_deceased", "peserta_cob"]) {
+for (const name of ["peserta_active", "peserta_deceased", "peserta_cob", "peserta_lapsed"]) {
   const document = JSON.parse(fs.readFileSync(path.join(FIXTURES, name + ".json"), "utf8"));
   const envelope = {
     metaData: {code: "200", message: "OK"},

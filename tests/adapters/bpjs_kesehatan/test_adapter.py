@@ -11,6 +11,7 @@ from adapters import (
     AdapterContext,
     AgencyHttp,
     AgencyMisconfigured,
+    AgencyProtocolError,
     AgencyRejected,
     Completed,
     ContractError,
@@ -33,6 +34,7 @@ from ._support import (
     SETTINGS,
     assert_no_secrets,
     clock,
+    encrypted_reply,
     make_call,
     reply,
     wire,
@@ -145,6 +147,42 @@ async def test_deceased_participant_completes_inactive(adapter: BpjsKesehatanAda
     assert outcome.agency_reference == "0000876543210"
 
 
+async def test_lapsed_participant_completes_with_a_null_provider(
+    adapter: BpjsKesehatanAdapter, router: respx.Router
+) -> None:
+    """Status 9 (premiums unpaid) with provUmum nulls, as BPJS encrypts it, completes: provider null, not active."""
+    route = router.get(NIK_PATH).mock(return_value=reply("envelope_peserta_lapsed"))
+    outcome = await adapter.execute(make_call(NIK_PAYLOAD, service=BY_NIK))
+    assert isinstance(outcome, Completed) and isinstance(outcome.result, Participant)
+    assert outcome.result.primary_care_provider is None
+    assert outcome.result.status.model_dump() == {"code": "9", "description": "NON AKTIF KARNA PREMI", "active": False}
+    assert outcome.agency_reference == "0001765432109"
+    assert route.call_count == 1
+
+
+UNREADABLE = [
+    pytest.param(lambda: wire(200, b'{"metaData": {"code": "200"}, "response": null}', JSON), "peserta",
+                 id="success-without-data"),
+    pytest.param(lambda: encrypted_reply({"peserta": {"noKartu": "0001987654321"}}), "sex", id="only-a-card"),
+    pytest.param(lambda: encrypted_reply({"data": []}), "peserta", id="another-document"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("failure", "field"), UNREADABLE)
+async def test_an_unreadable_success_is_a_protocol_error_then_the_adapter_recovers(
+    adapter: BpjsKesehatanAdapter, router: respx.Router, failure: object, field: str
+) -> None:
+    """A code-200 reply that decrypts but cannot be read is AgencyProtocolError naming method and field."""
+    assert callable(failure)
+    router.get(CARD_PATH).mock(side_effect=[failure(), reply("envelope_peserta_active")])
+    with pytest.raises(AgencyProtocolError) as caught:
+        await adapter.execute(make_call(CARD_PAYLOAD, service=BY_CARD))
+    error = caught.value
+    assert (error.agency, error.method, error.field) == ("bpjs-kesehatan", "Peserta/nokartu", field)
+    assert_no_secrets(caught.value, CARD)
+    assert isinstance(await adapter.execute(make_call(CARD_PAYLOAD, service=BY_CARD)), Completed)
+
+
 AGENCY_REFUSALS = [
     pytest.param("envelope_201_not_found", AgencyRejected, "201", id="201-not-found"),
     pytest.param("envelope_401_signature", AgencyMisconfigured, "401", id="401-signature"),
@@ -185,9 +223,6 @@ TRANSIENT = [
     pytest.param(lambda: wire(200, b'{"metaData": {"code": "2', JSON), id="truncated"),
     pytest.param(lambda: wire(200), id="empty-body"),
     pytest.param(lambda: wire(200, b'{"metaData": {"code": "200"}, "response": "Zm9vYmFy"}', JSON), id="undecryptable"),
-    pytest.param(
-        lambda: wire(200, b'{"metaData": {"code": "200"}, "response": null}', JSON), id="success-without-data"
-    ),
     pytest.param(lambda: httpx.ConnectError("refused"), id="connect-error"),
     pytest.param(lambda: httpx.ReadTimeout("slow"), id="read-timeout"),
 ]

@@ -119,12 +119,13 @@ async def test_found_by_card(make_adapter: AdapterFactory, agency: MockAgency, p
 async def test_deceased_and_inactive_complete_inactive(
     make_adapter: AdapterFactory, population: Population, status: Status
 ) -> None:
-    """Deceased and inactive participants are answers: completed, status.active false."""
+    """Deceased and lapsed participants are answers: completed, status.active false; a lapsed one has no provider."""
     outcome = await make_adapter().execute(_by_nik(_person(population, status)))
     assert isinstance(outcome, Completed)
     assert isinstance(outcome.result, Participant)
     assert outcome.result.status.active is False
-    assert outcome.result.status.description == {"deceased": "MENINGGAL", "inactive": "TIDAK AKTIF"}[status]
+    assert outcome.result.status.description == {"deceased": "MENINGGAL", "inactive": "NON AKTIF KARNA PREMI"}[status]
+    assert (outcome.result.primary_care_provider is None) is (status == "inactive")
 
 
 @pytest.mark.parametrize("kind", ["unknown-nik", "newborn-placeholder", "unknown-card"])

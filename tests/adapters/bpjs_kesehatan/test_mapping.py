@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from adapters import ContractError, TransientAgencyError
+from adapters import AgencyProtocolError, ContractError
 from adapters.bpjs_kesehatan import ByCardPayload, ByNikPayload, Participant
-from adapters.bpjs_kesehatan.mapping import by_card_path, by_nik_path, parse_participant
+from adapters.bpjs_kesehatan.mapping import BY_CARD_METHOD, by_card_path, by_nik_path, parse_participant
 from tests import fixtures
 
 from ._support import CARD, NIK, SERVICE_DATE, assert_no_secrets
@@ -123,6 +123,34 @@ def test_deceased_participant_is_an_answer_with_inactive_status() -> None:
     assert participant.information.chronic_program == "PRB: DM"
 
 
+def test_lapsed_participant_reads_with_a_null_provider() -> None:
+    """Cover lapsed for unpaid premiums (status 9, provUmum nulls as captured) is an answer: no provider, not active."""
+    participant = parse_participant(fixtures.load("bpjs_kesehatan", "peserta_lapsed"), SERVICE_DATE)
+    dumped = participant.model_dump(mode="json")
+    assert dumped["status"] == {"code": "9", "description": "NON AKTIF KARNA PREMI", "active": False}
+    assert dumped["primary_care_provider"] is None
+    assert dumped["participant_type"] == {"code": "14", "description": "PEKERJA MANDIRI"}
+    assert dumped["care_class"] == {"code": "1", "description": "KELAS I"}
+    assert (dumped["mr_number"], dumped["phone"], dumped["coordination_of_benefits"]) == (None, None, None)
+    assert dumped["information"] == {"social_services": None, "chronic_program": None, "sktm_number": None,
+                                     "esep": None}  # fmt: skip
+
+
+def test_the_result_schema_says_which_parts_may_be_null() -> None:
+    """The catalog's result schema lets provider, class and provider name be null, and nothing essential."""
+    schema = Participant.model_json_schema()
+    properties = schema["properties"]
+
+    def nullable(prop: dict[str, Any]) -> bool:
+        return any(option.get("type") == "null" for option in prop.get("anyOf", []))
+
+    assert nullable(properties["primary_care_provider"]) and nullable(properties["care_class"])
+    assert nullable(schema["$defs"]["Provider"]["properties"]["name"])
+    assert not nullable(schema["$defs"]["Provider"]["properties"]["code"])
+    for essential in ("card_number", "name", "sex", "birth_date", "status", "participant_type"):
+        assert essential in schema["required"] and not nullable(properties[essential])
+
+
 def test_co_insurer_and_newborn_placeholder_nik() -> None:
     """A named co-insurer is kept with its dates; the newborn placeholder NIK is passed on as it is."""
     participant = parse_participant(fixtures.load("bpjs_kesehatan", "peserta_cob"), SERVICE_DATE)
@@ -148,7 +176,17 @@ LENIENT = [
     pytest.param(lambda p: p.update(sex="p"), "sex", "female", id="lower-case-sex"),
     pytest.param(lambda p: p["umur"].update(umurSaatPelayanan="-"), "age_at_service_years", None, id="odd-age"),
     pytest.param(lambda p: p.update(nama="  RATNA DEWI  "), "name", "RATNA DEWI", id="padded-name"),
-]
+    pytest.param(lambda p: p["provUmum"].update(kdProvider=None, nmProvider=None), "primary_care_provider", None,
+                 id="provider-nulls"),
+    pytest.param(lambda p: p.update(provUmum=None), "primary_care_provider", None, id="provider-null"),
+    pytest.param(lambda p: p.pop("provUmum"), "primary_care_provider", None, id="no-provider"),
+    pytest.param(lambda p: p["provUmum"].update(kdProvider=None), "primary_care_provider", None,
+                 id="provider-name-without-code"),
+    pytest.param(lambda p: p["provUmum"].pop("nmProvider"), "primary_care_provider",
+                 {"code": "0114U021", "name": None}, id="provider-code-without-name"),
+    pytest.param(lambda p: p.update(hakKelas=None), "care_class", None, id="class-null"),
+    pytest.param(lambda p: p["hakKelas"].update(kode=None, keterangan=None), "care_class", None, id="class-nulls"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("change", "field", "expected"), LENIENT)
@@ -160,6 +198,8 @@ def test_optional_and_loose_fields_are_read_leniently(change: Any, field: str, e
     value = getattr(participant, field)
     if field == "status":
         assert value.active is True
+    elif isinstance(expected, dict):
+        assert value.model_dump() == expected
     else:
         assert value == expected
 
@@ -176,31 +216,35 @@ BROKEN = [
     pytest.param(lambda d: d["peserta"].update(tglTMT="2019-02-30"), "tglTMT", id="impossible-date"),
     pytest.param(lambda d: d["peserta"].update(tglTMT="2019-02-01T00:00"), "tglTMT", id="datetime-not-date"),
     pytest.param(lambda d: d["peserta"].pop("statusPeserta"), "statusPeserta", id="no-status"),
-    pytest.param(lambda d: d["peserta"]["statusPeserta"].pop("kode"), "kode", id="status-without-code"),
+    pytest.param(lambda d: d["peserta"]["statusPeserta"].pop("kode"), "statusPeserta.kode", id="status-without-code"),
+    pytest.param(lambda d: d["peserta"].update(jenisPeserta=None), "jenisPeserta", id="no-participant-type"),
     pytest.param(lambda d: d["peserta"].update(hakKelas="KELAS II"), "hakKelas", id="class-not-an-object"),
-    pytest.param(lambda d: d["peserta"]["provUmum"].pop("nmProvider"), "nmProvider", id="provider-without-name"),
+    pytest.param(lambda d: d["peserta"]["hakKelas"].update(keterangan=None), "hakKelas.keterangan", id="half-class"),
+    pytest.param(lambda d: d["peserta"].update(provUmum="PUSKESMAS"), "provUmum", id="provider-not-an-object"),
     pytest.param(lambda d: d["peserta"].update(mr=["x"]), "mr", id="mr-not-an-object"),
     pytest.param(lambda d: d["peserta"]["cob"].update(tglTMT="soon"), "cob.tglTMT", id="bad-cob-date"),
 ]
 
 
 @pytest.mark.parametrize(("change", "field"), BROKEN)
-def test_untrustworthy_replies_are_transient_naming_the_field_not_the_value(change: Any, field: str) -> None:
-    """A missing or malformed essential field is transient; the detail names the wire field and no personal data."""
+def test_unreadable_replies_are_protocol_errors_naming_method_and_field_not_the_value(change: Any, field: str) -> None:
+    """A missing or malformed essential field is a final protocol error naming the method and the wire field."""
     document = _peserta()
     change(document)
-    with pytest.raises(TransientAgencyError) as caught:
-        parse_participant(document, SERVICE_DATE)
-    assert f"'{field}'" in caught.value.detail or field == "peserta"
-    assert caught.value.sent is True
-    assert_no_secrets(caught.value, "RATNA", "3273014708900003", "1990-08-07")
+    with pytest.raises(AgencyProtocolError) as caught:
+        parse_participant(document, SERVICE_DATE, method=BY_CARD_METHOD)
+    error = caught.value
+    assert (error.agency, error.method, error.field) == ("bpjs-kesehatan", "Peserta/nokartu", field)
+    assert f"'{field}'" in caught.value.detail and "Peserta/nokartu" in caught.value.detail
+    assert_no_secrets(caught.value, "RATNA", "3273014708900003", "1990-08-07", "0001987654321", "0114U021")
 
 
 @pytest.mark.parametrize("response", [None, [], "peserta", 3])
-def test_a_response_that_is_not_an_object_is_transient(response: object) -> None:
-    """Anything but an object holding 'peserta' is not a participant."""
-    with pytest.raises(TransientAgencyError, match="peserta"):
+def test_a_response_that_is_not_an_object_is_a_protocol_error(response: object) -> None:
+    """Anything but an object holding 'peserta' is not a participant: a protocol error on the field 'peserta'."""
+    with pytest.raises(AgencyProtocolError) as caught:
         parse_participant(response, SERVICE_DATE)
+    assert (caught.value.method, caught.value.field) == ("Peserta/nik", "peserta")
 
 
 def test_personal_fields_are_marked_in_the_result_schema() -> None:

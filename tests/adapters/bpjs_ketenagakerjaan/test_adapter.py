@@ -14,6 +14,7 @@ from adapters import (
     AdapterContext,
     AgencyError,
     AgencyHttp,
+    AgencyProtocolError,
     AgencyRejected,
     AmbiguousOutcome,
     Completed,
@@ -283,3 +284,106 @@ async def test_transient_failures_then_recovery(
     assert_safe(caught.value)
     outcome = await adapter.execute(register_call())
     assert isinstance(outcome, Completed)
+
+
+def _json(document: object, status: int = 200) -> httpx.Response:
+    return wire(status, orjson.dumps(document), {"content-type": "application/json"})
+
+
+def _registration(**changes: Any) -> dict[str, Any]:
+    """The reference registration reply with ``changes`` in its data."""
+    document = fixtures.load("bpjs_ketenagakerjaan", "register_created")
+    return {**document, "data": {**document["data"], **changes}}
+
+
+async def test_an_unreadable_membership_is_a_protocol_error_then_the_adapter_recovers(
+    adapter: BpjsKetenagakerjaanAdapter, router: respx.Router
+) -> None:
+    """A 00 envelope whose data cannot be read: final, naming the path and the wire field, never the value."""
+    member = fixtures.load("bpjs_ketenagakerjaan", "verify_member_pu")
+    unreadable = _json({**member, "data": {**member["data"], "kategori": "PEKERJA_MIGRAN"}})
+    router.post(VERIFY_PATH).mock(side_effect=[unreadable, reply("verify_member_pu")])
+    with pytest.raises(AgencyProtocolError) as caught:
+        await adapter.execute(make_call(MembershipPayload(), service=VERIFY_ID))
+    error = caught.value
+    assert (error.agency, error.method, error.field) == ("bpjs-ketenagakerjaan", "api/v1/peserta/cek", "data.kategori")
+    assert "PEKERJA_MIGRAN" not in str(error) and member["data"]["kpj"] not in str(error)
+    assert_safe(error)
+    assert isinstance(await adapter.execute(make_call(MembershipPayload(), service=VERIFY_ID)), Completed)
+
+
+STATUS_UNREADABLE = [
+    pytest.param(lambda: _json(_registration(referensi="req_SOMEONE_ELSE")), "data.referensi", None, id="other-ref"),
+    pytest.param(lambda: _json(_registration(kode_iuran="89871")), "data.kode_iuran", None, id="short-payment-code"),
+    pytest.param(lambda: _json({"kode": "00", "pesan": "Sukses", "data": None}), "data", None, id="no-data"),
+    pytest.param(lambda: reply("verify_not_member", 404), "kode", "10", id="kode-10"),
+]
+
+
+@pytest.mark.parametrize(("failure", "field", "code"), STATUS_UNREADABLE)
+async def test_an_unreadable_status_is_a_protocol_error_then_the_adapter_recovers(
+    adapter: BpjsKetenagakerjaanAdapter, router: respx.Router, failure: Any, field: str, code: str | None
+) -> None:
+    """The status enquiry (a lookup) answered in a way the adapter cannot read: final, naming path and field."""
+    router.post(STATUS_PATH).mock(side_effect=[failure(), reply("status_active")])
+    call = make_call(StatusPayload(reference=REFERENCE), service=STATUS_ID)
+    with pytest.raises(AgencyProtocolError) as caught:
+        await adapter.execute(call)
+    error = caught.value
+    assert (error.method, error.field, error.code) == ("api/v1/peserta/bpu/status", field, code)
+    assert "req_SOMEONE_ELSE" not in str(error) and "89871" not in str(error) and REFERENCE not in str(error)
+    assert_safe(error)
+    assert isinstance(await adapter.execute(call), Completed)
+
+
+_UNREADABLE_REGISTRATION = (
+    "bpjs-ketenagakerjaan answered api/v1/peserta/bpu with a reply whose '{}' the adapter cannot read"
+)
+REGISTER_UNREADABLE = [
+    pytest.param(
+        lambda: _json(_registration(referensi="req_SOMEONE_ELSE"), 201),
+        "bpjs-ketenagakerjaan answered api/v1/peserta/bpu about another reference than the one asked",
+        id="other-ref",
+    ),
+    pytest.param(
+        lambda: _json(_registration(tgl_daftar="kemarin"), 201),
+        _UNREADABLE_REGISTRATION.format("data.tgl_daftar"),
+        id="bad-time",
+    ),
+    pytest.param(
+        lambda: _json({"kode": "00", "pesan": "Sukses", "data": {}}, 201),
+        _UNREADABLE_REGISTRATION.format("data.referensi"),
+        id="empty-data",
+    ),
+]
+
+
+@pytest.mark.parametrize(("failure", "reason"), REGISTER_UNREADABLE)
+async def test_an_unreadable_registration_reply_leaves_the_outcome_unknown(
+    adapter: BpjsKetenagakerjaanAdapter, router: respx.Router, failure: Any, reason: str
+) -> None:
+    """The agency answered the registration, but unreadably: sent, outcome unknown (reconcile), never final."""
+    router.post(REGISTER_PATH).mock(side_effect=[failure()])
+    with pytest.raises(TransientAgencyError) as caught:
+        await adapter.execute(register_call())
+    error = caught.value
+    assert not isinstance(error, AgencyProtocolError)
+    assert error.sent is True
+    assert error.detail == f"{reason}; the agency may hold the registration: reconcile before any resend"
+    assert "req_SOMEONE_ELSE" not in str(error) and "kemarin" not in str(error)
+    assert error.__context__ is None
+    assert_safe(error)
+
+
+async def test_reconcile_answered_unreadably_is_a_protocol_error_saying_the_agency_may_hold_it(
+    adapter: BpjsKetenagakerjaanAdapter, router: respx.Router
+) -> None:
+    """The status enquiry of a reconciliation about another reference: final, and the detail says what is at stake."""
+    router.post(STATUS_PATH).mock(return_value=_json(_registration(referensi="req_SOMEONE_ELSE")))
+    with pytest.raises(AgencyProtocolError) as caught:
+        await adapter.reconcile(register_call())
+    error = caught.value
+    assert (error.method, error.field) == ("api/v1/peserta/bpu/status", "data.referensi")
+    assert "a registration the agency may hold" in error.detail
+    assert "req_SOMEONE_ELSE" not in str(error) and REFERENCE not in str(error)
+    assert error.__context__ is None

@@ -32,13 +32,13 @@ from gateway import AgencyConfig, Settings, build_app, build_transport
 from gateway.store import generate_data_key
 from mocks import REFERENCE_DATE, Citizen, MockCluster, start_mocks
 from mocks.bpjs_ketenagakerjaan import REGISTRATIONS_KEY, membership
-from tests.fakes import KEY_A, directory
+from tests.fakes import KEY_A, consent_given_at, directory
 
 from ._support import REGISTER_DATA
 
 AGENCY = "bpjs-ketenagakerjaan"
 REGISTER_ID = "bpjs-ketenagakerjaan.peserta.register"
-CONSENT = {"method": "written", "reference": "FORM-0042", "given_at": "2026-01-05T09:00:00+07:00"}
+CONSENT = {"method": "written", "reference": "FORM-0042", "given_at": consent_given_at()}
 COUNTER = {"mpp_id": "mpp-a", "desk": "loket-05", "operator": "op-7"}
 
 

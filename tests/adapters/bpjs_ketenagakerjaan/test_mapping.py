@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from adapters import ContractError, TransientAgencyError
+from adapters import AgencyProtocolError, ContractError
 from adapters.bpjs_ketenagakerjaan import MembershipPayload, MembershipResult, RegisterPayload
 from adapters.bpjs_ketenagakerjaan.client import Reply
 from adapters.bpjs_ketenagakerjaan.mapping import (
@@ -174,28 +174,36 @@ def test_not_a_participant_is_an_answer() -> None:
 
 
 UNREADABLE: list[Any] = [
-    pytest.param(None, id="null"),
-    pytest.param([], id="list"),
-    pytest.param({"kpj": "123"}, id="short-kpj"),
-    pytest.param({**MEMBER_PU, "kategori": "XX"}, id="unknown-category"),
-    pytest.param({**MEMBER_PU, "status": "HIDUP"}, id="unknown-status"),
-    pytest.param({**MEMBER_PU, "tgl_kepesertaan": "11-03-2019"}, id="date-format"),
+    pytest.param(None, "data", id="null"),
+    pytest.param([], "data", id="list"),
+    pytest.param({**MEMBER_PU, "kpj": "123"}, "data.kpj", id="short-kpj"),
+    pytest.param({**MEMBER_PU, "kategori": "XX"}, "data.kategori", id="unknown-category"),
+    pytest.param({**MEMBER_PU, "status": "HIDUP"}, "data.status", id="unknown-status"),
+    pytest.param({**MEMBER_PU, "program": ["JHT", "PENSIUN"]}, "data.program.1", id="unknown-programme"),
+    pytest.param({**MEMBER_PU, "tgl_kepesertaan": "11-03-2019"}, "data.tgl_kepesertaan", id="date-format"),
 ]
 
 
-@pytest.mark.parametrize("data", UNREADABLE)
-def test_unreadable_membership_is_transient_with_nothing_chained(data: object) -> None:
-    """Data the adapter cannot read is transient, and no validation error (holding the input) rides along."""
-    with pytest.raises(TransientAgencyError) as caught:
+@pytest.mark.parametrize(("data", "field"), UNREADABLE)
+def test_unreadable_membership_is_a_protocol_error_with_nothing_chained(data: object, field: str) -> None:
+    """Data the adapter cannot read is final, naming path and field; no validation error (holding input) rides along."""
+    with pytest.raises(AgencyProtocolError) as caught:
         parse_membership(Reply(200, "00", data))
-    assert caught.value.sent is True
-    assert caught.value.__cause__ is None
-    assert caught.value.__context__ is None
+    error = caught.value
+    assert (error.agency, error.method, error.field) == ("bpjs-ketenagakerjaan", "api/v1/peserta/cek", field)
+    assert error.detail == (
+        f"bpjs-ketenagakerjaan answered api/v1/peserta/cek with a reply whose '{field}' the adapter cannot read"
+    )
+    assert error.__cause__ is None
+    assert error.__context__ is None
+    kept = (str(error), repr(error), *(repr(arg) for arg in error.args), repr(vars(error)))
+    for value in ("123", "XX", "HIDUP", "PENSIUN", "11-03-2019", MEMBER_PU["kpj"]):
+        assert not any(value in text for text in kept), value
 
 
 def test_registration_is_read() -> None:
     """The registration reply becomes the result with its KPJ, contribution and payment code."""
-    result = parse_registration(envelope("register_created"), REFERENCE)
+    result = parse_registration(envelope("register_created"), REFERENCE, method="api/v1/peserta/bpu")
     assert result.kpj == "87125509314"
     assert result.reference == REFERENCE
     assert result.status == "awaiting_first_payment"
@@ -205,17 +213,22 @@ def test_registration_is_read() -> None:
     assert result.registered_at == dt.datetime(2026, 1, 5, 9, 41, 27, tzinfo=dt.timezone(dt.timedelta(hours=7)))
 
 
-def test_registration_under_another_reference_is_not_trusted() -> None:
-    """A reply about another reference than the one asked is transient, never handed on."""
-    with pytest.raises(TransientAgencyError, match="another reference"):
-        parse_registration(envelope("register_created"), "req_OTHER")
+@pytest.mark.parametrize("method", ["api/v1/peserta/bpu", "api/v1/peserta/bpu/status"])
+def test_registration_under_another_reference_is_never_handed_on(method: str) -> None:
+    """A reply about another reference than the one asked is a protocol error naming data.referensi, no reference."""
+    with pytest.raises(AgencyProtocolError, match="another reference") as caught:
+        parse_registration(envelope("register_created"), "req_OTHER", method=method)
+    assert (caught.value.method, caught.value.field) == (method, "data.referensi")
+    assert REFERENCE not in str(caught.value) and "req_OTHER" not in str(caught.value)
 
 
 def test_registration_without_timezone_is_unreadable() -> None:
-    """A naive registration time is unreadable: the result promises an aware one."""
+    """A naive registration time is unreadable: the result promises an aware one. The time is not repeated."""
     data = {**fixtures.load("bpjs_ketenagakerjaan", "register_created")["data"], "tgl_daftar": "2026-01-05T09:41:27"}
-    with pytest.raises(TransientAgencyError):
-        parse_registration(Reply(200, "00", data), REFERENCE)
+    with pytest.raises(AgencyProtocolError) as caught:
+        parse_registration(Reply(200, "00", data), REFERENCE, method="api/v1/peserta/bpu/status")
+    assert (caught.value.method, caught.value.field) == ("api/v1/peserta/bpu/status", "data.tgl_daftar")
+    assert "09:41" not in str(caught.value) and caught.value.__context__ is None
 
 
 def test_refused_wire_fields_become_contract_paths() -> None:

@@ -14,6 +14,7 @@ from adapters import (
     AdapterContext,
     AgencyHttp,
     AgencyMisconfigured,
+    AgencyProtocolError,
     AgencyRejected,
     Completed,
     ContractError,
@@ -171,7 +172,6 @@ TRANSIENT = [
     pytest.param(lambda: wire(200), id="empty-body"),
     pytest.param(lambda: httpx.ConnectError("refused"), id="connect-error"),
     pytest.param(lambda: httpx.ReadTimeout("slow"), id="read-timeout"),
-    pytest.param(lambda: wire(200, b'{"content": [{"NIK": "Mungkin"}]}'), id="unexpected-verdict"),
 ]
 
 
@@ -190,3 +190,26 @@ async def test_transient_failures_then_recovery(
     assert isinstance(outcome, Completed)
     assert isinstance(outcome.result, VerifyResult)
     assert outcome.result.matched is True
+
+
+UNREADABLE = [
+    pytest.param(b'{"content": [{"NIK": "Mungkin", "NAMA_LGKP": "Sesuai"}]}', "NIK", id="unknown-nik-verdict"),
+    pytest.param(b'{"content": [{"NIK": "Sesuai", "NAMA_LGKP": "Sesuai (SITI)"}]}', "NAMA_LGKP", id="unknown-verdict"),
+    pytest.param(b'{"content": [{"RESPONSE_CODE": "01", "quotaLimiter": 99}]}', "NIK", id="no-verdict"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), UNREADABLE)
+async def test_an_unreadable_verdict_is_a_protocol_error_then_the_adapter_recovers(
+    adapter: DukcapilAdapter, router: respx.Router, body: bytes, field: str
+) -> None:
+    """Dukcapil's content list with a verdict the adapter cannot read: a final protocol error naming method and key."""
+    router.post(VERIFY_PATH).mock(side_effect=[wire(200, body, {"content-type": "application/json"}),
+                                              reply("verify_match")])  # fmt: skip
+    with pytest.raises(AgencyProtocolError) as caught:
+        await adapter.execute(make_call(PAYLOAD))
+    error = caught.value
+    assert (error.agency, error.method, error.field) == ("dukcapil", "CALL_VERIFY_BY_ELEMEN", field)
+    assert "SITI" not in str(caught.value) and "Mungkin" not in str(caught.value)
+    assert_no_secrets(caught.value)
+    assert isinstance(await adapter.execute(make_call(PAYLOAD)), Completed)

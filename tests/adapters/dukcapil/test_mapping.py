@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from adapters import ContractError, TransientAgencyError
+from adapters import AgencyProtocolError, ContractError
 from adapters.dukcapil.mapping import (
     WIRE_FIELDS,
     FieldMatch,
@@ -164,18 +164,34 @@ def test_nik_must_be_sixteen_ascii_digits(nik: str) -> None:
 )
 def test_verdicts_are_read_into_match_and_score(value: str, match: bool, score: int) -> None:
     """'Sesuai' is 100, 'Sesuai (N)' is N, 'Tidak Sesuai' is 0, whatever the spacing or case."""
-    assert parse_match(value) == FieldMatch(match=match, score=score)
+    assert parse_match(value, field="NAMA_LGKP") == FieldMatch(match=match, score=score)
 
 
 @pytest.mark.parametrize(
     "value", ["", "Ya", "Tidak", "Sesuai 92", "Sesuai (101)", "Sesuai (abc)", "Sesuai (-1)", None, 100, True]
 )
-def test_unexpected_verdict_is_transient_and_not_echoed(value: object) -> None:
-    """Anything but a known verdict is an answer we cannot trust: transient, and the value is not repeated."""
-    with pytest.raises(TransientAgencyError, match="unexpected match value") as caught:
-        parse_match(value)
-    assert caught.value.sent is True
-    assert caught.value.detail == "dukcapil sent an unexpected match value"
+def test_unexpected_verdict_is_a_protocol_error_naming_the_key_not_the_value(value: object) -> None:
+    """Anything but a known verdict is a reply the adapter cannot read: final, naming method and key, not the value."""
+    with pytest.raises(AgencyProtocolError) as caught:
+        parse_match(value, field="NAMA_LGKP")
+    error = caught.value
+    assert (error.agency, error.method, error.field) == ("dukcapil", "CALL_VERIFY_BY_ELEMEN", "NAMA_LGKP")
+    assert error.detail == (
+        "dukcapil answered CALL_VERIFY_BY_ELEMEN with a reply whose 'NAMA_LGKP' the adapter cannot read"
+    )
+    assert error.__cause__ is None and error.__context__ is None
+
+
+@pytest.mark.parametrize("key", [*WIRE_FIELDS.values(), "NIK"])
+def test_an_unreadable_verdict_in_a_reply_names_its_wire_key(key: str) -> None:
+    """The verdict that cannot be read is named by its wire key (the NIK's too), and its value is not repeated."""
+    payload = full_payload()
+    content = {"NIK": "Sesuai", **{WIRE_FIELDS[field]: "Sesuai" for field in payload.submitted()}}
+    content[key] = "Mungkin (SITI AMINAH)"
+    with pytest.raises(AgencyProtocolError) as caught:
+        parse_verify(content, payload)
+    assert (caught.value.method, caught.value.field) == ("CALL_VERIFY_BY_ELEMEN", key)
+    assert "Mungkin" not in str(caught.value) and "SITI" not in str(caught.value)
 
 
 def test_recorded_full_match() -> None:
@@ -237,10 +253,14 @@ def test_missing_verdict_fails_closed() -> None:
 
 
 @pytest.mark.parametrize("content", [{}, {"quotaLimiter": 100}, {"RESPONSE_CODE": "01", "NO_PROP": "Sesuai"}])
-def test_reply_without_any_verdict_is_transient(content: dict[str, Any]) -> None:
-    """A reply that mentions neither the NIK nor any submitted field is not a verification answer."""
-    with pytest.raises(TransientAgencyError, match="without any verification verdict"):
+def test_reply_without_any_verdict_is_a_protocol_error(content: dict[str, Any]) -> None:
+    """A reply that mentions neither the NIK nor any submitted field is not a verification answer: final."""
+    with pytest.raises(AgencyProtocolError) as caught:
         parse_verify(content, VerifyPayload(full_name="Siti"))
+    assert (caught.value.method, caught.value.field) == ("CALL_VERIFY_BY_ELEMEN", "NIK")
+    assert caught.value.detail == (
+        "dukcapil answered CALL_VERIFY_BY_ELEMEN without a verdict on the NIK or on any submitted field"
+    )
 
 
 def test_nik_mismatch_unmatches_the_result() -> None:

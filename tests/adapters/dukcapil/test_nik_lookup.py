@@ -9,7 +9,15 @@ import orjson
 import pytest
 import respx
 
-from adapters import AgencyError, AgencyMisconfigured, AgencyRejected, Completed, ContractError, TransientAgencyError
+from adapters import (
+    AgencyError,
+    AgencyMisconfigured,
+    AgencyProtocolError,
+    AgencyRejected,
+    Completed,
+    ContractError,
+    TransientAgencyError,
+)
 from adapters.dukcapil import CivilRecord, DukcapilAdapter, NikLookupPayload, VerifyPayload
 from adapters.dukcapil.errors import RESPONSE_CODES
 from tests import fixtures
@@ -92,11 +100,13 @@ async def test_every_code_applies_as_for_verification_then_recovers(
 
 
 async def test_unknown_vocabulary_fails_without_the_record(adapter: DukcapilAdapter, router: respx.Router) -> None:
-    """A record with a value outside the tables is misconfigured; nothing of the record is in the error."""
+    """A record with a value outside the tables is a protocol error (final); nothing of the record is in the error."""
     body = orjson.dumps({"content": [{**RECORD, "AGAMA": "NILAI BARU"}]})
     router.post(PATH).mock(return_value=wire(200, body, {"content-type": "application/json"}))
-    with pytest.raises(AgencyMisconfigured) as caught:
+    with pytest.raises(AgencyProtocolError) as caught:
         await adapter.execute(lookup_call())
+    assert isinstance(caught.value, AgencyMisconfigured)
+    assert (caught.value.method, caught.value.field) == ("CALL_NIK", "AGAMA")
     for value in ("SITI", NIK, "NILAI BARU", "MERDEKA"):
         assert value not in str(caught.value)
 
@@ -112,7 +122,6 @@ TRANSIENT = [
     pytest.param(lambda: wire(503, headers={"retry-after": "30"}), id="503"),
     pytest.param(lambda: wire(502, b"<html><body>Bad Gateway</body></html>", {"content-type": "text/html"}), id="html"),
     pytest.param(lambda: wire(200, b'{"content": [{"NIK": "32', {"content-type": "application/json"}), id="truncated"),
-    pytest.param(lambda: wire(200, b'{"content": [{"RESPONSE_CODE": "01"}]}'), id="no-record"),
     pytest.param(lambda: httpx.ReadTimeout("slow"), id="read-timeout"),
 ]
 
@@ -123,5 +132,28 @@ async def test_transient_failures_then_recovery(adapter: DukcapilAdapter, router
     router.post(PATH).mock(side_effect=[failure(), reply("nik_record")])
     with pytest.raises(TransientAgencyError) as caught:
         await adapter.execute(lookup_call())
+    assert_no_secrets(caught.value)
+    assert isinstance(await adapter.execute(lookup_call()), Completed)
+
+
+UNREADABLE = [
+    pytest.param({"RESPONSE_CODE": "01"}, "NIK", id="no-record"),
+    pytest.param({**RECORD, "NAMA_LGKP": "-"}, "NAMA_LGKP", id="no-name"),
+    pytest.param({**RECORD, "TGL_LHR": "1990/08/07"}, "TGL_LHR", id="birth-date-format"),
+]
+
+
+@pytest.mark.parametrize(("content", "field"), UNREADABLE)
+async def test_an_unreadable_record_is_a_protocol_error_then_the_adapter_recovers(
+    adapter: DukcapilAdapter, router: respx.Router, content: dict[str, Any], field: str
+) -> None:
+    """A success reply whose record cannot be read: a final protocol error naming CALL_NIK and the key, no value."""
+    body = orjson.dumps({"content": [content]})
+    router.post(PATH).mock(side_effect=[wire(200, body, {"content-type": "application/json"}), reply("nik_record")])
+    with pytest.raises(AgencyProtocolError) as caught:
+        await adapter.execute(lookup_call())
+    assert (caught.value.agency, caught.value.method, caught.value.field) == ("dukcapil", "CALL_NIK", field)
+    for value in ("SITI", NIK, "1990/08/07", "MERDEKA"):
+        assert value not in str(caught.value)
     assert_no_secrets(caught.value)
     assert isinstance(await adapter.execute(lookup_call()), Completed)

@@ -15,10 +15,10 @@ from adapters.dukcapil import CivilRecord, DukcapilAdapter, NikLookupPayload
 from gateway import AgencyConfig, Settings, build_app, build_transport
 from gateway.store import generate_data_key
 from mocks import MockCluster, start_mocks
-from tests.fakes import KEY_A, directory
+from tests.fakes import KEY_A, consent_given_at, directory
 
 LOOKUP = "dukcapil.nik.lookup"
-CONSENT = {"method": "electronic", "reference": "ECONSENT-77", "given_at": "2026-01-05T09:00:00+07:00"}
+CONSENT = {"method": "electronic", "reference": "ECONSENT-77", "given_at": consent_given_at()}
 
 
 @pytest.fixture

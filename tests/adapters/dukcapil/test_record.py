@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapters import AgencyMisconfigured, ContractError, TransientAgencyError
+from adapters import AgencyMisconfigured, AgencyProtocolError, ContractError
 from adapters.dukcapil import CivilAddress, CivilRecord, Region
 from adapters.dukcapil.record import nik_fields, parse_record
 from mocks import Population
@@ -92,9 +92,11 @@ def test_spelling_variants_map_to_one_code(wire: str, value: str, field: str, ex
 
 @pytest.mark.parametrize("wire", ["AGAMA", "STATUS_KAWIN", "GOL_DARAH", "PDDK_AKH", "STAT_HBKEL", "JENIS_KLMIN"])
 def test_unknown_vocabulary_needs_a_human(wire: str) -> None:
-    """A value outside the table is misconfigured, naming the field and never the value."""
-    with pytest.raises(AgencyMisconfigured, match=f"a {wire} value") as caught:
+    """A value outside the table is a final protocol error (still misconfigured), naming the key, never the value."""
+    with pytest.raises(AgencyProtocolError, match=f"with a {wire} value the adapter's table does not know") as caught:
         parse_record(with_(**{wire: "NILAI ANEH"}), NIK)
+    assert isinstance(caught.value, AgencyMisconfigured)
+    assert (caught.value.method, caught.value.field) == ("CALL_NIK", wire)
     assert "NILAI ANEH" not in str(caught.value)
 
 
@@ -134,35 +136,43 @@ def test_a_missing_region_level_leaves_the_levels_below_without_code(
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "wire"),
     [
-        pytest.param({"NAMA_LGKP": None}, id="no-name"),
-        pytest.param({"TGL_LHR": "1990-08-07"}, id="iso-birth-date"),
-        pytest.param({"TGL_LHR": "31-02-1990"}, id="impossible-date"),
-        pytest.param({"JENIS_KLMIN": "-"}, id="no-sex"),
-        pytest.param({"NO_KK": "12345"}, id="short-kk"),
+        pytest.param({"NAMA_LGKP": None}, "NAMA_LGKP", id="no-name"),
+        pytest.param({"TGL_LHR": "1990-08-07"}, "TGL_LHR", id="iso-birth-date"),
+        pytest.param({"TGL_LHR": "31-02-1990"}, "TGL_LHR", id="impossible-date"),
+        pytest.param({"JENIS_KLMIN": "-"}, "JENIS_KLMIN", id="no-sex"),
+        pytest.param({"NO_KK": "12345"}, "NO_KK", id="short-kk"),
     ],
 )
-def test_unreadable_records_are_transient_with_nothing_chained(changes: dict[str, Any]) -> None:
-    """A record missing what every record has is transient, and no validation error rides along."""
-    with pytest.raises(TransientAgencyError) as caught:
+def test_unreadable_records_are_protocol_errors_naming_the_key_with_nothing_chained(
+    changes: dict[str, Any], wire: str
+) -> None:
+    """A record missing what every record has is a final protocol error naming the wire key; no value rides along."""
+    with pytest.raises(AgencyProtocolError) as caught:
         parse_record(with_(**changes), NIK)
-    assert caught.value.sent is True
-    assert caught.value.__cause__ is None and caught.value.__context__ is None
-    assert "SITI" not in str(caught.value)
+    error = caught.value
+    assert (error.agency, error.method, error.field) == ("dukcapil", "CALL_NIK", wire)
+    assert error.detail == f"dukcapil answered CALL_NIK with a reply whose '{wire}' the adapter cannot read"
+    assert error.__cause__ is None and error.__context__ is None
+    kept = (str(error), repr(error), *(repr(arg) for arg in error.args), repr(vars(error)))
+    for value in ("SITI", NIK, "12345", "1990-08-07", "31-02-1990", "MERDEKA"):
+        assert not any(value in text for text in kept), value
 
 
-def test_reply_without_a_record_is_transient() -> None:
-    """A success reply with no NIK at all is not a record."""
-    with pytest.raises(TransientAgencyError, match="without a record"):
+def test_reply_without_a_record_is_a_protocol_error() -> None:
+    """A success reply with no NIK at all is not a record the adapter can read: final, naming NIK."""
+    with pytest.raises(AgencyProtocolError, match="without a record") as caught:
         parse_record({"RESPONSE_CODE": "01"}, NIK)
+    assert (caught.value.method, caught.value.field) == ("CALL_NIK", "NIK")
 
 
 def test_another_nik_s_record_is_never_handed_on() -> None:
-    """A record of another NIK than asked is discarded as misconfigured, neither NIK in the message."""
+    """A record of another NIK than asked is discarded as a final protocol error, neither NIK in the message."""
     other = "3273010504850002"
-    with pytest.raises(AgencyMisconfigured, match="another NIK") as caught:
+    with pytest.raises(AgencyProtocolError, match="another NIK") as caught:
         parse_record(with_(NIK=other), NIK)
+    assert (caught.value.method, caught.value.field) == ("CALL_NIK", "NIK")
     assert NIK not in str(caught.value) and other not in str(caught.value)
 
 

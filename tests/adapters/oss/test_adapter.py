@@ -12,6 +12,7 @@ from adapters import (
     AdapterContext,
     AgencyHttp,
     AgencyMisconfigured,
+    AgencyProtocolError,
     AgencyRejected,
     Completed,
     ContractError,
@@ -132,7 +133,12 @@ async def test_status_update_end_to_end_carries_the_reference(adapter: OssAdapte
     outcome = await adapter.execute(make_call(UPDATE, "oss.license.status-update"))
     request = route.calls.last.request
     assert request.headers["x-mpp-reference"] == REFERENCE
-    assert orjson.loads(request.content)["IZINSTATUS"]["kd_status"] == "45"
+    assert orjson.loads(request.content) == {"IZINSTATUS": {
+        "nib": NIB, "id_produk": "", "id_proyek": ISSUE["project_id"], "oss_id": ISSUE["oss_id"],
+        "id_izin": PERMIT_ID, "kd_izin": ISSUE["permit_code"], "kd_instansi": "032", "kd_status": "45",
+        "tgl_status": "2024-01-20 10:15:00", "nip_status": "198703152010011002", "nama_status": "Budi Santoso",
+        "keterangan": "Persyaratan lengkap",
+    }}  # fmt: skip
     assert isinstance(outcome, Completed) and isinstance(outcome.result, LicenseStatusUpdateResult)
     assert (outcome.result.status, outcome.agency_reference) == ("requirements verified", PERMIT_ID)
 
@@ -143,7 +149,12 @@ async def test_issue_end_to_end_keeps_osss_number(adapter: OssAdapter, router: r
     outcome = await adapter.execute(make_call(ISSUE_PAYLOAD, "oss.license.issue"))
     request = route.calls.last.request
     assert request.headers["x-mpp-reference"] == REFERENCE
-    assert orjson.loads(request.content)["IZINFINAL"]["nomor_izin"] == ISSUE["permit_number"]
+    assert orjson.loads(request.content) == {"IZINFINAL": {
+        "nib": NIB, "id_proyek": ISSUE["project_id"], "oss_id": ISSUE["oss_id"], "id_izin": PERMIT_ID,
+        "kd_izin": ISSUE["permit_code"], "kd_daerah": "3273000000", "nomor_izin": ISSUE["permit_number"],
+        "tgl_terbit_izin": "2024-01-22", "tgl_berlaku_izin": "2029-01-22", "nama_ttd": "Rina Kartika",
+        "nip_ttd": "197005121995032001", "jabatan_ttd": "Kepala DPMPTSP Kota Bandung", "status_izin": "50",
+    }}  # fmt: skip
     assert isinstance(outcome, Completed) and isinstance(outcome.result, LicenseIssueResult)
     assert outcome.result.permit_number == "503/0042/SS/DPMPTSP/2024"
 
@@ -202,8 +213,6 @@ TRANSIENT = [
     pytest.param(lambda: wire(502, b"<html><body>Bad Gateway</body></html>", {"content-type": "text/html"}), id="html"),
     pytest.param(lambda: wire(200, b'{"responinqueryNIB": {"kode": 200, "dataN'), id="truncated"),
     pytest.param(lambda: wire(200, b'{"responcheckNIB": {"kode": 200}}'), id="wrong-envelope"),
-    pytest.param(lambda: envelope("inqueryNIB", kode=200, keterangan="Sukses"), id="no-dataNIB"),
-    pytest.param(lambda: envelope("inqueryNIB", keterangan="Sukses"), id="no-kode"),
     pytest.param(lambda: httpx.ConnectError("refused"), id="connect-error"),
     pytest.param(lambda: httpx.ReadTimeout("slow"), id="read-timeout"),
 ]
@@ -219,6 +228,43 @@ async def test_transient_failures_then_recovery(adapter: OssAdapter, router: res
     assert caught.value.agency == "oss"
     assert_clean(caught.value)
     assert isinstance(await adapter.execute(make_call(NIB_PAYLOAD, "oss.nib.inquiry")), Completed)
+
+
+UNREADABLE = [
+    pytest.param(lambda: envelope("inqueryNIB", kode=200, keterangan="Sukses"), "dataNIB", id="no-dataNIB"),
+    pytest.param(lambda: envelope("inqueryNIB", keterangan="Sukses"), "kode", id="no-kode"),
+    pytest.param(lambda: envelope("inqueryNIB", kode=200, dataNIB={"nib": "9120001234562"}), "dataNIB.nib",
+                 id="another-nib"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("failure", "field"), UNREADABLE)
+async def test_an_unreadable_success_is_a_protocol_error_then_recovery(
+    adapter: OssAdapter, router: respx.Router, failure: object, field: str
+) -> None:
+    """A well-formed reply the adapter cannot read is AgencyProtocolError naming method and field; then success."""
+    assert callable(failure)
+    router.post(path("inqueryNIB")).mock(side_effect=[failure(), reply("inquiry_nib")])
+    with pytest.raises(AgencyProtocolError) as caught:
+        await adapter.execute(make_call(NIB_PAYLOAD, "oss.nib.inquiry"))
+    assert (caught.value.agency, caught.value.method, caught.value.field) == ("oss", "inqueryNIB", field)
+    assert_clean(caught.value)
+    assert "9120001234562" not in str(caught.value)
+    assert isinstance(await adapter.execute(make_call(NIB_PAYLOAD, "oss.nib.inquiry")), Completed)
+
+
+async def test_a_missing_required_field_is_refused_data_naming_the_field(
+    adapter: OssAdapter, router: respx.Router
+) -> None:
+    """OSS's 400 "parameter tidak ditemukan" with meta is invalid data (not "not found"), the fields named."""
+    meta = [{"message": "id_produk is required", "field": "id_produk"}]
+    router.post(path("receiveLicenseStatus")).mock(
+        return_value=envelope("receiveLicenseStatus", kode=400, keterangan="parameter tidak ditemukan", meta=meta)
+    )
+    with pytest.raises(AgencyRejected) as caught:
+        await adapter.execute(make_call(UPDATE, "oss.license.status-update"))
+    assert caught.value.slug == "oss-invalid-data"
+    assert caught.value.detail.endswith("required and missing: id_produk")
 
 
 async def test_rejected_status_update_names_missing_permit(adapter: OssAdapter, router: respx.Router) -> None:

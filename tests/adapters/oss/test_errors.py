@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adapters import AgencyError, AgencyMisconfigured, AgencyRejected, TransientAgencyError
+from adapters import AgencyError, AgencyMisconfigured, AgencyProtocolError, AgencyRejected, TransientAgencyError
 from adapters.oss import OssAdapter
 from adapters.oss.errors import (
     DATA_NOT_FOUND,
@@ -15,6 +15,7 @@ from adapters.oss.errors import (
     PROBLEM_TYPES,
     classify,
     kode_of,
+    missing_fields,
     raise_for_reply,
     rejection_slug,
 )
@@ -91,11 +92,23 @@ def test_malformed_kode_is_misconfigured_without_echo(raw: Any) -> None:
     assert "Sukses" not in caught.value.detail
 
 
-def test_missing_kode_is_transient() -> None:
-    """An envelope without a kode is not an answer to trust: transient, sent."""
-    with pytest.raises(TransientAgencyError) as caught:
+def test_missing_kode_is_a_protocol_error() -> None:
+    """An envelope without a kode is a reply the adapter cannot read: final, naming the method and 'kode'."""
+    with pytest.raises(AgencyProtocolError) as caught:
         raise_for_reply({"keterangan": "Sukses"}, method="checkNIB", submission=False)
-    assert caught.value.sent is True
+    assert (caught.value.method, caught.value.field) == ("checkNIB", "kode")
+
+
+@pytest.mark.parametrize("submission", [False, True])
+def test_a_400_listing_required_fields_is_invalid_data(submission: bool) -> None:
+    """The guide's missing-parameter 400 ("parameter tidak ditemukan" + meta) is invalid data, never not-found."""
+    reply = {"kode": 400, "keterangan": "parameter tidak ditemukan",
+             "meta": [{"message": "nib is required", "field": "nib"}, {"message": "x", "field": "bad field!"}]}
+    assert rejection_slug(reply, submission=submission) == INVALID_DATA
+    assert missing_fields(reply) == ["nib"]
+    with pytest.raises(AgencyRejected) as caught:
+        raise_for_reply(reply, method="checkNIB", submission=submission)
+    assert caught.value.detail.endswith("required and missing: nib")
 
 
 @pytest.mark.parametrize(

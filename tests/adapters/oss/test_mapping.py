@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from adapters import TransientAgencyError
+from adapters import AgencyProtocolError
 from adapters.oss import (
     LicenseIssuePayload,
     LicenseStatusUpdatePayload,
@@ -16,6 +16,7 @@ from adapters.oss import (
     NibPayload,
 )
 from adapters.oss.mapping import (
+    REQUIRED_FIELDS,
     issue_fields,
     issue_result,
     parse_check,
@@ -106,11 +107,12 @@ BAD_REPLIES = [
 
 
 @pytest.mark.parametrize(("reply", "nib"), BAD_REPLIES)
-def test_unusable_inquiry_replies_are_transient(reply: dict[str, Any], nib: str) -> None:
-    """A success reply without usable data, or about another NIB, is transient and echoes nothing."""
-    with pytest.raises(TransientAgencyError) as caught:
+def test_unusable_inquiry_replies_are_protocol_errors(reply: dict[str, Any], nib: str) -> None:
+    """A success reply without usable data, or about another NIB, is a final protocol error and echoes nothing."""
+    with pytest.raises(AgencyProtocolError) as caught:
         parse_inquiry(reply, nib)
-    assert caught.value.sent is True
+    assert (caught.value.agency, caught.value.method) == ("oss", "inqueryNIB")
+    assert caught.value.field.startswith("dataNIB")
     assert_clean(caught.value)
     assert "9120001234562" not in str(caught.value)
 
@@ -123,10 +125,12 @@ def test_check_maps_name_and_status() -> None:
     )
 
 
-def test_check_about_another_nib_is_transient() -> None:
-    """A checkNIB reply naming another NIB is not an answer."""
-    with pytest.raises(TransientAgencyError):
+def test_check_about_another_nib_is_a_protocol_error() -> None:
+    """A checkNIB reply naming another NIB is not an answer: a protocol error on dataNIB.nib."""
+    with pytest.raises(AgencyProtocolError) as caught:
         parse_check({"kode": 200, "dataNIB": {"nib": "9120001234562"}}, NIB)
+    assert (caught.value.method, caught.value.field) == ("checkNIB", "dataNIB.nib")
+    assert "9120001234562" not in str(caught.value)
 
 
 @pytest.mark.parametrize(("name", "code", "label"), [
@@ -141,17 +145,19 @@ def test_license_status_maps_code_and_label(name: str, code: str, label: str) ->
     assert "Izin" not in str(result.model_dump())
 
 
-def test_license_status_without_dataizin_is_transient() -> None:
-    """A checkLicenseStatus success without dataIZIN is not an answer."""
-    with pytest.raises(TransientAgencyError):
+def test_license_status_without_dataizin_is_a_protocol_error() -> None:
+    """A checkLicenseStatus success without dataIZIN is not an answer: a protocol error on dataIZIN."""
+    with pytest.raises(AgencyProtocolError) as caught:
         parse_license_status({"kode": 200, "keterangan": "Sukses"}, PERMIT_ID)
+    assert (caught.value.method, caught.value.field) == ("checkLicenseStatus", "dataIZIN")
 
 
 def test_status_update_fields_are_the_izinstatus_object() -> None:
-    """IZINSTATUS carries every field of the guide, the time as YYYY-MM-DD HH:MM:SS in Jakarta time."""
+    """IZINSTATUS carries every field of the guide, id_produk empty, the time as YYYY-MM-DD HH:MM:SS in WIB."""
     payload = LicenseStatusUpdatePayload.model_validate(STATUS_UPDATE)
     assert status_update_fields(payload) == {
         "nib": NIB,
+        "id_produk": "",
         "id_proyek": PROJECT_ID,
         "oss_id": OSS_ID,
         "id_izin": PERMIT_ID,
@@ -182,7 +188,7 @@ def test_status_time_goes_on_the_wire_in_jakarta_time(given: str, wire: str) -> 
 
 
 def test_issue_fields_are_the_izinfinal_object() -> None:
-    """IZINFINAL carries the permit and its signer; optional fields not given are left out."""
+    """IZINFINAL carries the permit and its signer, tgl_berlaku_izin empty without one; optional fields left out."""
     payload = LicenseIssuePayload.model_validate({k: v for k, v in ISSUE.items() if k != "valid_until"})
     fields = issue_fields(payload)
     assert fields == {
@@ -194,11 +200,30 @@ def test_issue_fields_are_the_izinfinal_object() -> None:
         "kd_daerah": "3273000000",
         "nomor_izin": "503/0042/SS/DPMPTSP/2024",
         "tgl_terbit_izin": "2024-01-22",
+        "tgl_berlaku_izin": "",
         "nama_ttd": "Rina Kartika",
         "nip_ttd": "197005121995032001",
         "jabatan_ttd": "Kepala DPMPTSP Kota Bandung",
         "status_izin": "50",
     }
+
+
+def test_every_field_the_guide_requires_is_sent_even_without_a_value() -> None:
+    """The least a counter may send still puts every required field of IZINSTATUS and IZINFINAL on the wire."""
+    update = LicenseStatusUpdatePayload.model_validate({k: v for k, v in STATUS_UPDATE.items() if k != "note"})
+    issue = LicenseIssuePayload.model_validate({k: v for k, v in ISSUE.items() if k != "valid_until"})
+    sent = {"receiveLicenseStatus": status_update_fields(update), "receiveLicense": issue_fields(issue)}
+    for method, fields in sent.items():
+        assert set(REQUIRED_FIELDS[method]) <= set(fields), method
+        assert all(isinstance(fields[name], str) for name in REQUIRED_FIELDS[method])
+    assert (status_update_fields(update)["keterangan"], issue_fields(issue)["tgl_berlaku_izin"]) == ("", "")
+
+
+def test_the_adapter_and_the_mock_read_the_same_required_fields() -> None:
+    """The adapter's list of required fields is the mock's, method by method (both from the guide)."""
+    from mocks.oss import REQUIRED_FIELDS as MOCK_REQUIRED
+
+    assert {m: f for m, f in MOCK_REQUIRED.items() if m in REQUIRED_FIELDS} == dict(REQUIRED_FIELDS)
 
 
 def test_issue_optional_fields_are_sent_when_given() -> None:

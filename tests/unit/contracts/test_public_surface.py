@@ -33,6 +33,7 @@ def test_contracts_public_names() -> None:
             "ServiceRequest",
             "Subject",
             "check_nik",
+            "contains_nik_like",
             "mask_nik",
         ]
     )
@@ -51,6 +52,7 @@ def test_adapters_public_names() -> None:
             "AgencyError",
             "AgencyHttp",
             "AgencyMisconfigured",
+            "AgencyProtocolError",
             "AgencyRejected",
             "AgencyResponse",
             "AmbiguousOutcome",
@@ -65,6 +67,8 @@ def test_adapters_public_names() -> None:
             "MppError",
             "Outcome",
             "ProblemType",
+            "ProxyRouter",
+            "ProxySettings",
             "ReceivedDocument",
             "Registry",
             "Service",

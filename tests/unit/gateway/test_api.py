@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from adapters import AgencyRejected
-from tests.fakes import KEY_A, KEY_B, KEY_NARROW, NIK, FakeAdapter, envelope
+from tests.fakes import KEY_A, KEY_B, KEY_NARROW, NIK, FakeAdapter, consent_given_at, envelope
 
 AUTH = {"Authorization": f"Bearer {KEY_A}"}
 
@@ -139,7 +139,7 @@ async def test_non_json_content_type_answers_415(gateway_client: TestClient[Any,
 
 async def test_consent_lets_personal_data_service_through(gateway_client: TestClient[Any, Any]) -> None:
     """A personal-data service with a consent record is accepted and completed."""
-    consent = {"method": "written", "reference": "FORM-1", "given_at": "2026-11-22T08:00:00+07:00"}
+    consent = {"method": "written", "reference": "FORM-1", "given_at": consent_given_at()}
     resp = await post(gateway_client, envelope(service="fake.person.read", consent=consent))
     assert resp.status == 200
 

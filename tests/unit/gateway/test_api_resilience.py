@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -140,8 +141,12 @@ async def test_webhook_is_delivered_signed_and_retried(
     server = TestServer(receiver, host="127.0.0.1")
     await server.start_server()
     secret = "whsec-test"
-    clients = ClientDirectory([Client("c", "C", frozenset({hash_key(KEY_A)}), webhook_secret=secret)])
-    app = build_app(gateway_settings, clients=clients, factories={"fake": lambda context: fake_adapter})
+    origin = str(server.make_url("/")).rstrip("/")
+    clients = ClientDirectory([Client("c", "C", frozenset({hash_key(KEY_A)}), webhook_secret=secret,
+                                      callback_origins=(origin,))])  # fmt: skip
+    # The receiver is plain http on loopback: allowed only when the settings say so, as the demo's do.
+    settings = dataclasses.replace(gateway_settings, callback_allow_http=True, callback_allow_networks="127.0.0.0/8")
+    app = build_app(settings, clients=clients, factories={"fake": lambda context: fake_adapter})
     client = await aiohttp_client(app)
     try:
         body = envelope(callback_url=str(server.make_url("/hook")))

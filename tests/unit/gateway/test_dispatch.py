@@ -248,7 +248,7 @@ async def test_ambiguous_submission_found_by_reconcile_is_not_resent(harness: Ha
     assert len(harness.adapter.calls) == 1
     assert len(harness.adapter.reconciled) == 1
     assert harness.adapter.reconciled[0].reference == "s1"
-    assert out["attempts"] == ["ambiguous"]
+    assert out["attempts"] == ["ambiguous", "reconciled"]
 
 
 async def test_ambiguous_submission_unknown_to_the_agency_is_resent_once(harness: Harness) -> None:
@@ -258,7 +258,7 @@ async def test_ambiguous_submission_unknown_to_the_agency_is_resent_once(harness
     out = await harness.run(submission("s1"))
     assert out["status"] == "completed"
     assert [c.reference for c in harness.adapter.calls] == ["s1", "s1"]
-    assert out["attempts"] == ["ambiguous", "completed"]
+    assert out["attempts"] == ["ambiguous", "not_at_agency", "completed"]
 
 
 async def test_reconcile_that_cannot_answer_now_defers_the_submission(harness: Harness) -> None:

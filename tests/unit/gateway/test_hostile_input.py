@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestClient
 
 from contracts import ServiceRequest
 from gateway.http import MAX_JSON_DEPTH, duplicate_key, json_depth_exceeded, nul_field
-from tests.fakes import KEY_A, envelope
+from tests.fakes import KEY_A, consent_given_at, envelope
 
 AUTH = {"Authorization": f"Bearer {KEY_A}"}
-CONSENT = {"method": "written", "reference": "F-1", "given_at": "2026-11-22T08:00:00+07:00"}
+CONSENT = {"method": "written", "reference": "F-1", "given_at": consent_given_at()}
 
 
 def nested(depth: int) -> Any:
