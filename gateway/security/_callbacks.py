@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from ..config import Settings
+from ._origins import origin_list
 
 __all__ = [
     "CallbackPolicy",
@@ -205,20 +206,7 @@ def callback_origin(text: str) -> str:
 def client_callback_origins(entry: Mapping[str, Any]) -> tuple[str, ...]:
     """The ``callback_origins`` of a clients-file entry, each as :func:`callback_origin` writes it;
     :class:`ValueError` naming the client and the entry."""
-    raw = entry.get("callback_origins", [])
-    if isinstance(raw, str) or not isinstance(raw, list):
-        raise ValueError(f"client {entry.get('id')!r}: callback_origins must be a list of origins")
-    origins: list[str] = []
-    for index, value in enumerate(raw):
-        if not isinstance(value, str):
-            raise ValueError(f"client {entry.get('id')!r}: callback_origins[{index}] must be a string")
-        try:
-            origin = callback_origin(value)
-        except ValueError as exc:
-            raise ValueError(f"client {entry.get('id')!r}: callback_origins[{index}] {exc}") from None
-        if origin not in origins:
-            origins.append(origin)
-    return tuple(origins)
+    return origin_list(entry, "callback_origins", callback_origin)
 
 
 def _networks(text: str) -> tuple[IPNetwork, ...]:

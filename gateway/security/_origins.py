@@ -8,7 +8,7 @@ case, the scheme's default port left out), so the check at the edge is a set loo
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["client_origins", "web_origin"]
@@ -44,17 +44,23 @@ def web_origin(text: str) -> str:
 def client_origins(entry: Mapping[str, Any]) -> tuple[str, ...]:
     """The ``cors_origins`` of a clients-file entry, each as :func:`web_origin` writes it; :class:`ValueError`
     naming the client and the entry."""
-    raw = entry.get("cors_origins", [])
+    return origin_list(entry, "cors_origins", web_origin)
+
+
+def origin_list(entry: Mapping[str, Any], name: str, parse: Callable[[str], str]) -> tuple[str, ...]:
+    """The list of origins ``name`` of a clients-file entry, each normalised by ``parse``, duplicates dropped;
+    :class:`ValueError` naming the client and the entry."""
+    raw = entry.get(name, [])
     if isinstance(raw, str) or not isinstance(raw, list):
-        raise ValueError(f"client {entry.get('id')!r}: cors_origins must be a list of origins")
+        raise ValueError(f"client {entry.get('id')!r}: {name} must be a list of origins")
     origins: list[str] = []
     for index, value in enumerate(raw):
         if not isinstance(value, str):
-            raise ValueError(f"client {entry.get('id')!r}: cors_origins[{index}] must be a string")
+            raise ValueError(f"client {entry.get('id')!r}: {name}[{index}] must be a string")
         try:
-            origin = web_origin(value)
+            origin = parse(value)
         except ValueError as exc:
-            raise ValueError(f"client {entry.get('id')!r}: cors_origins[{index}] {exc}") from None
+            raise ValueError(f"client {entry.get('id')!r}: {name}[{index}] {exc}") from None
         if origin not in origins:
             origins.append(origin)
     return tuple(origins)
