@@ -33,7 +33,9 @@ def test_settle_heap_keeps_live_objects_out_of_later_collections() -> None:
     assert frozen > len(kept)
     assert not any(obj is kept[0] for obj in gc.get_objects())
     gc.collect()
-    assert gc.get_freeze_count() == frozen
+    # A collection moves nothing back; objects freed by reference counting (other threads' garbage) may leave.
+    assert gc.get_freeze_count() <= frozen
+    assert not any(obj is kept[0] for obj in gc.get_objects())
 
 
 @pytest.mark.usefixtures("unfrozen")
