@@ -193,28 +193,25 @@ class Dispatcher:
         of the process is free (its agency may still make it wait for a permit, holding no slot)."""
         return not self._closing and bool(self._tasks) and self._slots.free > 0
 
-    def run_claimed(
-        self, request: StoredRequest, payload: BaseModel, *, stored: Awaitable[object] | None = None
-    ) -> asyncio.Task[StoredRequest | None]:
+    def run_claimed(self, request: StoredRequest, payload: BaseModel) -> asyncio.Task[StoredRequest | None]:
         """Run a fresh request the API stored claimed by this process, without a queue, claim or read-back.
 
-        ``stored`` is the pending insert, when the API did not wait for it: every write of the run waits for it
-        first, so the answer is never given before the request is durable. The task's result is the request as
-        recorded at the end of the run, or ``None`` when the run did not end with a recorded status.
+        The task's result is the request as recorded at the end of the run, or ``None`` when the run did not end
+        with a recorded status.
 
         A lookup takes up the place kept for it (:meth:`reserve_lookup`), and joins its agency's line even past
         the bound. A submission finding no room goes back to the store for a while.
         """
-        return self._launch(request, payload, stored, wait=ServiceKind(request.kind) is ServiceKind.LOOKUP)
+        return self._launch(request, payload, wait=ServiceKind(request.kind) is ServiceKind.LOOKUP)
 
     def _launch(
-        self, request: StoredRequest, payload: BaseModel | None, stored: Awaitable[object] | None, *, wait: bool
+        self, request: StoredRequest, payload: BaseModel | None, *, wait: bool
     ) -> asyncio.Task[StoredRequest | None]:
         """Join the agency's line (and take a slot when the permit came at once) now, then run in a task."""
         admission = self._admit(request, wait=wait)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight[request.id] = done
-        task = asyncio.create_task(self._run(request, payload, stored, admission, done), name=f"run-{request.id}")
+        task = asyncio.create_task(self._run(request, payload, admission, done), name=f"run-{request.id}")
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
         return task
@@ -234,12 +231,11 @@ class Dispatcher:
         self,
         request: StoredRequest,
         payload: BaseModel | None,
-        stored: Awaitable[object] | None,
         admission: _Admission,
         done: asyncio.Future[None],
     ) -> StoredRequest | None:
         try:
-            return await self._process_claimed(request, payload, stored, admission)
+            return await self._process_claimed(request, payload, admission)
         except asyncio.CancelledError:
             admission.close()
             with contextlib.suppress(Exception):
@@ -356,13 +352,12 @@ class Dispatcher:
                 log.exception("dispatch.worker_error", request_id=request_id)
                 continue
             if request is not None:
-                self._launch(request, None, None, wait=False)
+                self._launch(request, None, wait=False)
 
     async def _process_claimed(
         self,
         request: StoredRequest,
         payload: BaseModel | None,
-        stored: Awaitable[object] | None,
         admission: _Admission,
     ) -> StoredRequest | None:
         telemetry = self.telemetry
@@ -383,7 +378,7 @@ class Dispatcher:
                 request_id=request.id, trace_id=trace_id, span_id=span_id, service=request.service,
                 agency=request.agency, client=request.client_id,
             )  # fmt: skip
-            finished = await self._dispatch(request, payload, stored, admission)
+            finished = await self._dispatch(request, payload, admission)
             self._gauges()
             return finished
 
@@ -398,14 +393,11 @@ class Dispatcher:
         self,
         request: StoredRequest,
         payload: BaseModel | None,
-        stored: Awaitable[object] | None,
         admission: _Admission,
     ) -> StoredRequest | None:
         self.hub.publish(request.id, RequestStatus.IN_PROGRESS)
         started = time.monotonic()
-        verdict, recorded = await self._verdict(request, payload, stored, admission)
-        if stored is not None:
-            await stored
+        verdict, recorded = await self._verdict(request, payload, admission)
         if verdict.defer is not None:
             await self._store.release(
                 request.id, self._owner, not_before=time.time() + verdict.defer,
@@ -431,7 +423,6 @@ class Dispatcher:
         self,
         request: StoredRequest,
         payload: BaseModel | None,
-        stored: Awaitable[object] | None,
         admission: _Admission,
     ) -> tuple[Verdict, list[StoredAttempt]]:
         entry = self._registry.services.get(request.service)
@@ -452,7 +443,6 @@ class Dispatcher:
             self._policies[adapter.agency][ServiceKind(request.kind)],
             sleep=self._sleep,
             telemetry=self.telemetry,
-            stored=stored,
         )
         verdict = await self._execute(execution, self._guards[adapter.agency], admission)
         return verdict, execution.recorded

@@ -108,7 +108,6 @@ class Execution:
         *,
         sleep: Callable[[float], Awaitable[None]],
         telemetry: Telemetry,
-        stored: Awaitable[object] | None = None,
     ) -> None:
         self._telemetry = telemetry
         self._store = store
@@ -126,8 +125,6 @@ class Execution:
         self._calls = 0
         self._pending: StoredAttempt | None = None
         self._needs_reconcile = request.needs_reconcile
-        #: The request's pending insert, when the run began before it was durable; writes wait for it.
-        self._stored = stored
         #: Every attempt of this run, in the order they are recorded.
         self.recorded: list[StoredAttempt] = []
 
@@ -195,8 +192,6 @@ class Execution:
         """Record the pending entry now (it is not the last of the run)."""
         if self._pending is None:
             return
-        if self._stored is not None:
-            await self._stored
         await self._store.record_attempt(self._request.id, self._pending)
         self.recorded.append(self._pending)
         self._pending = None
