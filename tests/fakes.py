@@ -16,6 +16,7 @@ from gateway import Client, ClientDirectory, hash_key
 KEY_A = "mppk_test-key-client-a-000000000000000000000"
 KEY_B = "mppk_test-key-client-b-000000000000000000000"
 KEY_NARROW = "mppk_test-key-narrow-0000000000000000000000"
+KEY_OPS = "mppk_test-key-ops-00000000000000000000000000"
 
 # A structurally valid NIK of the synthetic kind (Jawa Barat, Kab. Bogor, woman born 07-08-1990).
 NIK = "3201014708900001"
@@ -34,12 +35,13 @@ def consent_given_at(offset: dt.timedelta = dt.timedelta()) -> str:
 
 
 def directory() -> ClientDirectory:
-    """Three clients: two MPPs with every service, one limited to the lookup service."""
+    """Four clients: two MPPs with every service, one limited to the lookup service, and an operations client."""
     return ClientDirectory(
         [
             Client("counter-a", "Counter A", frozenset({hash_key(KEY_A)}), mpp_id="mpp-a"),
             Client("counter-b", "Counter B", frozenset({hash_key(KEY_B)}), mpp_id="mpp-b"),
             Client("kiosk", "Kiosk", frozenset({hash_key(KEY_NARROW)}), mpp_id="mpp-a", services=("fake.thing.*",)),
+            Client("ops", "Ops console", frozenset({hash_key(KEY_OPS)}), services=(), roles=frozenset({"ops"})),
         ]
     )
 

@@ -15,7 +15,7 @@ from ._connections import (
 from ._console import CONSOLE_CSP, console_routes
 from ._cors import CORS, CorsPolicy, cors_middleware, enable_cors
 from ._docs import render_docs, render_problem
-from ._edge import DIRECTORY, JWT, LIMITER, PROBLEMS, TELEMETRY, public
+from ._edge import DIRECTORY, JWT, LIMITER, PROBLEMS, TELEMETRY, is_ops_only, ops_only, public
 from ._handlers import STATE, GatewayState, routes
 from ._inbound import MountedRoute, inbound_routes, mount_inbound
 from ._limits import MAX_JSON_DEPTH, duplicate_key, json_depth_exceeded, nul_field, server_options
@@ -56,10 +56,12 @@ __all__ = [
     "edge_middlewares",
     "enable_cors",
     "inbound_routes",
+    "is_ops_only",
     "json_depth_exceeded",
     "mount_inbound",
     "nul_field",
     "observe_middleware",
+    "ops_only",
     "problem_middleware",
     "public",
     "render_docs",

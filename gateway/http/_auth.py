@@ -7,7 +7,7 @@ from aiohttp import web
 
 from ..problems import ApiProblem
 from ..security import Client, InvalidToken, bearer_token, looks_like_jwt
-from ._edge import CLIENT, DIRECTORY, JWT, LIMITER, Handler, is_public
+from ._edge import CLIENT, DIRECTORY, JWT, LIMITER, Handler, is_ops_only, is_public
 from ._stream_auth import client_by_stream_token
 
 __all__ = ["auth_middleware", "authenticate", "require_client"]
@@ -23,8 +23,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
     An unmatched path or method is not public: a caller without a key learns nothing about which routes exist.
     """
-    if not is_public(request.match_info.handler):
+    handler_of_route = request.match_info.handler
+    if not is_public(handler_of_route):
         client = await authenticate(request)
+        if is_ops_only(handler_of_route) and not client.is_ops:
+            raise ApiProblem("forbidden", "this route answers operations clients only (a client with the ops role)")
         limiter = request.app.get(LIMITER)
         if limiter is not None and (wait := limiter.retry_after(client.id)):
             raise ApiProblem(

@@ -28,7 +28,9 @@ __all__ = [
     "TRACE",
     "Handler",
     "client_of",
+    "is_ops_only",
     "is_public",
+    "ops_only",
     "public",
 ]
 
@@ -43,6 +45,7 @@ LIMITER: web.AppKey[ClientRateLimiter] = web.AppKey("limiter", ClientRateLimiter
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _H = TypeVar("_H", bound=Callable[..., Any])
 _PUBLIC_MARK = "__mpp_public__"
+_OPS_MARK = "__mpp_ops_only__"
 
 
 def public(handler: _H) -> _H:
@@ -54,6 +57,18 @@ def public(handler: _H) -> _H:
 def is_public(handler: object) -> bool:
     """Whether a route's handler was marked :func:`public`."""
     return getattr(handler, _PUBLIC_MARK, False) is True
+
+
+def ops_only(handler: _H) -> _H:
+    """Mark a route's handler as answering operations clients only (:attr:`Client.is_ops`): another client gets
+    403 ``forbidden``, a caller without credentials 401."""
+    setattr(handler, _OPS_MARK, True)
+    return handler
+
+
+def is_ops_only(handler: object) -> bool:
+    """Whether a route's handler was marked :func:`ops_only`."""
+    return getattr(handler, _OPS_MARK, False) is True
 
 
 def client_of(request: web.Request) -> Client:

@@ -4,7 +4,7 @@ through."""
 
 from __future__ import annotations
 
-from ._api_keys import Client, ClientDirectory, bearer_token, generate_key, hash_key
+from ._api_keys import ROLES, Client, ClientDirectory, bearer_token, generate_key, hash_key
 from ._callbacks import CallbackPolicy, CallbackRefused, Resolver, ascii_host, callback_origin, system_resolver
 from ._client_rate import ClientRateLimiter, TokenBucket
 from ._jwt import InvalidToken, JwtSettings, JwtVerifier, looks_like_jwt
@@ -13,6 +13,7 @@ from ._origins import web_origin
 from ._stream_tokens import InvalidStreamToken, StreamToken, StreamTokens
 
 __all__ = [
+    "ROLES",
     "CallbackPolicy",
     "CallbackRefused",
     "Client",

@@ -22,9 +22,12 @@ from typing import Any
 from ._callbacks import client_callback_origins
 from ._origins import client_origins
 
-__all__ = ["Client", "ClientDirectory", "bearer_token", "generate_key", "hash_key"]
+__all__ = ["ROLES", "Client", "ClientDirectory", "bearer_token", "generate_key", "hash_key"]
 
 KEY_PREFIX = "mppk_"
+
+#: Roles a client may hold besides making requests.
+ROLES = frozenset({"ops"})
 
 
 def generate_key() -> str:
@@ -72,6 +75,14 @@ class Client:
     #: Origins (``https://hooks.counter.example``) its ``callback_url`` may point into, as
     #: :func:`~._callbacks.callback_origin` writes them; empty: no callbacks (``gateway/security/_callbacks.py``).
     callback_origins: tuple[str, ...] = ()
+    #: What else the client may do besides its own requests: ``"ops"`` reads every request, masked, and the
+    #: operations routes (overview, traces, reports, the console); see :data:`ROLES`.
+    roles: frozenset[str] = frozenset()
+
+    @property
+    def is_ops(self) -> bool:
+        """True for an operations client (the console, the ops team's tools)."""
+        return "ops" in self.roles
 
     def may_use(self, service: str) -> bool:
         """True when the client is granted ``service``."""
@@ -111,7 +122,7 @@ class ClientDirectory:
     @classmethod
     def from_file(cls, path: str | Path) -> ClientDirectory:
         """Load ``{"clients": [{"id", "name", "mpp_id", "services", "key_sha256": [...], "webhook_secret",
-        "rate_per_second", "rate_burst", "cors_origins": [...], "callback_origins": [...]}]}``."""
+        "rate_per_second", "rate_burst", "cors_origins": [...], "callback_origins": [...], "roles": ["ops"]}]}``."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         return cls.from_data(data)
 
@@ -135,9 +146,21 @@ class ClientDirectory:
                     rate_burst=_limit(entry, "rate_burst", int),
                     cors_origins=client_origins(entry),
                     callback_origins=client_callback_origins(entry),
+                    roles=_roles(entry),
                 )
             )
         return cls(clients)
+
+
+def _roles(entry: Mapping[str, Any]) -> frozenset[str]:
+    """A client's ``roles``: a list of the names in :data:`ROLES` (none when absent)."""
+    value = entry.get("roles", [])
+    if not isinstance(value, list) or not all(isinstance(role, str) for role in value):
+        raise ValueError(f"client {entry.get('id')!r}: roles must be a list of names")
+    unknown = sorted(set(value) - ROLES)
+    if unknown:
+        raise ValueError(f"client {entry.get('id')!r}: unknown role {unknown[0]!r} (known: {', '.join(sorted(ROLES))})")
+    return frozenset(value)
 
 
 def _limit(entry: Mapping[str, Any], name: str, kind: type[float] | type[int]) -> Any:
