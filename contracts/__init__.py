@@ -4,6 +4,18 @@ Pydantic v2 models and the JSON Schemas derived from them. This package performs
 else of the project: counter apps, adapters and the gateway all build on it.
 """
 
+from ._journey import (
+    JOURNEY_ID_PATTERN,
+    STEP_NAME_PATTERN,
+    JourneyDescriptor,
+    JourneyRecord,
+    JourneyRequest,
+    JourneyStatus,
+    JourneyStepDescriptor,
+    JourneyStepRecord,
+    JourneyStepResume,
+    StepStatus,
+)
 from ._nik import PROVINCE_CODES, KkNumber, Nik, check_nik, contains_nik_like, mask_nik
 from ._problem import FieldError, Problem
 from ._record import TRANSITIONS, Attempt, AttemptOutcome, RequestRecord, RequestStatus, Subject
@@ -15,8 +27,10 @@ CONTRACT_VERSION = "1"
 
 __all__ = [
     "CONTRACT_VERSION",
+    "JOURNEY_ID_PATTERN",
     "PROVINCE_CODES",
     "SERVICE_ID_PATTERN",
+    "STEP_NAME_PATTERN",
     "TRANSITIONS",
     "Applicant",
     "Attempt",
@@ -25,6 +39,13 @@ __all__ = [
     "ConsentMethod",
     "Counter",
     "FieldError",
+    "JourneyDescriptor",
+    "JourneyRecord",
+    "JourneyRequest",
+    "JourneyStatus",
+    "JourneyStepDescriptor",
+    "JourneyStepRecord",
+    "JourneyStepResume",
     "KkNumber",
     "LocalizedText",
     "Nik",
@@ -34,6 +55,7 @@ __all__ = [
     "ServiceDescriptor",
     "ServiceKind",
     "ServiceRequest",
+    "StepStatus",
     "Subject",
     "check_nik",
     "contains_nik_like",

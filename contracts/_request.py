@@ -105,16 +105,20 @@ class ServiceRequest(BaseModel):
     @field_validator("counter")
     @classmethod
     def _no_nik_in_clear_counter_fields(cls, counter: Counter) -> Counter:
-        """The counter's fields are stored and audited in clear: one holding a NIK-like number is refused.
+        return refuse_nik_like_counter(counter)
 
-        The rule belongs to what a counter sends, not to :class:`Counter` itself, which also shows records that
-        were stored before it.
-        """
-        refused = [
-            InitErrorDetails(type=PydanticCustomError("nik_like", _NIK_LIKE_MESSAGE), loc=(name,), input="(withheld)")
-            for name in _CLEAR_COUNTER_FIELDS
-            if contains_nik_like(getattr(counter, name))
-        ]
-        if refused:
-            raise ValidationError.from_exception_data("Counter", refused)
-        return counter
+
+def refuse_nik_like_counter(counter: Counter) -> Counter:
+    """The counter's fields are stored and audited in clear: one holding a NIK-like number is refused.
+
+    The rule belongs to what a counter sends (a request, a journey), not to :class:`Counter` itself, which also
+    shows records that were stored before it.
+    """
+    refused = [
+        InitErrorDetails(type=PydanticCustomError("nik_like", _NIK_LIKE_MESSAGE), loc=(name,), input="(withheld)")
+        for name in _CLEAR_COUNTER_FIELDS
+        if contains_nik_like(getattr(counter, name))
+    ]
+    if refused:
+        raise ValidationError.from_exception_data("Counter", refused)
+    return counter
