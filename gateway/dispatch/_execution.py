@@ -209,10 +209,10 @@ class Execution:
         except AgencyRejected as exc:
             return Verdict(RequestStatus.REJECTED, problem=(exc.slug, exc.detail, exc.code))
         except AgencyProtocolError as exc:
-            return self._protocol_error(exc)
+            return self._unknown_if_unreconciled(self._protocol_error(exc))
         except AgencyMisconfigured as exc:
             log.error("agency.misconfigured", detail=exc.detail, code=exc.code)
-            return Verdict(problem=("agency-misconfigured", exc.detail, exc.code))
+            return self._unknown_if_unreconciled(Verdict(problem=("agency-misconfigured", exc.detail, exc.code)))
         except _CannotReconcile as exc:
             return Verdict(problem=("agency-outcome-unknown", exc.cause.detail, exc.cause.code))
         except _Deferred as exc:
@@ -240,6 +240,15 @@ class Execution:
             return Verdict(RequestStatus.COMPLETED, result=outcome.result.model_dump(mode="json"),
                            reference=outcome.agency_reference)  # fmt: skip
         return Verdict(RequestStatus.WAITING_AGENCY, reference=outcome.agency_reference)
+
+    def _unknown_if_unreconciled(self, verdict: Verdict) -> Verdict:
+        """A final error met while an earlier send of this submission is still unconfirmed (a reconcile call the
+        adapter could not read, say) does not say the agency lacks it: the request ends ``agency-outcome-unknown``,
+        the cause in its detail, so nobody sends it again as if it had never arrived."""
+        if not self._needs_reconcile or verdict.problem is None:
+            return verdict
+        _, detail, code = verdict.problem
+        return Verdict(problem=("agency-outcome-unknown", f"an earlier send may have reached the agency; {detail}", code))
 
     def _protocol_error(self, exc: AgencyProtocolError) -> Verdict:
         """A reply the adapter cannot read: final, logged and counted by names only (never the reply's values)."""
@@ -397,7 +406,8 @@ class Execution:
         except Exception as exc:
             # A final answer (rejection, misconfiguration) means the agency itself is up.
             self._record(began, exc, started, healthy=not isinstance(exc, AmbiguousOutcome))
-            if isinstance(exc, AmbiguousOutcome):
+            # An unreadable reply to a submission does not say whether the agency took it.
+            if isinstance(exc, AmbiguousOutcome) or (self.submission and isinstance(exc, AgencyProtocolError)):
                 self._needs_reconcile = True
             raise
         finally:

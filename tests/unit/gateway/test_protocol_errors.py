@@ -8,11 +8,11 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from adapters import AgencyMisconfigured, AgencyProtocolError
+from adapters import AgencyMisconfigured, AgencyProtocolError, TransientAgencyError
 from gateway import SqliteStore
 from tests.fakes import FakeAdapter
 
-from .test_dispatch import Harness, new
+from .test_dispatch import Harness, new, submission
 
 
 @pytest.fixture
@@ -75,3 +75,33 @@ async def test_a_method_name_of_another_shape_is_counted_as_other(harness: Harne
     out = await harness.run(new("r1"))
     assert isinstance(out["problem"], dict) and out["problem"]["type"] == "/problems/agency-protocol-error"
     assert _count(harness, "other") == 1.0
+
+
+async def test_an_unreadable_reconcile_reply_leaves_the_outcome_unknown(harness: Harness) -> None:
+    """A submission whose send may have landed, then whose reconcile reply is unreadable, ends agency-outcome-unknown:
+    never failed as if the agency did not have it."""
+    harness.adapter.script = [TransientAgencyError("read timeout", sent=True)]
+    harness.adapter.reconcile_script = [AgencyProtocolError(agency="fake", method="status", field="state")]
+    out = await harness.run(submission("s1"))
+    assert out["status"] == "failed"
+    problem = out["problem"]
+    assert isinstance(problem, dict) and problem["type"] == "/problems/agency-outcome-unknown"
+    assert "'state'" in problem["detail"]
+    assert out["attempts"] == ["ambiguous", "misconfigured"]
+    assert len(harness.adapter.calls) == 1
+
+
+async def test_an_unreadable_reply_to_a_submission_leaves_the_outcome_unknown(harness: Harness) -> None:
+    """A submission answered with a reply the adapter cannot read may have been taken: agency-outcome-unknown, once."""
+    harness.adapter.script = [AgencyProtocolError(agency="fake", method="thing", field="kode")]
+    out = await harness.run(submission("s1"))
+    problem = out["problem"]
+    assert isinstance(problem, dict) and problem["type"] == "/problems/agency-outcome-unknown"
+    assert len(harness.adapter.calls) == 1 and harness.adapter.reconciled == []
+
+
+async def test_an_unreadable_reply_to_a_lookup_stays_a_protocol_error(harness: Harness) -> None:
+    """A lookup changes nothing at the agency: an unreadable reply is agency-protocol-error as before."""
+    harness.adapter.script = [AgencyProtocolError(agency="fake", method="thing", field="kode")]
+    out = await harness.run(new("r1"))
+    assert isinstance(out["problem"], dict) and out["problem"]["type"] == "/problems/agency-protocol-error"
