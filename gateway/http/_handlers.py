@@ -206,7 +206,9 @@ async def request_events(request: web.Request) -> web.StreamResponse:
     request_id = request.match_info["request_id"]
     row = await state.store.get(request_id)
     if row is None or not client.may_read(row.client_id, row.mpp_id):
+        await state.auditor.denied_read(client, row)
         raise ApiProblem("not-found", "no request with this id for this client")
+    await state.auditor.read(client, row)  # one entry per stream: it shows the record as it changes
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )

@@ -383,6 +383,21 @@ async def test_a_request_is_audited_when_accepted_finished_and_read(gateway_clie
     assert NIK not in repr(await entries_of(gateway_client))
 
 
+async def test_event_streams_are_audited_like_reads(gateway_client: TestClient[Any, Any]) -> None:
+    """Opening a request's event stream hands its result out: a request.read entry; another client's try is denied."""
+    resp = await gateway_client.post("/v1/requests", json=envelope(), headers=WAIT_A)
+    request_id = (await resp.json())["id"]
+    own = await gateway_client.get(f"/v1/requests/{request_id}/events", headers={"Authorization": f"Bearer {KEY_A}"})
+    await own.read()
+    peek = await gateway_client.get(f"/v1/requests/{request_id}/events", headers={"Authorization": f"Bearer {KEY_B}"})
+    assert (own.status, peek.status) == (200, 404)
+    subject = subject_hash(AUDIT_KEY.encode(), NIK)
+    assert [actor(e) for e in await entries_of(gateway_client)][2:] == [
+        ("request.read", "counter-a", "mpp-a", None, None, "fake.thing.lookup", request_id, subject, "ok"),
+        ("access.denied", "counter-b", "mpp-b", None, None, "fake.thing.lookup", request_id, subject, "not-visible"),
+    ]
+
+
 async def test_refusals_and_rejections_are_audited(
     gateway_client: TestClient[Any, Any], fake_adapter: FakeAdapter
 ) -> None:
