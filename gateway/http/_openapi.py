@@ -15,6 +15,7 @@ from contracts import CONTRACT_VERSION, Problem, RequestRecord, ServiceDescripto
 
 from ..problems import DEFAULT_PROBLEMS, ProblemCatalog, type_uri
 from ._inbound import MountedRoute
+from ._ops import ops_paths
 
 __all__ = ["build_openapi"]
 
@@ -33,6 +34,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "The client is not granted this service or MPP.",
         404: "Not found, or not visible to this client.",
         405: "Method not allowed.",
+        408: "The body did not arrive in time (request-timeout); send it again.",
         413: "Body larger than the gateway accepts.",
         409: "Conflict.",
         415: "Body is not application/json.",
@@ -43,6 +45,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     }
     if 401 in codes:  # every authenticated call counts against the client's rate limit
         codes = tuple(sorted({*codes, 429}))
+    if 413 in codes:  # a route that reads a body waits for it only so long
+        codes = tuple(sorted({*codes, 408}))
     return {str(code): _problem_response(texts[code]) for code in codes}
 
 
@@ -300,6 +304,13 @@ def build_openapi(
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
                     **_errors(401, 404, 500),
+                    "429": _problem_response(
+                        "This client's request rate is exceeded, or it holds as many event streams as it may "
+                        "(too-many-event-streams); Retry-After says when to try again."
+                    ),
+                    "503": _problem_response(
+                        "This replica holds as many event streams as it serves (event-streams-full); see Retry-After."
+                    ),
                 },
             }
         },
@@ -454,6 +465,7 @@ def build_openapi(
             }
         },
     }
+    paths.update(ops_paths())
     paths.update(_inbound_paths(inbound))
     doc: dict[str, Any] = {
         "openapi": "3.1.0",

@@ -58,6 +58,18 @@ async def test_openapi_describes_every_error_response_as_problem(gateway_client:
     assert set(HTTP_STATUS_SLUGS) - {405} <= {int(c) for c in post}
 
 
+async def test_openapi_names_body_timeouts_and_stream_caps(gateway_client: TestClient[Any, Any]) -> None:
+    """A route reading a JSON body documents 408 (body too slow); the event stream documents its caps, 429 and 503."""
+    spec = await (await gateway_client.get("/openapi.json")).json()
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if "application/json" in op.get("requestBody", {}).get("content", {}):
+                assert "408" in op["responses"], (method, path)
+    events = spec["paths"]["/v1/requests/{request_id}/events"]["get"]["responses"]
+    assert "too-many-event-streams" in events["429"]["description"]
+    assert "event-streams-full" in events["503"]["description"]
+
+
 async def test_openapi_carries_each_service_payload_schema(gateway_client: TestClient[Any, Any]) -> None:
     """Each service's payload and result schemas are components of the document."""
     spec = await (await gateway_client.get("/openapi.json")).json()
