@@ -248,7 +248,8 @@ class Execution:
         if not self._needs_reconcile or verdict.problem is None:
             return verdict
         _, detail, code = verdict.problem
-        return Verdict(problem=("agency-outcome-unknown", f"an earlier send may have reached the agency; {detail}", code))
+        detail = f"an earlier send may have reached the agency; {detail}"
+        return Verdict(problem=("agency-outcome-unknown", detail, code))
 
     def _protocol_error(self, exc: AgencyProtocolError) -> Verdict:
         """A reply the adapter cannot read: final, logged and counted by names only (never the reply's values)."""
