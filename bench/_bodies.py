@@ -22,10 +22,21 @@ from adapters.dukcapil import VERIFY as DUKCAPIL_VERIFY
 from adapters.dukcapil import DukcapilAdapter, VerifyPayload
 from gateway.config import AgencyConfig, agency_values, read_env_file
 
-__all__ = ["LOOKUP", "SUBMISSION", "lookup_body", "register_body", "wire_calls", "write_lines"]
+__all__ = [
+    "JOURNEY",
+    "LOOKUP",
+    "SUBMISSION",
+    "journey_body",
+    "lookup_body",
+    "register_body",
+    "wire_calls",
+    "write_lines",
+]
 
 LOOKUP = "dukcapil.nik.verify"
 SUBMISSION = "bpjs-ketenagakerjaan.peserta.register"
+#: Three lookups at three agencies at once: Dukcapil, BPJS Kesehatan, BPJS Ketenagakerjaan.
+JOURNEY = "counter.membership-check"
 # The gateway accepts a consent only while it is valid (12 h by default): dated when the run builds its bodies.
 _CONSENT = {"method": "written", "reference": "F-BENCH-1", "given_at": dt.datetime.now(dt.UTC).isoformat()}
 
@@ -65,6 +76,17 @@ def register_body(index: int, citizen: dict[str, Any]) -> dict[str, Any]:
                 "province": citizen["province_name"],
             },
         },
+    }
+
+
+def journey_body(index: int, citizen: dict[str, Any]) -> dict[str, Any]:
+    """A ``counter.membership-check`` journey: three lookups, each at its own agency, at once."""
+    return {
+        "journey": JOURNEY,
+        "applicant": {"nik": citizen["nik"]},
+        "counter": _counter(index),
+        "consent": _CONSENT,
+        "payload": {"service_date": "2026-11-22"},
     }
 
 

@@ -134,6 +134,15 @@ def print_summary(results: dict[str, Any]) -> None:
                          f"{accepted:.0f}"])  # fmt: skip
         print("\nCost of each feature (lookup at the lowest concurrency, submissions at the highest):\n")
         print(table(["config", "lookup req/s", "p99 ms", "CPU us/req", "us saved vs all on", "submissions/s"], rows))
+    if "journeys" in s:
+        rows = [[c, f"{r['journeys_per_s']:.1f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", str(r["statuses"])]
+                for c, r in s["journeys"]["saturated"].items()]  # fmt: skip
+        print("\nJourney `counter.membership-check` (three lookups at three agencies at once, `Prefer: wait=10`):\n")
+        print(table(["conns", "journeys/s", "p50 ms", "p99 ms", "statuses"], rows))
+        paced = s["journeys"]["paced"]
+        print(f"\nPaced, {paced['offered_per_s']} journeys/s over {paced['connections']} connections: the journey "
+              f"adds p50 {paced['added_over_slowest_step_p50_ms']} ms, p99 {paced['added_over_slowest_step_p99_ms']} "
+              f"ms over its slowest step ({paced['journeys_measured']} journeys, from the store's timestamps)")
     if "floors" in s:
         rows = [[name, f"{us:.1f}"] for name, us in s["floors"]["us_per_lookup"].items()]
         rows.append(["sum", f"{s['floors']['sum_us']:.1f}"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from ._procs import rss_kib
 from ._stack import Stack
 from ._wrk import run_wrk
 
-__all__ = ["Options", "faults", "floors", "lookups", "memory", "submissions", "toggles"]
+__all__ = ["Options", "faults", "floors", "journeys", "lookups", "memory", "submissions", "toggles"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Options:
     drain_timeout: float = 120.0
     #: Lookups each floor of scenario 6 is measured over.
     floor_lookups: int = 4000
+    #: Offered rate of the paced journey run that measures what a journey adds over its slowest step.
+    journey_paced_rate: int = 40
     #: A folder for py-spy flame graphs of the gateway during scenario 1, or ``None``.
     profile: Path | None = None
 
@@ -227,3 +231,45 @@ def floors(stack: Stack, opts: Options) -> dict[str, Any]:
     total = round(sum(rows.values()), 1)
     _row(f"{'sum':<15}", f"{total:7.1f} us")
     return {"us_per_lookup": rows, "sum_us": total, "lookups": opts.floor_lookups}
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def journeys(stack: Stack, opts: Options) -> dict[str, Any]:
+    """Scenario 7: a three-step journey (three lookups at three agencies at once): journeys per second sustained,
+    and the time the journey adds over its slowest step."""
+    print("\n[7] journey counter.membership-check: Dukcapil, BPJS Kesehatan, BPJS Ketenagakerjaan at once "
+          "(Prefer: wait=10)", flush=True)  # fmt: skip
+    # The membership check's three agencies (the other scenarios load two adapters).
+    stack.start_gateway("gw-journeys", {"MPP_ADAPTERS": "dukcapil,bpjs-kesehatan,bpjs-ketenagakerjaan"})
+    out: dict[str, Any] = {"saturated": {}}
+    for connections in opts.concurrency:
+        w = stack.measure(stack.journey_load(connections, opts.duration), warmup=opts.warmup).wrk
+        # 200: the journey ended within the wait; 202: still running when the wait ran out.
+        row = {**w.as_dict(), "journeys_per_s": round(w.statuses.get("200", 0) / w.seconds, 1) if w.seconds else 0.0}
+        out["saturated"][str(connections)] = row
+        _row(f"c{connections:<3}", f"{row['journeys_per_s']:8.1f} journeys/s", f"p50 {w.p50_ms:7.2f} ms",
+             f"p99 {w.p99_ms:7.2f} ms", f"statuses {w.statuses}")  # fmt: skip
+    # A paced load well below capacity: what the journey itself adds, read from the store per journey.
+    connections = min(opts.concurrency)
+    delay_ms = max(1, round(connections * 1000 / opts.journey_paced_rate))
+    since = dt.datetime.now(dt.UTC)
+    w = stack.measure(stack.journey_load(connections, opts.duration, delay_ms=delay_ms)).wrk
+    added = sorted(stack.journey_overhead(since))
+    p50, p99 = _percentile(added, 0.50), _percentile(added, 0.99)
+    out["paced"] = {**w.as_dict(), "offered_per_s": opts.journey_paced_rate, "connections": connections,
+                    "journeys_measured": len(added),
+                    "added_over_slowest_step_p50_ms": None if p50 is None else round(p50, 3),
+                    "added_over_slowest_step_p99_ms": None if p99 is None else round(p99, 3)}  # fmt: skip
+    _row(f"paced c{connections} ~{opts.journey_paced_rate}/s", f"{w.rps:6.1f} journeys/s",
+         f"p50 {w.p50_ms:7.2f} ms", f"p99 {w.p99_ms:7.2f} ms",
+         f"added over the slowest step: p50 {p50 or 0:.2f} ms, p99 {p99 or 0:.2f} ms",
+         f"({len(added)} journeys)")  # fmt: skip
+    stack.stop_gateway()
+    return out

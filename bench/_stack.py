@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import resource
 import shutil
 import sqlite3
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from ._bodies import lookup_body, register_body, wire_calls, write_lines
+from ._bodies import journey_body, lookup_body, register_body, wire_calls, write_lines
 from ._procs import (
     HOST,
     Proc,
@@ -87,6 +88,7 @@ class Stack:
         self.citizens = len(citizens)
         self.lookups = write_lines(workdir / "lookups.jsonl", [lookup_body(i, c) for i, c in enumerate(citizens)])
         self.registers = write_lines(workdir / "registers.jsonl", [register_body(i, c) for i, c in enumerate(citizens)])
+        self.journeys = write_lines(workdir / "journeys.jsonl", [journey_body(i, c) for i, c in enumerate(citizens)])
         self.wire_path, wire = wire_calls(self.settings, citizens)
         self.wire = write_lines(workdir / "wire.jsonl", wire)
         self.wait_headers = self._headers("wait", {"Authorization": f"Bearer {self.key}", "Prefer": "wait=10"})
@@ -180,6 +182,30 @@ class Stack:
         return Load(f"http://{HOST}:{self.gateway_port}/v1/requests", self.registers, connections, duration,
                     headers=self.plain_headers, idempotency=True, run_id=run_id)  # fmt: skip
 
+    def journey_load(self, connections: int, duration: float, **extra: Any) -> Load:
+        """The three-lookup membership check as a journey, answered when it ends (``Prefer: wait=10``)."""
+        return Load(f"http://{HOST}:{self.gateway_port}/v1/journeys", self.journeys, connections, duration,
+                    headers=self.wait_headers, **extra)  # fmt: skip
+
+    def journey_overhead(self, since: dt.datetime) -> list[float]:
+        """Per completed journey started at ``since`` or later, in ms: its duration (start to end, as stored) less
+        its slowest step's (the step's request, from stored to final)."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=10)) as conn:
+            rows = conn.execute(
+                "SELECT j.id, j.created_at, j.finished_at, r.created_at, r.finished_at FROM journeys j "
+                "JOIN journey_steps s ON s.journey_id = j.id JOIN requests r ON r.id = s.request_id "
+                "WHERE j.status = 'completed' AND r.finished_at IS NOT NULL"
+            ).fetchall()
+        journeys: dict[str, tuple[float, float]] = {}
+        for journey_id, started, ended, step_started, step_ended in rows:
+            begin = dt.datetime.fromisoformat(started)
+            if begin < since:
+                continue
+            total = (dt.datetime.fromisoformat(ended) - begin).total_seconds()
+            step = (dt.datetime.fromisoformat(step_ended) - dt.datetime.fromisoformat(step_started)).total_seconds()
+            journeys[journey_id] = (total, max(step, journeys.get(journey_id, (0.0, 0.0))[1]))
+        return [(total - slowest) * 1000 for total, slowest in journeys.values()]
+
     def measure(
         self, load: Load, *, agency: str = "dukcapil", warmup: float = 0.0, profile: Path | None = None
     ) -> Measured:
@@ -191,7 +217,7 @@ class Stack:
             self.reset(agency)
             run_wrk(dataclasses.replace(load, duration=warmup, max_requests=0))
         self.reset(agency)
-        through_gateway = "/v1/requests" in load.url and self.gateway is not None
+        through_gateway = ("/v1/requests" in load.url or "/v1/journeys" in load.url) and self.gateway is not None
         procs = {"agency": self.mocks, "bare_proxy": self.proxy, "nginx": self.nginx}
         if through_gateway and self.gateway is not None:
             procs["gateway"] = self.gateway

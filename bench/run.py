@@ -2,11 +2,12 @@
 
 Starts the mock agencies, a local OTLP sink, a bare aiohttp pass-through proxy, nginx and the gateway on
 127.0.0.1, drives them with wrk (``bench/post.lua``), prints a table, and writes the results as JSON
-(``bench/results/latest.json`` by default). Six scenarios: the lookup against its floors, durable submissions
+(``bench/results/latest.json`` by default). Seven scenarios: the lookup against its floors, durable submissions
 and the queue's drain, the lookup under 10% agency faults, the gateway's memory after 10k and 100k requests, the
 cost of each feature (tracing, logging, durable commits) toggled one at a time, and the floor of each feature: the
 least CPU its work costs on the gateway's libraries alone, set against the CPU a lookup may cost to reach half of
-the bare proxy's throughput. Every process it starts is stopped at the end; the whole run takes about six
+the bare proxy's throughput; and a three-step journey: journeys per second, and what it adds over its slowest
+step. Every process it starts is stopped at the end; the whole run takes about six
 minutes on 2 cores, half of it the 100k-request memory scenario.
 """
 
@@ -38,6 +39,7 @@ SCENARIOS = {
     "memory": _scenarios.memory,
     "toggles": _scenarios.toggles,
     "floors": _scenarios.floors,
+    "journeys": _scenarios.journeys,
 }
 
 

@@ -7,6 +7,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 
 import httpx
 import orjson
@@ -31,6 +32,7 @@ from .dispatch import AgencyPolicy, Dispatcher, EventHub, WebhookSender, policie
 from .http import (
     CONNECTIONS,
     DIRECTORY,
+    JOURNEYS,
     JWT,
     LIMITER,
     PROBLEMS,
@@ -44,14 +46,19 @@ from .http import (
     edge_middlewares,
     enable_cors,
     inbound_routes,
+    journey_routes,
     mount_inbound,
+    ops_routes,
     public,
     render_docs,
     render_problem,
+    reports_routes,
     routes,
+    search_routes,
     server_options,
     stream_token_routes,
 )
+from .journeys import JourneyEngine, Journeys, load_journeys
 from .problems import BUILTIN_PROBLEMS, ApiProblem, ProblemCatalog
 from .security import (
     CallbackPolicy,
@@ -148,6 +155,7 @@ def build_app(
     own_transport = transport is None
     transport = transport or build_transport()
     telemetry = telemetry or Telemetry()
+    telemetry.keep_spans(settings.trace_buffer_spans)
     store = store or build_store(settings)
     registry = build_registry(settings, transport, factories, telemetry, documents=store)
     problems = ProblemCatalog([*BUILTIN_PROBLEMS, *registry.problem_types()])
@@ -172,6 +180,7 @@ def build_app(
         problems=problems,
         telemetry=telemetry,
         auditor=auditor,
+        circuits=store,
         hub=EventHub(
             max_streams=settings.max_event_streams, max_streams_per_client=settings.max_event_streams_per_client
         ),
@@ -186,6 +195,7 @@ def build_app(
     )
     state = GatewayState(settings=settings, store=store, registry=registry, dispatcher=dispatcher, auditor=auditor)
     state.build_catalog()
+    journeys = _build_journeys(settings, state, clients, problems)
     inbound = inbound_routes(registry.adapters.values())
     spec = build_openapi([service for _, service in registry.services.values()], problems=problems, inbound=inbound)
     spec_body = orjson.dumps(spec)
@@ -196,6 +206,7 @@ def build_app(
         middlewares=edge_middlewares(), client_max_size=settings.max_body_bytes, handler_args=server_options(settings)
     )
     app[STATE] = state
+    app[JOURNEYS] = journeys
     app[CONNECTIONS] = ConnectionPolicy.from_settings(settings)
     app[DIRECTORY] = clients
     app[PROBLEMS] = problems
@@ -209,7 +220,9 @@ def build_app(
     enable_cors(app, clients.clients.values())
     app[STREAM_TOKENS] = StreamTokens.from_settings(settings)
     app.add_routes(routes())
+    app.add_routes(search_routes())
     app.add_routes(stream_token_routes(store))
+    app.add_routes(journey_routes())
     mount_inbound(app, inbound, max_body=settings.max_body_bytes)
 
     @public
@@ -245,8 +258,45 @@ def build_app(
         ]
     )
     app.add_routes(console_routes())
+    app.add_routes(ops_routes())
+    app.add_routes(reports_routes())
     app.cleanup_ctx.append(_lifecycle(state, webhooks, telemetry, transport if own_transport else None))
+    app.cleanup_ctx.append(_journeys_lifecycle(journeys.engine))  # starts after the dispatcher, stops before it
     return app
+
+
+def _build_journeys(
+    settings: Settings, state: GatewayState, clients: ClientDirectory, problems: ProblemCatalog
+) -> Journeys:
+    """The journeys the gateway runs (shipped ones whose services are loaded, and ``MPP_JOURNEYS_DIR``'s), checked
+    against the service catalog (:class:`~gateway.journeys.JourneyDefinitionError` names the fault), and the
+    engine that advances them through the state's acceptance path and dispatcher."""
+    services = {sid: service.descriptor() for sid, (_, service) in state.registry.services.items()}
+    catalog = load_journeys(services, folder=Path(settings.journeys_dir) if settings.journeys_dir else None)
+    engine = JourneyEngine(
+        store=state.store,
+        catalog=catalog,
+        acceptance=state.acceptance,
+        dispatcher=state.dispatcher,
+        clients=clients.clients,
+        auditor=state.auditor,
+        telemetry=state.dispatcher.telemetry,
+        problems=problems,
+        sweep_interval=settings.sweep_interval_seconds,
+        idle_seconds=settings.store_handover_seconds,
+    )
+    return Journeys(engine, settings=settings, registry=state.registry)
+
+
+def _journeys_lifecycle(engine: JourneyEngine) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(_: web.Application) -> AsyncIterator[None]:
+        engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    return ctx
 
 
 async def _housekeeping(state: GatewayState) -> None:
@@ -262,6 +312,17 @@ async def _housekeeping(state: GatewayState) -> None:
                 retention_seconds=state.settings.retention_days * 86400,
                 batch=state.settings.retention_batch,
             )
+        except Exception:  # the next round tries again
+            structlog.get_logger("gateway").warning("retention.failed", exc_info=True)
+        try:  # journeys keep the applicant and the combined answer as long as the requests keep theirs
+            cutoff, batch = time.time() - state.settings.retention_days * 86400, state.settings.retention_batch
+            purged = done = await state.store.purge_journeys(cutoff, limit=batch)
+            while done >= batch:
+                await asyncio.sleep(0)  # other work in between batches
+                done = await state.store.purge_journeys(cutoff, limit=batch)
+                purged += done
+            if purged:
+                structlog.get_logger("gateway.retention").info("retention.purged", journeys=purged)
         except Exception:  # the next round tries again
             structlog.get_logger("gateway").warning("retention.failed", exc_info=True)
         await asyncio.sleep(state.settings.housekeeping_interval_seconds)

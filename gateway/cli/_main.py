@@ -1,5 +1,5 @@
 """``mpp-gateway``: serve the gateway, run the mock agencies, run both as a demo, print the OpenAPI document,
-show or upgrade the store's schema."""
+show or upgrade the store's schema, show the queue and search requests in the store (``status``, ``requests``)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from ..problems import BUILTIN_PROBLEMS, ProblemCatalog
 from ..security import Client, ClientDirectory, callback_origin, generate_key, hash_key
 from ..store import StoreError, describe, generate_data_key, kept_secret, schema_status, upgrade
 from ..telemetry import Telemetry, TelemetrySettings, configure_logging
+from ._ops import add_ops_parsers, requests_command, status_command
 from ._runtime import GatewayRunner, settle_heap
 from ._workers import supervise
 
@@ -199,11 +200,14 @@ class DemoClients:
     #: Key of ``demo-desk``: a counter app of :data:`DEMO_MPP` only.
     mpp_key: str
     clients: tuple[Client, ...]
+    #: Key of ``demo-ops``: the operations console's (role ``ops``: every request, masked; no service).
+    ops_key: str = ""
 
 
 def demo_clients(settings: Settings) -> DemoClients:
-    """The demo's clients: keys and webhook secret from ``MPP_DEMO_KEY``, ``MPP_DEMO_MPP_KEY`` and
-    ``MPP_DEMO_WEBHOOK_SECRET``, else made on first start and kept beside the database, so a restart keeps them."""
+    """The demo's clients: keys and webhook secret from ``MPP_DEMO_KEY``, ``MPP_DEMO_MPP_KEY``, ``MPP_DEMO_OPS_KEY``
+    and ``MPP_DEMO_WEBHOOK_SECRET``, else made on first start and kept beside the database, so a restart keeps
+    them."""
     beside = Path(settings.store_path)
 
     def secret(variable: str, suffix: str, make: Callable[[], str]) -> str:
@@ -211,6 +215,7 @@ def demo_clients(settings: Settings) -> DemoClients:
 
     key = secret("MPP_DEMO_KEY", ".demo-key", generate_key)
     mpp_key = secret("MPP_DEMO_MPP_KEY", ".demo-mpp-key", generate_key)
+    ops_key = secret("MPP_DEMO_OPS_KEY", ".demo-ops-key", generate_key)
     webhook_secret = secret("MPP_DEMO_WEBHOOK_SECRET", ".demo-webhook-secret", lambda: secrets.token_urlsafe(32))
     listed = os.environ.get("MPP_DEMO_CALLBACK_ORIGINS") or DEMO_CALLBACK_ORIGINS
     try:
@@ -226,8 +231,12 @@ def demo_clients(settings: Settings) -> DemoClients:
             id="demo-desk", name=f"Demo counter app of {DEMO_MPP}", key_hashes=frozenset({hash_key(mpp_key)}),
             mpp_id=DEMO_MPP, webhook_secret=webhook_secret, callback_origins=origins,
         ),
+        Client(
+            id="demo-ops", name="Demo operations console", key_hashes=frozenset({hash_key(ops_key)}), services=(),
+            roles=frozenset({"ops"}),
+        ),
     )  # fmt: skip
-    return DemoClients(key, webhook_secret, mpp_key, clients)
+    return DemoClients(key, webhook_secret, mpp_key, clients, ops_key)
 
 
 def demo_callbacks(settings: Settings) -> dict[str, Any]:
@@ -252,6 +261,8 @@ def _demo_banner(host: str, port: int, demo: DemoClients, sample: Any) -> str:
             f"Demo client API key: {key}   (MPP_DEMO_KEY; any MPP; webhook secret: MPP_DEMO_WEBHOOK_SECRET)",
             f"Demo client of {DEMO_MPP} only: {demo.mpp_key}   (MPP_DEMO_MPP_KEY; another counter.mpp_id gets 403)",
             f"Webhook secret (X-MPP-Signature HMAC key): {demo.webhook_secret}",
+            f"Ops console: http://{host}:{port}/console",
+            f"Ops console key: {demo.ops_key}   (MPP_DEMO_OPS_KEY; role ops: every request, masked)",
             f"Callbacks (callback_url) go to {', '.join(demo.clients[0].callback_origins)} only "
             "(MPP_DEMO_CALLBACK_ORIGINS); plain http and loopback are allowed in the demo alone.",
             "Synthetic citizens: GET the mock's /_control/citizens (see README).",
@@ -417,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = sub.add_parser("db", help="the store's schema: MPP_STORE_DSN (PostgreSQL) or MPP_STORE_PATH (SQLite)")
     db.add_argument("action", choices=("status", "upgrade"), help="show the schema version, or apply migrations")
     add_audit_parser(sub)
+    add_ops_parsers(sub)
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "serve": _cmd_serve,
@@ -427,6 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "db": _cmd_db,
         "audit": audit_command,
         "new-adapter": _cmd_new_adapter,
+        "status": status_command,
+        "requests": requests_command,
     }
     with contextlib.suppress(KeyboardInterrupt):
         return handlers[args.command](args)

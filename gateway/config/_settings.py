@@ -141,6 +141,14 @@ class Settings:
     #: Seconds a stream token may be used within, once.
     stream_token_seconds: float = 60.0
     log_level: str = "info"
+    #: Finished spans each process keeps in memory for ``GET /v1/traces/{trace_id}`` and the console's waterfall,
+    #: the oldest dropped first; 0 keeps none.
+    trace_buffer_spans: int = 20000
+    #: Jaeger's address as operators reach it (``http://jaeger:16686``): traces answer with a link into it.
+    console_jaeger_url: str | None = None
+    #: A folder of the MPP's own journey definitions (``*.yaml``, ``*.yml``, ``*.json``), loaded beside the shipped
+    #: ones; unset, only the shipped journeys. A fault in any of its files stops the gateway at start.
+    journeys_dir: str | None = None
     #: Agency slugs to load; ``None`` loads every installed adapter.
     adapters: tuple[str, ...] | None = None
     agencies: Mapping[str, AgencyConfig] = dataclasses.field(default_factory=dict)

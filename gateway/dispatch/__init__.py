@@ -16,7 +16,9 @@ from ._guard import (
     RetryBudget,
 )
 from ._retry import policies_from_settings
+from ._unstored import Unstored
 from ._webhooks import WebhookSender
+from ._window import RecentCalls, RecentFigures
 
 __all__ = [
     "AgencyGuard",
@@ -28,9 +30,12 @@ __all__ = [
     "EventHub",
     "Failure",
     "Permits",
+    "RecentCalls",
+    "RecentFigures",
     "RetryBudget",
     "RetryPolicy",
     "StreamLimitReached",
+    "Unstored",
     "WebhookSender",
     "policies_from_settings",
 ]

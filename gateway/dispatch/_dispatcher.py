@@ -15,9 +15,11 @@ and queued work for it goes back to the store for a while instead of waiting in 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -30,12 +32,22 @@ from contracts import RequestStatus, ServiceKind
 
 from ..audit import Auditor
 from ..problems import DEFAULT_PROBLEMS, ProblemCatalog
-from ..store import NewWebhook, RequestStore, StoredAttempt, StoredRequest, new_request_id
+from ..store import (
+    CIRCUIT_HEARTBEAT_SECONDS,
+    CircuitTransition,
+    NewWebhook,
+    ReportStore,
+    RequestStore,
+    StoredAttempt,
+    StoredRequest,
+    new_request_id,
+)
 from ..telemetry import Telemetry, ids
 from ._events import EventHub
 from ._execution import Execution, Verdict
 from ._guard import AgencyGuard, AgencyPolicy, BreakerState, Permits
 from ._retry import DEFAULT_POLICIES, RetryPolicy
+from ._unstored import Unstored
 
 __all__ = ["Dispatcher", "RetryPolicy"]
 
@@ -84,7 +96,9 @@ class Dispatcher:
         hub: EventHub | None = None,
         telemetry: Telemetry | None = None,
         auditor: Auditor | None = None,
+        circuits: ReportStore | None = None,
     ) -> None:
+        """``circuits``: where every agency's circuit changes are recorded for the service-level report."""
         self.telemetry = telemetry or Telemetry()
         self.auditor = auditor or Auditor.off()
         self._store = store
@@ -110,12 +124,20 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         #: Requests being run, each with a future resolved when its run ends.
         self._inflight: dict[str, asyncio.Future[None]] = {}
+        #: Runs of requests not yet in the store (:class:`Unstored`): their writes go through it.
+        self._unstored: dict[str, Unstored] = {}
         #: The process's run slots, taken only by runs that already hold their agency's permit.
         self._slots = Permits(concurrency)
         #: Every run, cancelled (its claim released) when a stop's grace runs out.
         self._runs: set[asyncio.Task[StoredRequest | None]] = set()
         self._closing = False
         self._circuit_changes = {agency: 0 for agency in self._guards}
+        #: Called with every status this process records (:meth:`on_status`).
+        self._listeners: list[Callable[[str, RequestStatus], None]] = []
+        self._circuits = circuits
+        #: Circuit states not yet in the store: a failed write leaves them for the next sweep (oldest dropped first).
+        self._unrecorded: collections.deque[CircuitTransition] = collections.deque(maxlen=4096)
+        self._next_heartbeat = -math.inf
 
     @property
     def owner(self) -> str:
@@ -177,6 +199,7 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*runs, return_exceptions=True)
         self._tasks = []
+        await self._record_circuits(heartbeat=False)  # the changes of the last moments
         for futures in self._waiters.values():
             for fut in futures:
                 if not fut.done():
@@ -193,15 +216,20 @@ class Dispatcher:
         of the process is free (its agency may still make it wait for a permit, holding no slot)."""
         return not self._closing and bool(self._tasks) and self._slots.free > 0
 
-    def run_claimed(self, request: StoredRequest, payload: BaseModel) -> asyncio.Task[StoredRequest | None]:
+    def run_claimed(
+        self, request: StoredRequest, payload: BaseModel, unstored: Unstored | None = None
+    ) -> asyncio.Task[StoredRequest | None]:
         """Run a fresh request the API stored claimed by this process, without a queue, claim or read-back.
 
         The task's result is the request as recorded at the end of the run, or ``None`` when the run did not end
-        with a recorded status.
+        with a recorded status. With ``unstored``, the API stored nothing yet: the run's writes go through it (the
+        run's end is then the request's one write, unless it was stored before).
 
         A lookup takes up the place kept for it (:meth:`reserve_lookup`), and joins its agency's line even past
         the bound. A submission finding no room goes back to the store for a while.
         """
+        if unstored is not None:
+            self._unstored[request.id] = unstored
         return self._launch(request, payload, wait=ServiceKind(request.kind) is ServiceKind.LOOKUP)
 
     def _launch(
@@ -247,6 +275,7 @@ class Dispatcher:
         finally:
             admission.close()
             self._inflight.pop(request.id, None)
+            self._unstored.pop(request.id, None)
             done.set_result(None)
 
     def submit(self, request_id: str) -> None:
@@ -277,8 +306,15 @@ class Dispatcher:
         """Requests being run by this process."""
         return len(self._inflight)
 
+    def on_status(self, listener: Callable[[str, RequestStatus], None]) -> None:
+        """Call ``listener(request_id, status)`` whenever this process records a request's new status (the
+        journeys' engine advances a journey when one of its steps ends here)."""
+        self._listeners.append(listener)
+
     def _notify(self, request_id: str, status: RequestStatus) -> None:
         self.hub.publish(request_id, status)
+        for listener in self._listeners:
+            listener(request_id, status)
         for fut in self._waiters.pop(request_id, []):
             if not fut.done():
                 fut.set_result(None)
@@ -294,6 +330,7 @@ class Dispatcher:
             except Exception:  # the store may be briefly unavailable; the next sweep tries again
                 log.warning("dispatch.sweep_failed", exc_info=True)
             self._watch_circuits()
+            await self._record_circuits()
             self._gauges()
             await asyncio.sleep(self._sweep_interval)
 
@@ -319,6 +356,34 @@ class Dispatcher:
                 log.warning("agency.probing", agency=agency, circuit=state.value, probes=guard.policy.breaker_probes)
             else:
                 log.info("agency.available", agency=agency, circuit=state.value)
+
+    async def _record_circuits(self, *, heartbeat: bool = True) -> None:
+        """Record every agency's circuit changes for the service-level report, and every agency's state at the first
+        sweep and each :data:`CIRCUIT_HEARTBEAT_SECONDS` after (so a replica that is running shows, changes or not).
+
+        Runs in the sweeper, never on a request's path; a failed write is logged and tried again at the next sweep.
+        """
+        if self._circuits is None:
+            return
+        beat = heartbeat and time.monotonic() >= self._next_heartbeat
+        for agency, guard in self._guards.items():
+            for at, state in guard.take_transitions():
+                self._unrecorded.append(CircuitTransition(agency, self._owner, at, state))
+            if beat:
+                at, state = guard.circuit_state()
+                self._unrecorded.append(CircuitTransition(agency, self._owner, at, state))
+        if beat:
+            self._next_heartbeat = time.monotonic() + CIRCUIT_HEARTBEAT_SECONDS
+        if not self._unrecorded:
+            return
+        batch = list(self._unrecorded)
+        try:
+            await self._circuits.record_circuit(batch)
+        except Exception as exc:  # the next sweep tries again; the report only misses the time in between
+            log.warning("service_levels.record_failed", states=len(batch), error=type(exc).__name__)
+            return
+        for _ in batch:
+            self._unrecorded.popleft()
 
     async def _renewer(self) -> None:
         """Keep the leases of running requests, so that only a dead process's work is ever taken over."""
@@ -382,6 +447,10 @@ class Dispatcher:
             self._gauges()
             return finished
 
+    def _writes(self, request_id: str) -> RequestStore | Unstored:
+        """Where the run of ``request_id`` records what it does: the store, or its :class:`Unstored` write."""
+        return self._unstored.get(request_id) or self._store
+
     def _gauges(self) -> None:
         metrics = self.telemetry.metrics
         for agency, guard in self._guards.items():
@@ -399,7 +468,7 @@ class Dispatcher:
         started = time.monotonic()
         verdict, recorded = await self._verdict(request, payload, admission)
         if verdict.defer is not None:
-            await self._store.release(
+            await self._writes(request.id).release(
                 request.id, self._owner, not_before=time.time() + verdict.defer,
                 needs_reconcile=verdict.needs_reconcile, attempt=verdict.attempt,
             )  # fmt: skip
@@ -408,6 +477,8 @@ class Dispatcher:
                      reason=verdict.reason)  # fmt: skip
             return None
         finished = await self._finish(request, verdict, recorded)
+        if finished is None and (unstored := self._unstored.get(request.id)) and unstored.failure is not None:
+            return None  # not stored, so not finished: logged as request.not_stored
         metrics = self.telemetry.metrics
         metrics.requests.labels(request.service, request.agency, verdict.status).inc()
         metrics.request_seconds.labels(request.service, request.agency).observe(
@@ -435,7 +506,7 @@ class Dispatcher:
             except ValidationError:
                 return Verdict(problem=("validation-error", "the stored payload no longer fits the service", None)), []
         execution = Execution(
-            self._store,
+            self._writes(request.id),
             request,
             adapter,
             payload,
@@ -498,7 +569,7 @@ class Dispatcher:
                 },
             )
         at = dt.datetime.now(dt.UTC)
-        owned = await self._store.finish(
+        owned = await self._writes(request.id).finish(
             request.id,
             self._owner,
             status=verdict.status,
@@ -511,7 +582,7 @@ class Dispatcher:
             # Its audit entry is written in the same transaction as the status: both are kept, or neither.
             audit=self.auditor.finished(request, verdict.status, problem_json),
         )
-        if not owned:
+        if not owned and request.id not in self._unstored:  # an unstored request's failed write is logged by it
             log.warning("dispatch.lease_lost")
         self._notify(request.id, verdict.status)
         if not owned:

@@ -18,6 +18,8 @@ import math
 import time
 from collections.abc import Callable, Mapping
 
+from ._window import RecentCalls
+
 __all__ = [
     "AgencyGuard",
     "AgencyPolicy",
@@ -78,6 +80,10 @@ class BreakerState(enum.StrEnum):
     HALF_OPEN = "half_open"
 
 
+#: Circuit changes a breaker keeps until they are recorded in the store (service levels).
+TRANSITIONS_KEPT = 256
+
+
 class CircuitBreaker:
     """Counts outcomes over a time window; opens on a failure rate, probes after a cool-down."""
 
@@ -92,6 +98,9 @@ class CircuitBreaker:
         self.changes = 0
         #: When (on the breaker's clock) the current state began; ``None`` while closed since the start.
         self.since: float | None = None
+        #: Changes not yet taken by :meth:`AgencyGuard.take_transitions`: ``(since, state)``, the oldest dropped
+        #: first should nobody take them.
+        self.transitions: collections.deque[tuple[float, BreakerState]] = collections.deque(maxlen=TRANSITIONS_KEPT)
 
     @property
     def state(self) -> BreakerState:
@@ -101,6 +110,7 @@ class CircuitBreaker:
             self._probes_in_flight = 0
             self.changes += 1
             self.since = self._opened_at + self._policy.breaker_open_seconds
+            self.transitions.append((self.since, BreakerState.HALF_OPEN))
         return self._state
 
     def retry_after(self) -> float:
@@ -154,6 +164,7 @@ class CircuitBreaker:
         self._failures = 0
         self.changes += 1
         self.since = now
+        self.transitions.append((now, BreakerState.OPEN))
 
     def _close(self) -> None:
         self._state = BreakerState.CLOSED
@@ -161,6 +172,7 @@ class CircuitBreaker:
         self._failures = 0
         self.changes += 1
         self.since = self._clock()
+        self.transitions.append((self.since, BreakerState.CLOSED))
 
 
 #: How long a place promised to a request being stored is kept for it (the insert commits well within it).
@@ -283,6 +295,13 @@ class AgencyRateLimiter:
         self._clock = clock
         self._stamp = clock()
 
+    def state(self) -> dict[str, float | int]:
+        """``{"per_second", "burst", "available"}``: the limit and the tokens saved up now; empty without a limit."""
+        if self._rate <= 0:
+            return {}
+        tokens = min(self._burst, self._tokens + (self._clock() - self._stamp) * self._rate)
+        return {"per_second": self._rate, "burst": int(self._burst), "available": round(max(0.0, tokens), 1)}
+
     def delay(self) -> float:
         """Take a token; returns how long to wait before using it (0 when one was available)."""
         if self._rate <= 0:
@@ -374,6 +393,8 @@ class AgencyGuard:
     #: The guard's monotonic clock and the wall clock, to tell operators when a circuit changed.
     clock: Clock = time.monotonic
     wall: Clock = time.time
+    #: Outcomes and durations of the last minutes' calls (error rate, p50/p95 for operators).
+    recent: RecentCalls = dataclasses.field(default_factory=RecentCalls)
 
     @classmethod
     def build(
@@ -389,6 +410,7 @@ class AgencyGuard:
             permits=Permits(policy.concurrency, policy.queue_limit, clock),
             clock=clock,
             wall=wall,
+            recent=RecentCalls(clock=clock),
         )
 
     def failed(self, outcome: str, cause: str, problem: str) -> None:
@@ -425,6 +447,20 @@ class AgencyGuard:
         at = self.wall() - (self.clock() - since)
         return dt.datetime.fromtimestamp(at, dt.UTC).isoformat()
 
+    def take_transitions(self) -> list[tuple[dt.datetime, str]]:
+        """The circuit changes since the last call, oldest first, as ``(when, state)`` by the wall clock (UTC)."""
+        _ = self.breaker.state  # an open circuit past its cool-down turns half-open here
+        taken = []
+        while self.breaker.transitions:
+            since, state = self.breaker.transitions.popleft()
+            at = self.wall() - (self.clock() - since)
+            taken.append((dt.datetime.fromtimestamp(at, dt.UTC), state.value))
+        return taken
+
+    def circuit_state(self) -> tuple[dt.datetime, str]:
+        """The circuit's state now, by the wall clock (UTC)."""
+        return dt.datetime.fromtimestamp(self.wall(), dt.UTC), self.breaker.state.value
+
     def saturation_delay(self) -> int:
         """Seconds before a saturated agency likely has room again: about one call at its recent latency, at least 1."""
         return max(1, math.ceil(self.latency_ewma_ms / 1000))
@@ -436,6 +472,7 @@ class AgencyGuard:
             self.failures += 1
         self.breaker.record(success)
         ms = elapsed * 1000
+        self.recent.record(success, ms)
         self.latency_ewma_ms = ms if self.calls == 1 else 0.9 * self.latency_ewma_ms + 0.1 * ms
 
     def snapshot(self) -> dict[str, object]:
@@ -459,4 +496,10 @@ class AgencyGuard:
             "saturated_refusals": self.saturated_refusals,
             "circuit_since": self.circuit_since(),
             "last_failure": last.as_dict() if (last := self.last_failure) is not None else None,
+            # Over the last minutes (``recent``), not since the start like ``calls`` and ``error_rate``.
+            "calls_5m": (recent := self.recent.figures()).calls,
+            "error_rate_5m": recent.error_rate,
+            "p50_ms": recent.p50_ms,
+            "p95_ms": recent.p95_ms,
+            "rate_limit": self.limiter.state(),
         }

@@ -31,7 +31,7 @@ from ._edge import TRACE, client_of, public
 from ._limits import MAX_JSON_DEPTH, duplicate_key, json_depth_exceeded, nul_field
 from ._stream_auth import accepts_stream_token
 
-__all__ = ["STATE", "GatewayState", "routes"]
+__all__ = ["STATE", "GatewayState", "masked_record", "routes"]
 
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
@@ -112,6 +112,13 @@ def to_record(row: StoredRequest) -> RequestRecord:
     )
 
 
+def masked_record(row: StoredRequest) -> dict[str, Any]:
+    """The record as an operations client sees it: no result, no agency reference, the applicant as the masked
+    NIK only (the record never carries what the counter sent)."""
+    masked = dataclasses.replace(row, envelope={}, result=None, agency_reference=None)
+    return to_record(masked).model_dump(mode="json")
+
+
 def _record_response(row: StoredRequest, status: int, headers: dict[str, str]) -> web.Response:
     body = orjson.dumps(to_record(row).model_dump(mode="json"))
     return _json(body, status, headers)
@@ -186,10 +193,13 @@ async def create_request(request: web.Request) -> web.Response:
 
 
 async def get_request(request: web.Request) -> web.Response:
-    """``GET /v1/requests/{id}``: the record, to the client or MPP that made it."""
+    """``GET /v1/requests/{id}``: the record, to the client or MPP that made it; masked, to an operations client."""
     state = request.app[STATE]
     client = client_of(request)
     row = await state.store.get(request.match_info["request_id"])
+    if row is not None and client.is_ops and not client.may_read(row.client_id, row.mpp_id):
+        await state.auditor.read(client, row)  # an operations client sees any request, masked
+        return _json(orjson.dumps(masked_record(row)))
     if row is None or not client.may_read(row.client_id, row.mpp_id):
         await state.auditor.denied_read(client, row)
         raise ApiProblem("not-found", "no request with this id for this client")

@@ -15,7 +15,10 @@ from contracts import CONTRACT_VERSION, Problem, RequestRecord, ServiceDescripto
 
 from ..problems import DEFAULT_PROBLEMS, ProblemCatalog, type_uri
 from ._inbound import MountedRoute
+from ._journeys import JOURNEY_MODELS, journey_paths
 from ._ops import ops_paths
+from ._reports import reports_paths
+from ._search import search_operation
 
 __all__ = ["build_openapi"]
 
@@ -178,6 +181,7 @@ def build_openapi(
         (RequestRecord, "serialization"),
         (ServiceDescriptor, "serialization"),
         (Problem, "serialization"),
+        *JOURNEY_MODELS,
     ]
     service_list = sorted(services, key=lambda s: s.id)
     _, defs = models_json_schema(models, ref_template=_REF)
@@ -465,7 +469,10 @@ def build_openapi(
             }
         },
     }
+    paths["/v1/requests"]["get"] = search_operation(_errors)
     paths.update(ops_paths())
+    paths.update(journey_paths(_errors, _problem_response))
+    paths.update(reports_paths())
     paths.update(_inbound_paths(inbound))
     doc: dict[str, Any] = {
         "openapi": "3.1.0",

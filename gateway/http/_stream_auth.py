@@ -29,7 +29,8 @@ _CHALLENGE = 'Bearer realm="mpp-gateway", error="invalid_token"'
 
 
 def accepts_stream_token(handler: _H) -> _H:
-    """Mark a route's handler (with a ``{request_id}`` in its path) as opened by a stream token as well."""
+    """Mark a route's handler (with a ``{request_id}`` or ``{journey_id}`` in its path) as opened by a stream token
+    as well."""
     setattr(handler, _MARK, True)
     return handler
 
@@ -54,7 +55,9 @@ def _redeem(request: web.Request) -> Client:
     tokens = request.app.get(STREAM_TOKENS)
     if tokens is None:
         raise InvalidStreamToken("stream tokens are not enabled")
-    client_id = tokens.redeem(request.query["token"], request.match_info.get("request_id", ""))
+    # A token is bound to one request or one journey: their ids never coincide (``req_`` / ``jrn_``).
+    bound_to = request.match_info.get("request_id") or request.match_info.get("journey_id", "")
+    client_id = tokens.redeem(request.query["token"], bound_to)
     client = request.app[DIRECTORY].clients.get(client_id)
     if client is None:  # removed from the clients file since
         raise InvalidStreamToken("the stream token's client is not known")

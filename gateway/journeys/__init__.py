@@ -6,6 +6,49 @@ journey itself is a row beside them whose state changes in the same transaction 
 
 from __future__ import annotations
 
+from ._catalog import (
+    CompiledJourney,
+    JourneyCatalog,
+    JourneyDefinitionError,
+    compile_journey,
+    load_journeys,
+    parse_definition,
+)
 from ._definition import JourneyDefinition, StepDefinition
+from ._engine import JourneyEngine, step_key
+from ._expressions import (
+    Condition,
+    JourneyContext,
+    Reference,
+    StepOutcome,
+    Unresolved,
+    parse_condition,
+    parse_reference,
+    references,
+    resolve,
+)
+from ._service import Journeys, new_journey_id
 
-__all__ = ["JourneyDefinition", "StepDefinition"]
+__all__ = [
+    "CompiledJourney",
+    "Condition",
+    "JourneyCatalog",
+    "JourneyContext",
+    "JourneyDefinition",
+    "JourneyDefinitionError",
+    "JourneyEngine",
+    "Journeys",
+    "Reference",
+    "StepDefinition",
+    "StepOutcome",
+    "Unresolved",
+    "compile_journey",
+    "load_journeys",
+    "new_journey_id",
+    "parse_condition",
+    "parse_definition",
+    "parse_reference",
+    "references",
+    "resolve",
+    "step_key",
+]

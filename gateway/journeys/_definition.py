@@ -5,7 +5,10 @@ A definition is data (YAML or JSON)::
     id: business.micro-start
     title: {id: Memulai usaha mikro, en: Starting a micro business}
     visit_budget_seconds: 120
-    payload_schema: {type: object, required: [nib], properties: {nib: {type: string}}}
+    payload_schema:
+      type: object
+      required: [nib, phone, address]
+      properties: {nib: {type: string}, phone: {type: string}, address: {type: object}}
     steps:
       - name: nib
         service: oss.nib.check
@@ -14,11 +17,18 @@ A definition is data (YAML or JSON)::
         service: bpjs-ketenagakerjaan.peserta.verify
       - name: bpjstk_register
         service: bpjs-ketenagakerjaan.peserta.register
-        when: {equals: ["${steps.bpjstk.result.terdaftar}", false]}
-        payload: {npp: "${steps.nib.result.npp}"}
+        when: {all: [{equals: ["${steps.bpjstk.result.member}", false]},
+                     {equals: ["${steps.nib.result.active}", true]}]}
+        payload:
+          occupation: trader
+          monthly_income: below_2m
+          programmes: [JKK, JKM]
+          phone: "${journey.payload.phone}"
+          address: "${journey.payload.address}"
         required: false
     result:
-      nib_status: "${steps.nib.result.status}"
+      company: "${steps.nib.result.company_name}"
+      kpj: "${steps.bpjstk_register.result.kpj}"
 
 A string that is exactly ``${...}`` is a reference (:mod:`._expressions` resolves it):
 ``${journey.payload.<path>}``, ``${steps.<name>.result.<path>}`` or ``${steps.<name>.status}``. Every step gets the

@@ -122,6 +122,42 @@ BUILTIN_PROBLEMS: tuple[ProblemType, ...] = (
         "This key already names a different request from this client; use a new key for a new request.",
     ),
     _p(
+        "request-not-final",
+        409,
+        "The request is not final yet",
+        "Permintaan belum selesai",
+        "A finished request only can be rated: wait until it is completed, rejected or failed.",
+    ),
+    _p(
+        "request-already-rated",
+        409,
+        "The request was rated already",
+        "Permintaan sudah dinilai",
+        "A request is rated once; the same scores sent again are answered as before, other scores are refused.",
+    ),
+    _p(
+        "unknown-journey",
+        422,
+        "Unknown journey",
+        "Layanan terpadu tidak dikenal",
+        "The journey id is not among the journeys this gateway runs (GET /v1/journeys).",
+    ),
+    _p(
+        "journey-not-resumable",
+        409,
+        "The journey cannot be resumed",
+        "Layanan terpadu tidak dapat dilanjutkan",
+        "Only a failed journey is resumed, at one of its failed or rejected steps; read GET /v1/journeys/{id} for "
+        "its state.",
+    ),
+    _p(
+        "journey-final",
+        409,
+        "The journey has ended",
+        "Layanan terpadu sudah berakhir",
+        "A completed, failed or cancelled journey is not cancelled again; read GET /v1/journeys/{id} for its state.",
+    ),
+    _p(
         "rate-limited",
         429,
         "Too many requests",

@@ -8,11 +8,13 @@ from ._api_keys import ROLES, Client, ClientDirectory, bearer_token, generate_ke
 from ._callbacks import CallbackPolicy, CallbackRefused, Resolver, ascii_host, callback_origin, system_resolver
 from ._client_rate import ClientRateLimiter, TokenBucket
 from ._jwt import InvalidToken, JwtSettings, JwtVerifier, looks_like_jwt
-from ._masking import redact, redact_mapping
+from ._masking import IDENTIFIER_KEYS, PERSONAL_KEYS, redact, redact_mapping
 from ._origins import web_origin
 from ._stream_tokens import InvalidStreamToken, StreamToken, StreamTokens
 
 __all__ = [
+    "IDENTIFIER_KEYS",
+    "PERSONAL_KEYS",
     "ROLES",
     "CallbackPolicy",
     "CallbackRefused",

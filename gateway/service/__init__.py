@@ -7,6 +7,6 @@ is tested by calling it.
 
 from __future__ import annotations
 
-from ._acceptance import Acceptance, Accepted, Submission, field_errors
+from ._acceptance import Acceptance, Accepted, StepSubmission, Submission, field_errors
 
-__all__ = ["Acceptance", "Accepted", "Submission", "field_errors"]
+__all__ = ["Acceptance", "Accepted", "StepSubmission", "Submission", "field_errors"]

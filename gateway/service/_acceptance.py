@@ -31,13 +31,15 @@ from contracts import (
 
 from ..audit import Auditor
 from ..config import Settings
-from ..dispatch import Dispatcher
+from ..dispatch import Dispatcher, Unstored
 from ..problems import ApiProblem
 from ..security import CallbackPolicy, CallbackRefused, Client
 from ..store import (
+    AuditEvent,
     IdempotencyMismatch,
     NewRequest,
     RequestStore,
+    StepLink,
     StoredRequest,
     StoreError,
     StoreUnavailable,
@@ -45,7 +47,7 @@ from ..store import (
 )
 from ..telemetry import TraceContext
 
-__all__ = ["Acceptance", "Accepted", "Submission", "field_errors"]
+__all__ = ["Acceptance", "Accepted", "StepSubmission", "Submission", "field_errors"]
 
 log = structlog.get_logger("gateway.api")
 
@@ -77,6 +79,18 @@ class Submission:
     idempotency_key: str | None = None
     #: How long the client is willing to wait for the final answer, already capped; ``None``: answer at once.
     wait: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSubmission:
+    """A journey's step to store as a request: its body as the journey resolved it, in the journey's trace, under
+    a key derived from the journey, the step and its run (storing it again finds the request stored first)."""
+
+    body: dict[str, Any]
+    trace: TraceContext
+    idempotency_key: str
+    #: The step the request runs as; its ``journey.step`` audit entry is filled in from ``request.accepted``.
+    link: StepLink
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +131,23 @@ class Acceptance:
 
     async def accept(self, client: Client, submission: Submission) -> Accepted:
         """Accept ``submission`` for ``client``: the stored record, final if it finished within the wait."""
-        checked = await self._check(client, submission)
+        return await self._store_and_run(client, submission, await self._check(client, submission))
+
+    async def accept_step(self, client: Client, step: StepSubmission) -> Accepted:
+        """Accept a journey's step for the journey's ``client`` through the same checks, store and run as any
+        request, but for what the journey settled at its start (its consent's age, the key) and the agency's
+        current state: the dispatcher, not the acceptance, decides on a circuit or a saturated agency, and the
+        outcome is recorded on the request.
+
+        :class:`~gateway.store.StepTaken` when the step was no longer pending (nothing stored).
+        """
+        submission = Submission(body=step.body, trace=step.trace, idempotency_key=step.idempotency_key)
+        checked = await self._check(client, submission, step=True)
+        return await self._store_and_run(client, submission, checked, step=step.link)
+
+    async def _store_and_run(
+        self, client: Client, submission: Submission, checked: _Checked, *, step: StepLink | None = None
+    ) -> Accepted:
         adapter, service, envelope, payload = checked.adapter, checked.service, checked.envelope, checked.payload
         new, idempotency = self._new_request(client, submission, checked)
         dispatcher = self._dispatcher
@@ -126,15 +156,20 @@ class Acceptance:
         # The request and its request.accepted audit entry are committed together before the agency is called: a
         # request that cannot be stored is refused, and never reaches the agency.
         audit = self._auditor.accepted(new, envelope.applicant.nik)
+        if step is not None and audit is not None:  # the step's entry names its journey
+            step = dataclasses.replace(step, audit=dataclasses.replace(audit, action="journey.step",
+                                                                       outcome=step.journey_id))  # fmt: skip
+        # A waited lookup writes once, after its run; but while the store is known unable to take writes, every
+        # request is stored first (an insert that fails is refused before any agency call, one that succeeds shows
+        # the store writable again).
+        if lease is not None and submission.wait and idempotency is None and step is None \
+                and service.kind is ServiceKind.LOOKUP and self._store.takes_writes():  # fmt: skip
+            return await self._run_then_store(new, lease, audit, payload, submission.wait)
         try:
-            existing = await self._store.insert(new, idempotency=idempotency, lease=lease, audit=audit)
+            existing = await self._store.insert(new, idempotency=idempotency, lease=lease, audit=audit, step=step)
         except StoreUnavailable as exc:
             log.error("request.not_stored", reason="store-unavailable")
-            raise ApiProblem(
-                "store-unavailable",
-                f"the request could not be stored and was not sent; try again in {exc.retry_after} s",
-                headers={"Retry-After": str(exc.retry_after)},
-            ) from None
+            raise _not_stored(exc) from None
         except IdempotencyMismatch:
             raise ApiProblem(
                 "idempotency-key-reused",
@@ -145,7 +180,8 @@ class Acceptance:
             # A retry from the counter: the same request, not a second one.
             structlog.contextvars.bind_contextvars(request_id=existing, service=service.id, agency=adapter.agency)
             row = await self._stored(existing)
-            await self._auditor.read(client, row)  # a replay hands the result out again
+            if step is None:
+                await self._auditor.read(client, row)  # a replay hands the result out again
             return Accepted(row, replayed=True)
         structlog.contextvars.bind_contextvars(request_id=new.id, service=service.id, agency=adapter.agency)
         log.info("request.accepted", mpp=new.mpp_id, desk=new.desk)
@@ -174,8 +210,36 @@ class Acceptance:
                 dispatcher.forget(new.id, waiter)
         return Accepted(await self._stored(new.id), waited=wait if waiter is not None else None)
 
-    async def _check(self, client: Client, submission: Submission) -> _Checked:
-        """Every rule a request must pass before anything is stored, in the order a client fixes them."""
+    async def _run_then_store(
+        self, new: NewRequest, lease: tuple[str, float], audit: AuditEvent | None, payload: BaseModel, wait: float
+    ) -> Accepted:
+        """A waited lookup (no Idempotency-Key, a run slot free): run first, store once.
+
+        Nothing is acknowledged before the answer, so the request needs to be durable only by then: when the run
+        ends within the wait, its end writes the request, its result and both audit entries in one transaction
+        (:class:`~gateway.dispatch.Unstored`), and only then is the answer given. When the wait expires first, the
+        request is stored (in progress, with its ``request.accepted`` entry) before the 202, and the run's end
+        updates it. It is taken only while the store takes writes (else the request is stored first, and never
+        sent when that fails); a request whose one write fails was not stored, so it is answered 503 and its
+        result is not handed out.
+        """
+        structlog.contextvars.bind_contextvars(request_id=new.id, service=new.service, agency=new.agency)
+        log.debug("request.accepted", mpp=new.mpp_id, desk=new.desk)
+        unstored = Unstored(self._store, new, lease, audit)
+        run = self._dispatcher.run_claimed(_claimed(new, lease), payload, unstored)
+        await asyncio.wait((run,), timeout=wait)
+        finished = run.result() if run.done() and not run.cancelled() else None
+        if finished is not None and finished.status.final:
+            return Accepted(finished, waited=wait)
+        try:
+            await unstored.stored()  # the wait expired (or the run ended unfinished): stored before the answer
+        except StoreUnavailable as exc:  # logged as request.not_stored where the write failed
+            raise _not_stored(exc, sent=True) from None
+        return Accepted(await self._stored(new.id), waited=wait)
+
+    async def _check(self, client: Client, submission: Submission, *, step: bool = False) -> _Checked:
+        """Every rule a request must pass before anything is stored, in the order a client fixes them (a journey's
+        ``step``: those its journey did not settle at its start)."""
         data = submission.body
         if not isinstance(data, dict):
             raise ApiProblem(
@@ -207,7 +271,9 @@ class Acceptance:
         if errors or envelope is None or entry is None or payload is None:
             raise ApiProblem("validation-error", f"{len(errors)} field(s) break the contract", errors=errors)
         adapter, service = entry
-        await self._check_grants(client, service, envelope)
+        await self._check_grants(client, service, envelope, step=step)
+        if step:
+            return _Checked(adapter, service, envelope, payload)
         key = submission.idempotency_key
         if key is not None and not _IDEMPOTENCY_KEY.match(key):
             raise ApiProblem("validation-error", "Idempotency-Key must be 1-255 visible ASCII characters",
@@ -240,8 +306,11 @@ class Acceptance:
             )
         return _Checked(adapter, service, envelope, payload)
 
-    async def _check_grants(self, client: Client, service: Service[Any, Any], envelope: ServiceRequest) -> None:
-        """The client's grants, the citizen's consent, and the client's means to receive a callback."""
+    async def _check_grants(
+        self, client: Client, service: Service[Any, Any], envelope: ServiceRequest, *, step: bool = False
+    ) -> None:
+        """The client's grants, the citizen's consent, and the client's means to receive a callback (a journey's
+        ``step``: its consent was checked when the journey started)."""
         if not client.may_use(service.id):
             await self._auditor.denied(client, service.id, envelope, "service-not-granted")
             raise ApiProblem("forbidden", "this client is not granted the service")
@@ -258,7 +327,7 @@ class Acceptance:
                 "this service reads personal data: include the citizen's consent",
                 errors=[FieldError(field="consent", message="required for this service")],
             )
-        if envelope.consent is not None and (reason := self._consent_invalid(envelope.consent)):
+        if not step and envelope.consent is not None and (reason := self._consent_invalid(envelope.consent)):
             raise ApiProblem(
                 "consent-invalid",
                 f"the consent {reason}",
@@ -326,6 +395,16 @@ class Acceptance:
         if row is None:  # pragma: no cover - an insert is durable and records are never deleted
             raise RuntimeError("an accepted request is missing from the store")
         return row
+
+
+def _not_stored(exc: StoreUnavailable, *, sent: bool = False) -> ApiProblem:
+    """503 store-unavailable for a request that is not stored: not sent, or (``sent``) its result not given."""
+    what = "its result is not given" if sent else "it was not sent"
+    return ApiProblem(
+        "store-unavailable",
+        f"the request could not be stored and {what}; try again in {exc.retry_after} s",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 def _fingerprint(service_id: str, envelope: ServiceRequest, stored_envelope: Mapping[str, Any]) -> str:

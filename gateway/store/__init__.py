@@ -7,7 +7,17 @@ from ._audit_chain import GENESIS, canonical_time, chain_events, entry_hash
 from ._documents import ScopedDocuments
 from ._health import WriteHealth
 from ._ids import new_request_id
+from ._journeys import (
+    JourneyStore,
+    NewJourney,
+    StepLink,
+    StepTaken,
+    StoredJourney,
+    StoredJourneyStep,
+    VisitFigures,
+)
 from ._migrations import migrations
+from ._ops import QueueFigures
 from ._port import (
     AuditCheckpoint,
     AuditEntry,
@@ -18,6 +28,7 @@ from ._port import (
     InvalidTransition,
     NewRequest,
     NewWebhook,
+    ReportStore,
     RequestStore,
     SchemaOutdated,
     Store,
@@ -31,6 +42,19 @@ from ._port import (
     check_transition,
 )
 from ._postgres import PostgresStore
+from ._reports import (
+    CIRCUIT_HEARTBEAT_SECONDS,
+    CIRCUIT_REPORT_TTL_SECONDS,
+    GROUPS,
+    MAX_REPORT_DAYS,
+    SKM_ELEMENTS,
+    CircuitTransition,
+    Rating,
+    ReportQuery,
+    ServiceLevelRow,
+    availability,
+    percentile,
+)
 from ._retention import purge_expired
 from ._schema import describe, postgres_status, postgres_upgrade, safe_dsn, schema_status, upgrade
 from ._sealing import (
@@ -45,37 +69,72 @@ from ._sealing import (
     seal_text,
     stored_data_keys,
 )
+from ._search import (
+    DEFAULT_SEARCH_LIMIT,
+    MAX_SEARCH_LIMIT,
+    PROBLEM_SLUG,
+    ReaderScope,
+    RequestPage,
+    RequestQuery,
+    SearchCursor,
+)
 from ._sqlite import SqliteStore
 from ._sqlite_writer import Writer
 
 __all__ = [
+    "CIRCUIT_HEARTBEAT_SECONDS",
+    "CIRCUIT_REPORT_TTL_SECONDS",
+    "DEFAULT_SEARCH_LIMIT",
     "GENESIS",
+    "GROUPS",
+    "MAX_REPORT_DAYS",
+    "MAX_SEARCH_LIMIT",
+    "PROBLEM_SLUG",
+    "SKM_ELEMENTS",
     "AuditCheckpoint",
     "AuditEntry",
     "AuditEvent",
     "AuditStore",
+    "CircuitTransition",
     "DocumentStore",
     "IdempotencyMismatch",
     "InvalidTransition",
+    "JourneyStore",
     "KeyRing",
+    "NewJourney",
     "NewRequest",
     "NewWebhook",
     "PostgresStore",
+    "QueueFigures",
+    "Rating",
+    "ReaderScope",
+    "ReportQuery",
+    "ReportStore",
+    "RequestPage",
+    "RequestQuery",
     "RequestStore",
     "SchemaOutdated",
     "ScopedDocuments",
     "SealedDataError",
+    "SearchCursor",
+    "ServiceLevelRow",
     "SqliteStore",
+    "StepLink",
+    "StepTaken",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "StoredAttempt",
     "StoredDocument",
+    "StoredJourney",
+    "StoredJourneyStep",
     "StoredRequest",
+    "VisitFigures",
     "Webhook",
     "WebhookOutbox",
     "WriteHealth",
     "Writer",
+    "availability",
     "canonical_time",
     "chain_events",
     "check_transition",
@@ -88,6 +147,7 @@ __all__ = [
     "open_json",
     "open_json_text",
     "open_text",
+    "percentile",
     "postgres_status",
     "postgres_upgrade",
     "purge_expired",

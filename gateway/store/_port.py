@@ -7,7 +7,8 @@ One protocol per aggregate its callers use, so each caller can be typed against 
     ├── RequestStore      requests, attempts, the queue (status plus lease), idempotency keys, their retention
     ├── WebhookOutbox     notifications waiting for delivery
     ├── AuditStore        the hash-chained audit log and its signed checkpoints
-    └── DocumentStore     what agencies push to the region, kept as history
+    ├── DocumentStore     what agencies push to the region, kept as history
+    └── ReportStore       service levels: circuit records, citizens' ratings, the report computed from them
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from typing import Any, Protocol
 
 from contracts import TRANSITIONS, AttemptOutcome, RequestStatus, ServiceKind
 
+from ._journeys import JourneyStore, StepLink
+from ._ops import QueueFigures
+from ._reports import CircuitTransition, Rating, ReportQuery, ServiceLevelRow
+from ._search import RequestPage, RequestQuery
+
 __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
@@ -29,6 +35,7 @@ __all__ = [
     "InvalidTransition",
     "NewRequest",
     "NewWebhook",
+    "ReportStore",
     "RequestStore",
     "SchemaOutdated",
     "SchemaStatus",
@@ -208,6 +215,7 @@ class RequestStore(Protocol):
         idempotency: tuple[str, str] | None = None,
         lease: tuple[str, float] | None = None,
         audit: AuditEvent | None = None,
+        step: StepLink | None = None,
     ) -> str | None:
         """Persist a new request in status ``accepted``; returns once it is durable.
 
@@ -220,6 +228,10 @@ class RequestStore(Protocol):
 
         ``audit`` (the ``request.accepted`` entry) is chained into the audit log in the same transaction as the new
         request, so a stored request always has it; a replayed key stores neither.
+
+        ``step`` (a journey's step the request runs as) moves that step from ``pending`` to ``running`` under this
+        request in the same transaction, followed by ``step.audit``; when the step is not pending at the expected
+        run, nothing is stored (:class:`~gateway.store._journeys.StepTaken`).
         """
 
     async def get(self, request_id: str, *, with_attempts: bool = True) -> StoredRequest | None:
@@ -255,8 +267,33 @@ class RequestStore(Protocol):
 
         ``at`` is the time recorded as updated (and finished), so a caller can answer without reading back.
         ``audit`` (the ``request.<status>`` entry) is chained into the audit log in the same transaction as the
-        status: both are written, or neither.
+        status: both are written, or neither. A request a journey's step runs as gives that step its final status
+        in the same transaction too.
         """
+
+    async def insert_finished(
+        self,
+        request: NewRequest,
+        *,
+        status: RequestStatus,
+        attempt: StoredAttempt | None,
+        result: dict[str, Any] | None = None,
+        agency_reference: str | None = None,
+        problem: dict[str, Any] | None = None,
+        webhook: NewWebhook | None = None,
+        at: dt.datetime | None = None,
+        audit: Sequence[AuditEvent] = (),
+    ) -> None:
+        """Persist a new request that already ran, in its final ``status``, with its last attempt, its webhook and
+        its ``audit`` entries (``request.accepted``, then ``request.<status>``), in one transaction: all or none.
+
+        For a waited lookup that finished within its wait: nothing was acknowledged before, so the one write made
+        before the answer is its insert and its finish at once. No idempotency key, no journey step.
+        """
+
+    def takes_writes(self) -> bool:
+        """False while the store is known unable to take writes (a write failed lately for want of space or write
+        access, or the writer is down), as readiness reports it; a cheap check with no I/O."""
 
     async def release(
         self,
@@ -271,6 +308,22 @@ class RequestStore(Protocol):
 
     async def queue_stats(self) -> tuple[int, float | None]:
         """Requests waiting (accepted or in progress) and the Unix time the oldest of them was accepted."""
+
+    async def queue_by_agency(self) -> list[QueueFigures]:
+        """The queue per agency, by agency: depth, oldest acceptance, deferred requests and their earliest next try."""
+
+    async def failures_since(self, since: dt.datetime) -> dict[str, int]:
+        """Requests failed since ``since``, counted by problem slug, most first."""
+
+    async def search(self, query: RequestQuery) -> RequestPage:
+        """Requests matching ``query``, newest first (``created_at``, then ``id``), one page and the next's cursor.
+
+        Without ``query.with_personal_data`` the rows have an empty envelope and no result or agency reference
+        (nothing sealed is read); each row carries its attempts.
+        """
+
+    async def requests_by_status(self, since: dt.datetime) -> dict[str, int]:
+        """Requests created since ``since``, counted by status (every status named, zero included)."""
 
     async def purge_idempotency_keys(self, older_than: float) -> int:
         """Forget idempotency keys created before ``older_than`` (Unix time)."""
@@ -341,7 +394,22 @@ class DocumentStore(Protocol):
         many. A key whose every document is older disappears; newer documents of a key stay."""
 
 
-class Store(RequestStore, WebhookOutbox, AuditStore, DocumentStore, Protocol):
+class ReportStore(Protocol):
+    """Service levels (:mod:`gateway.store._reports`): circuit states the replicas record, citizens' ratings, and
+    the report computed from them and the requests."""
+
+    async def record_circuit(self, transitions: Sequence[CircuitTransition]) -> None:
+        """Keep circuit states as replicas saw them (a change, or the state at start and every heartbeat)."""
+
+    async def save_rating(self, rating: Rating, *, audit: AuditEvent | None = None) -> Rating | None:
+        """Keep ``rating`` with its ``audit`` entry in one transaction, unless the request has a rating already:
+        then nothing is written and the earlier rating is returned (``None`` when this one was kept)."""
+
+    async def service_levels(self, query: ReportQuery, *, now: dt.datetime | None = None) -> list[ServiceLevelRow]:
+        """The report's rows for ``query``, computed from the requests, ratings and circuit records of its window."""
+
+
+class Store(RequestStore, WebhookOutbox, AuditStore, DocumentStore, ReportStore, JourneyStore, Protocol):
     """The whole of durable storage, opened and closed as one: the composition root builds one and hands each
     part to the code that needs it (the narrow protocols above say which part that is)."""
 

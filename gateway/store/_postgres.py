@@ -17,6 +17,7 @@ differs is what several processes on several hosts need:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import time
@@ -40,6 +41,9 @@ from ._audit_chain import (
 from ._documents import DOCUMENT_COLUMN, DOCUMENT_COLUMNS, stored_document
 from ._health import WriteHealth
 from ._ids import new_document_id
+from ._journeys import StepLink
+from ._journeys_postgres import PostgresJourneys, step_finished, step_started
+from ._ops import FAILURES_SQL, QUEUE_SQL, QueueFigures, failures_from_rows, queue_from_rows
 from ._port import (
     AuditCheckpoint,
     AuditEntry,
@@ -56,8 +60,35 @@ from ._port import (
     Webhook,
     check_transition,
 )
+from ._reports import (
+    INSERT_RATING_SQL,
+    INSERT_TRANSITION_SQL,
+    JOURNEY_VISITS_SQL,
+    RATINGS_SQL,
+    REQUESTS_SQL,
+    SELECT_RATING_SQL,
+    TRANSITIONS_SQL,
+    CircuitTransition,
+    Rating,
+    ReportQuery,
+    ServiceLevelBuilder,
+    ServiceLevelRow,
+    rating_from_row,
+    rating_params,
+    sql,
+    transition_from_row,
+)
 from ._schema import DRIVER_ERRORS, PgConnection, postgres_schema, safe_dsn
 from ._sealing import KeyRing, open_json, open_json_text, open_text, seal_json, seal_text
+from ._search import (
+    RequestPage,
+    RequestQuery,
+    attempts_sql,
+    counts_by_status,
+    page_of,
+    search_sql,
+    status_counts_sql,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -95,6 +126,15 @@ def _writes(
         return result
 
     return write
+
+
+_REQUESTS = sql(REQUESTS_SQL, "$", problem_type="problem->>'type'")
+_RATINGS = sql(RATINGS_SQL, "$")
+_JOURNEY_VISITS = sql(JOURNEY_VISITS_SQL, "$")
+_TRANSITIONS = sql(TRANSITIONS_SQL, "$")
+_INSERT_TRANSITION = sql(INSERT_TRANSITION_SQL, "$")
+_INSERT_RATING = sql(INSERT_RATING_SQL, "$")
+_SELECT_RATING = sql(SELECT_RATING_SQL, "$")
 
 
 def _now() -> dt.datetime:
@@ -173,8 +213,17 @@ class _KeyTaken(Exception):
     """Another transaction stored the same idempotency key first."""
 
 
-class PostgresStore:
+class PostgresStore(PostgresJourneys):
     """Requests, attempts, the work queue and webhooks in PostgreSQL, through an asyncpg connection pool."""
+
+    _audit = staticmethod(_chain)
+    # A journey's writes report a database that cannot take writes like every other write (StoreUnavailable).
+    insert_journey = _writes(PostgresJourneys.insert_journey)
+    skip_steps = _writes(PostgresJourneys.skip_steps)
+    fail_step = _writes(PostgresJourneys.fail_step)
+    finish_journey = _writes(PostgresJourneys.finish_journey)
+    resume_journey = _writes(PostgresJourneys.resume_journey)
+    purge_journeys = _writes(PostgresJourneys.purge_journeys)
 
     def __init__(
         self,
@@ -249,9 +298,10 @@ class PostgresStore:
         idempotency: tuple[str, str] | None = None,
         lease: tuple[str, float] | None = None,
         audit: AuditEvent | None = None,
+        step: StepLink | None = None,
     ) -> str | None:
         """Persist a new request (``accepted``, or ``in_progress`` under ``lease``) with its ``audit`` entry, or
-        find the one an idempotency key already names."""
+        find the one an idempotency key already names; a journey ``step`` starts under it in the same transaction."""
         r = request
         owner, expires = (lease[0], time.time() + lease[1]) if lease else (None, None)
         params = (
@@ -283,8 +333,11 @@ class PostgresStore:
                         )  # fmt: skip
                         if stored is None:
                             raise _KeyTaken
-                    if audit is not None:
-                        await _chain(c, (audit,))
+                    if step is not None:
+                        await step_started(c, step, r.id, r.created_at)
+                    events = tuple(e for e in (audit, step.audit if step else None) if e is not None)
+                    if events:
+                        await _chain(c, events)
                 return None
             except _KeyTaken:
                 async with self._db.acquire() as c:
@@ -399,6 +452,7 @@ class PostgresStore:
             )  # fmt: skip
             if _count(tag) != 1:
                 return False
+            await step_finished(c, request_id, status, now)
             if attempt is not None:
                 await _insert_attempt(c, request_id, attempt)
             if webhook is not None:
@@ -410,6 +464,52 @@ class PostgresStore:
             if audit is not None:
                 await _chain(c, (audit,))
         return True
+
+    @_writes
+    async def insert_finished(
+        self,
+        request: NewRequest,
+        *,
+        status: RequestStatus,
+        attempt: StoredAttempt | None,
+        result: dict[str, Any] | None = None,
+        agency_reference: str | None = None,
+        problem: dict[str, Any] | None = None,
+        webhook: NewWebhook | None = None,
+        at: dt.datetime | None = None,
+        audit: Sequence[AuditEvent] = (),
+    ) -> None:
+        """Persist a request that already ran, final, with its attempt, webhook and ``audit`` entries: one
+        transaction (:meth:`RequestStore.insert_finished`)."""
+        r, now = request, at or _now()
+        check_transition(RequestStatus.IN_PROGRESS, status)
+        async with self._db.acquire() as c, c.transaction(isolation="read_committed"):
+            await c.execute(
+                "INSERT INTO requests (id, client_id, service, agency, kind, status, mpp_id, desk, operator, "
+                "nik_masked, envelope, result, agency_reference, problem, trace_id, traceparent, created_at, "
+                "updated_at, finished_at, deadline_at, attempts) "
+                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+                r.id, r.client_id, r.service, r.agency, r.kind, status, r.mpp_id, r.desk, r.operator, r.nik_masked,
+                seal_json(self._keys, r.envelope, column="requests.envelope", row=r.id),
+                seal_json(self._keys, result, column="requests.result", row=r.id),
+                seal_text(self._keys, agency_reference, column="requests.agency_reference", row=r.id),
+                _json(problem), r.trace_id, r.traceparent, r.created_at, now, now if status.final else None,
+                r.deadline_at, 1 if attempt else 0,
+            )  # fmt: skip
+            if attempt is not None:
+                await _insert_attempt(c, r.id, attempt)
+            if webhook is not None:
+                await c.execute(
+                    "INSERT INTO webhooks (id, request_id, client_id, url, body, next_at) VALUES ($1,$2,$3,$4,$5,$6)",
+                    webhook.id, r.id, webhook.client_id, webhook.url,
+                    seal_json(self._keys, webhook.body, column="webhooks.body", row=webhook.id), time.time(),
+                )  # fmt: skip
+            if audit:
+                await _chain(c, audit)
+
+    def takes_writes(self) -> bool:
+        """False while a write failed lately for want of space or write access, or the pool is closed."""
+        return self._pool is not None and self._health.writable
 
     @_writes
     async def release(
@@ -442,6 +542,32 @@ class PostgresStore:
             return 0, None
         return int(row[0]), row[1]
 
+    async def queue_by_agency(self) -> list[QueueFigures]:
+        """The queue per agency (:mod:`gateway.store._ops`)."""
+        return queue_from_rows(await self._db.fetch(QUEUE_SQL["postgres"], time.time()))
+
+    async def failures_since(self, since: dt.datetime) -> dict[str, int]:
+        """Failed requests since ``since`` by problem slug (:mod:`gateway.store._ops`)."""
+        return failures_from_rows(await self._db.fetch(FAILURES_SQL["postgres"], since))
+
+    async def search(self, query: RequestQuery) -> RequestPage:
+        """Requests matching ``query``, newest first, with their attempts (:mod:`gateway.store._search`)."""
+        sql, params = search_sql(query, "postgres")
+        async with self._db.acquire() as c:
+            rows = await c.fetch(sql, *params)
+            attempts: dict[str, list[StoredAttempt]] = {}
+            if ids := [row["id"] for row in rows[: query.limit]]:
+                of_page, of_ids = attempts_sql(ids, "postgres")
+                for request_id, n, s, f, o, d in await c.fetch(of_page, *of_ids):
+                    attempts.setdefault(request_id, []).append(StoredAttempt(n, s, f, AttemptOutcome(o), d))
+        found = [_request(row, tuple(attempts.get(row["id"], ())), self._keys) for row in rows]
+        return page_of(found, query.limit)
+
+    async def requests_by_status(self, since: dt.datetime) -> dict[str, int]:
+        """Requests created since ``since`` by status (:mod:`gateway.store._search`)."""
+        sql, params = status_counts_sql(since, "postgres")
+        return counts_by_status(tuple(row) for row in await self._db.fetch(sql, *params))
+
     @_writes
     async def purge_idempotency_keys(self, older_than: float) -> int:
         """Forget idempotency keys created before ``older_than``."""
@@ -468,6 +594,44 @@ class PostgresStore:
                 ids = [r["id"] for r in rows]
                 await c.execute("UPDATE webhooks SET body = '' WHERE request_id = ANY($1::text[])", ids)
         return len(rows)
+
+    @_writes
+    async def record_circuit(self, transitions: Sequence[CircuitTransition]) -> None:
+        """Keep circuit states as replicas saw them."""
+        if transitions:
+            await self._db.executemany(_INSERT_TRANSITION, [(t.agency, t.replica, t.at, t.state) for t in transitions])
+
+    @_writes
+    async def save_rating(self, rating: Rating, *, audit: AuditEvent | None = None) -> Rating | None:
+        """Keep ``rating`` and its ``audit`` entry in one transaction, or return the request's earlier rating (of
+        two replicas rating one request at once, one keeps its rating and the other gets it back)."""
+        async with self._db.acquire() as c, c.transaction(isolation="read_committed"):
+            tag = await c.execute(_INSERT_RATING, *rating_params(rating, rating.rated_at))
+            if _count(tag) == 1:
+                if audit is not None:
+                    await _chain(c, (audit,))
+                return None
+            row = await c.fetchrow(_SELECT_RATING, rating.request_id)
+        return rating_from_row(tuple(row)) if row is not None else None
+
+    async def service_levels(self, query: ReportQuery, *, now: dt.datetime | None = None) -> list[ServiceLevelRow]:
+        """The report's rows from one snapshot of the window's rows, read through cursors (memory stays bounded)."""
+        builder = ServiceLevelBuilder(query, now=now or _now())
+        start, end = query.start, query.end
+        async with self._db.acquire() as c, c.transaction(isolation="repeatable_read", readonly=True):
+            async for created_at, agency, service, mpp_id, *scores in c.cursor(_RATINGS, start, end, prefetch=2000):
+                builder.add_rating(created_at, agency, service, mpp_id, scores)
+            async for row in c.cursor(_JOURNEY_VISITS, start, end, prefetch=2000):
+                builder.add_journey_step(*row)
+            transitions = await c.fetch(_TRANSITIONS, start, end, start)
+            builder.add_transitions(transition_from_row(tuple(r)) for r in transitions)
+            read = 0
+            async for row in c.cursor(_REQUESTS, start, end, prefetch=2000):
+                builder.add_request(*row)
+                read += 1
+                if read % 5000 == 0:
+                    await asyncio.sleep(0)  # a long window does not hold the event loop
+        return builder.rows()
 
     @_writes
     async def due_webhooks(self, limit: int) -> list[Webhook]:

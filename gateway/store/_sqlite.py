@@ -38,6 +38,9 @@ from ._audit_chain import (
 from ._documents import DOCUMENT_COLUMN, DOCUMENT_COLUMNS, stored_document, utc_text
 from ._health import WriteHealth
 from ._ids import new_document_id
+from ._journeys import StepLink
+from ._journeys_sqlite import SqliteJourneys, step_finished, step_started
+from ._ops import FAILURES_SQL, QUEUE_SQL, QueueFigures, failures_from_rows, queue_from_rows
 from ._port import (
     AuditCheckpoint,
     AuditEntry,
@@ -53,7 +56,34 @@ from ._port import (
     Webhook,
     check_transition,
 )
+from ._reports import (
+    INSERT_RATING_SQL,
+    INSERT_TRANSITION_SQL,
+    JOURNEY_VISITS_SQL,
+    RATINGS_SQL,
+    REQUESTS_SQL,
+    SELECT_RATING_SQL,
+    TRANSITIONS_SQL,
+    CircuitTransition,
+    Rating,
+    ReportQuery,
+    ServiceLevelBuilder,
+    ServiceLevelRow,
+    rating_from_row,
+    rating_params,
+    sql,
+    transition_from_row,
+)
 from ._sealing import KeyRing, open_json, open_json_text, open_text, seal_json, seal_text
+from ._search import (
+    RequestPage,
+    RequestQuery,
+    attempts_sql,
+    counts_by_status,
+    page_of,
+    search_sql,
+    status_counts_sql,
+)
 from ._sqlite_writer import Writer, connect, unwritable
 
 __all__ = ["SqliteStore"]
@@ -65,6 +95,15 @@ _COLUMNS = (
     "agency_reference, problem, trace_id, traceparent, created_at, updated_at, finished_at, deadline_at, "
     "lease_owner, lease_expires, attempts, not_before, needs_reconcile, purged_at"
 )
+
+
+_REQUESTS = sql(REQUESTS_SQL, "?", problem_type="json_extract(problem, '$.type')")
+_RATINGS = sql(RATINGS_SQL, "?")
+_JOURNEY_VISITS = sql(JOURNEY_VISITS_SQL, "?")
+_TRANSITIONS = sql(TRANSITIONS_SQL, "?")
+_INSERT_TRANSITION = sql(INSERT_TRANSITION_SQL, "?")
+_INSERT_RATING = sql(INSERT_RATING_SQL, "?")
+_SELECT_RATING = sql(SELECT_RATING_SQL, "?")
 
 
 def _now() -> dt.datetime:
@@ -171,8 +210,10 @@ def _owner_only(path: str) -> None:
         if mode & 0o077:
             os.chmod(name, mode & 0o700)
 
-class SqliteStore:
+class SqliteStore(SqliteJourneys):
     """The embedded default store: one SQLite file in WAL mode."""
+
+    _audit = staticmethod(_chain)
 
     def __init__(
         self,
@@ -267,9 +308,10 @@ class SqliteStore:
         idempotency: tuple[str, str] | None = None,
         lease: tuple[str, float] | None = None,
         audit: AuditEvent | None = None,
+        step: StepLink | None = None,
     ) -> str | None:
         """Persist a new request (``accepted``, or ``in_progress`` under ``lease``) with its ``audit`` entry, or
-        find the one an idempotency key already names."""
+        find the one an idempotency key already names; a journey ``step`` starts under it in the same transaction."""
         r = request
         created = _ts(r.created_at)
         owner, expires = (lease[0], time.time() + lease[1]) if lease else (None, None)
@@ -304,8 +346,11 @@ class SqliteStore:
                     "VALUES (?,?,?,?,?)",
                     (r.client_id, idempotency[0], idempotency[1], r.id, time.time()),
                 )
-            if audit is not None:
-                _chain(c, (audit,))
+            if step is not None:
+                step_started(c, step, r.id, r.created_at)
+            events = tuple(e for e in (audit, step.audit if step else None) if e is not None)
+            if events:
+                _chain(c, events)
             return None
 
         return await self._write(op)
@@ -409,6 +454,7 @@ class SqliteStore:
             )
             if cur.rowcount != 1:
                 return False
+            step_finished(c, request_id, status, now)
             if attempt is not None:
                 _insert_attempt(c, request_id, attempt)
             if webhook is not None:
@@ -422,6 +468,56 @@ class SqliteStore:
             return True
 
         return await self._write(op)
+
+    async def insert_finished(
+        self,
+        request: NewRequest,
+        *,
+        status: RequestStatus,
+        attempt: StoredAttempt | None,
+        result: dict[str, Any] | None = None,
+        agency_reference: str | None = None,
+        problem: dict[str, Any] | None = None,
+        webhook: NewWebhook | None = None,
+        at: dt.datetime | None = None,
+        audit: Sequence[AuditEvent] = (),
+    ) -> None:
+        """Persist a request that already ran, final, with its attempt, webhook and ``audit`` entries: one
+        transaction (:meth:`RequestStore.insert_finished`)."""
+        r, now = request, _ts(at or _now())
+        check_transition(RequestStatus.IN_PROGRESS, status)
+        params = (
+            r.id, r.client_id, r.service, r.agency, r.kind, status, r.mpp_id, r.desk, r.operator, r.nik_masked,
+            seal_json(self._keys, r.envelope, column="requests.envelope", row=r.id),
+            seal_json(self._keys, result, column="requests.result", row=r.id),
+            seal_text(self._keys, agency_reference, column="requests.agency_reference", row=r.id),
+            _json(problem), r.trace_id, r.traceparent, _ts(r.created_at), now, now if status.final else None,
+            r.deadline_at, 1 if attempt else 0,
+        )  # fmt: skip
+        body = None if webhook is None else seal_json(self._keys, webhook.body, column="webhooks.body", row=webhook.id)
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO requests (id, client_id, service, agency, kind, status, mpp_id, desk, operator, "
+                "nik_masked, envelope, result, agency_reference, problem, trace_id, traceparent, created_at, "
+                "updated_at, finished_at, deadline_at, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                params,
+            )
+            if attempt is not None:
+                _insert_attempt(c, r.id, attempt)
+            if webhook is not None:
+                c.execute(
+                    "INSERT INTO webhooks (id, request_id, client_id, url, body, next_at) VALUES (?,?,?,?,?,?)",
+                    (webhook.id, r.id, webhook.client_id, webhook.url, body, time.time()),
+                )
+            if audit:
+                _chain(c, audit)
+
+        await self._write(op)
+
+    def takes_writes(self) -> bool:
+        """False while a write failed lately for want of space or write access, or the writer is down."""
+        return self._writer is not None and self._writer.is_alive() and self._health.writable
 
     async def release(
         self,
@@ -459,6 +555,37 @@ class SqliteStore:
         oldest = dt.datetime.fromisoformat(row[1]).timestamp() if row[1] else None
         return int(row[0]), oldest
 
+    async def queue_by_agency(self) -> list[QueueFigures]:
+        """The queue per agency (:mod:`gateway.store._ops`)."""
+        now = time.time()
+        return queue_from_rows(await self._read(lambda c: c.execute(QUEUE_SQL["sqlite"], (now, now)).fetchall()))
+
+    async def failures_since(self, since: dt.datetime) -> dict[str, int]:
+        """Failed requests since ``since`` by problem slug (:mod:`gateway.store._ops`)."""
+        at = _ts(since.astimezone(dt.UTC))
+        return failures_from_rows(await self._read(lambda c: c.execute(FAILURES_SQL["sqlite"], (at,)).fetchall()))
+
+    async def search(self, query: RequestQuery) -> RequestPage:
+        """Requests matching ``query``, newest first, with their attempts (:mod:`gateway.store._search`)."""
+        sql, params = search_sql(query, "sqlite")
+
+        def read(c: sqlite3.Connection) -> list[StoredRequest]:
+            rows = c.execute(sql, params).fetchall()
+            attempts: dict[str, list[StoredAttempt]] = {}
+            if ids := [row[0] for row in rows[: query.limit]]:
+                for request_id, n, s, f, o, d in c.execute(*attempts_sql(ids, "sqlite")):
+                    started, finished = dt.datetime.fromisoformat(s), dt.datetime.fromisoformat(f)
+                    found = StoredAttempt(n, started, finished, AttemptOutcome(o), d)
+                    attempts.setdefault(request_id, []).append(found)
+            return [_row_to_request(row, tuple(attempts.get(row[0], ())), self._keys) for row in rows]
+
+        return page_of(await self._read(read), query.limit)
+
+    async def requests_by_status(self, since: dt.datetime) -> dict[str, int]:
+        """Requests created since ``since`` by status (:mod:`gateway.store._search`)."""
+        sql, params = status_counts_sql(since, "sqlite")
+        return counts_by_status(await self._read(lambda c: c.execute(sql, params).fetchall()))
+
     async def purge_idempotency_keys(self, older_than: float) -> int:
         """Forget idempotency keys created before ``older_than``."""
         return await self._write(
@@ -489,6 +616,46 @@ class SqliteStore:
             return len(ids)
 
         return await self._write(op)
+
+    async def record_circuit(self, transitions: Sequence[CircuitTransition]) -> None:
+        """Keep circuit states as replicas saw them."""
+        rows = [(t.agency, t.replica, _ts(t.at.astimezone(dt.UTC)), t.state) for t in transitions]
+        if rows:
+            await self._write(lambda c: c.executemany(_INSERT_TRANSITION, rows))
+
+    async def save_rating(self, rating: Rating, *, audit: AuditEvent | None = None) -> Rating | None:
+        """Keep ``rating`` and its ``audit`` entry in one transaction, or return the request's earlier rating."""
+        params = rating_params(rating, _ts(rating.rated_at.astimezone(dt.UTC)))
+
+        def op(c: sqlite3.Connection) -> Rating | None:
+            if c.execute(_INSERT_RATING, params).rowcount == 1:
+                if audit is not None:
+                    _chain(c, (audit,))
+                return None
+            return rating_from_row(c.execute(_SELECT_RATING, (rating.request_id,)).fetchone())
+
+        return await self._write(op)
+
+    async def service_levels(self, query: ReportQuery, *, now: dt.datetime | None = None) -> list[ServiceLevelRow]:
+        """The report's rows, built in a reader thread from one snapshot of the window's rows."""
+        builder = ServiceLevelBuilder(query, now=now or _now())
+        window = (_ts(query.start.astimezone(dt.UTC)), _ts(query.end.astimezone(dt.UTC)))
+
+        def build(c: sqlite3.Connection) -> list[ServiceLevelRow]:
+            c.execute("BEGIN")  # one snapshot for the three reads
+            try:
+                for created_at, agency, service, mpp_id, *scores in c.execute(_RATINGS, window):
+                    builder.add_rating(created_at, agency, service, mpp_id, scores)
+                for row in c.execute(_JOURNEY_VISITS, window):
+                    builder.add_journey_step(*row)
+                builder.add_transitions(transition_from_row(r) for r in c.execute(_TRANSITIONS, (*window, window[0])))
+                for row in c.execute(_REQUESTS, window):
+                    builder.add_request(*row)
+            finally:
+                c.execute("COMMIT")
+            return builder.rows()
+
+        return await self._read(build)
 
     async def due_webhooks(self, limit: int) -> list[Webhook]:
         """Undelivered webhooks whose next try is due, oldest first, each reserved for this caller for a while

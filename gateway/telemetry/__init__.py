@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from ._context import TraceContext
 from ._logging import configure_logging
+from ._span_buffer import SpanBuffer
 from ._telemetry import METRICS_DIR_ENV, Metrics, Telemetry, TelemetrySettings, ids
 
 __all__ = [
     "METRICS_DIR_ENV",
     "Metrics",
+    "SpanBuffer",
     "Telemetry",
     "TelemetrySettings",
     "TraceContext",

@@ -23,12 +23,16 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ._span_buffer import SpanBuffer
+
 __all__ = ["METRICS_DIR_ENV", "Metrics", "Telemetry", "TelemetrySettings", "ids"]
 
 #: prometheus_client reads this at import: each worker writes its metrics to files there, /metrics adds them up.
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: A journey is measured against a citizen's visit: seconds to an hour.
+_JOURNEY_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +103,11 @@ class Metrics:
                                  multiprocess_mode="livemax")  # fmt: skip
         self.queue_oldest = Gauge("mpp_queue_oldest_age_seconds", "Age of the oldest waiting request.", registry=r,
                                   multiprocess_mode="livemax")  # fmt: skip
+        self.journeys = Counter(
+            "mpp_journeys", "Journeys ended, by journey, outcome (completed, failed, cancelled) and whether they "
+            "ended within the journey's visit budget.", ["journey", "outcome", "within_visit"], registry=r)  # fmt: skip
+        self.journey_seconds = Histogram("mpp_journey_seconds", "Start-to-end time of journeys, by journey.",
+                                         ["journey"], buckets=_JOURNEY_BUCKETS, registry=r)  # fmt: skip
 
 
 class Telemetry:
@@ -114,6 +123,8 @@ class Telemetry:
         if chosen is not None:
             self.provider.add_span_processor(BatchSpanProcessor(chosen, schedule_delay_millis=1000))
         self.tracer = self.provider.get_tracer("mpp-gateway")
+        #: The recent spans the gateway keeps for ``GET /v1/traces/{trace_id}`` (:meth:`keep_spans`).
+        self.spans: SpanBuffer | None = None
         self.propagator = TraceContextTextMapPropagator()
         self.metrics = Metrics()
 
@@ -128,6 +139,13 @@ class Telemetry:
             # One compact JSON line per span, so that a line-oriented tool can group them by trace.
             return ConsoleSpanExporter(out=sys.stdout, formatter=_one_line)
         return None
+
+    def keep_spans(self, max_spans: int) -> SpanBuffer | None:
+        """Keep the last ``max_spans`` finished spans in memory, beside any exporter (once; 0 keeps none)."""
+        if self.spans is None and max_spans > 0:
+            self.spans = SpanBuffer(max_spans)
+            self.provider.add_span_processor(self.spans)
+        return self.spans
 
     def extract(self, carrier: Mapping[str, str]) -> otel_context.Context:
         """The trace context a ``traceparent`` in ``carrier`` names (an empty context if none)."""

@@ -6,6 +6,12 @@ has its ``request.accepted`` entry, every final one its ``request.<status>`` ent
 received names a stored request with its entry, and the chain verifies). Lost, duplicated and missing audit entries
 must be 0 and every accepted request must reach a final state.
 
+A share of the traffic is journeys (``business.micro-start``: Dukcapil, OSS and BPJS Ketenagakerjaan at once, then
+the registration of an owner not yet a member), started and followed through ``/v1/journeys`` through the same
+faults, outage and kills. The report adds journeys lost (accepted, then unknown), steps duplicated (a step that
+ran as more requests than its runs: counted in the stopped gateway's database, by the journey's trace, which every
+step's request carries) and journeys not final after the drain; all three must be 0.
+
 Everything runs as separate processes on 127.0.0.1 and stops by itself: ``python -m tests.chaos.runner``.
 """
 
@@ -16,6 +22,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import importlib.resources
 import json
 import os
 import random
@@ -35,12 +42,16 @@ from typing import Any
 import httpx
 
 from gateway.audit import verify_store
+from gateway.journeys import parse_definition
 from gateway.store import SqliteStore, stored_data_keys
 from tests.fakes import consent_given_at
 
 LOOKUP = "dukcapil.nik.verify"
 SUBMISSION = "bpjs-ketenagakerjaan.peserta.register"
 SUBMISSION_METHOD = "peserta.bpu"
+JOURNEY = "business.micro-start"
+#: The share of the traffic that starts a journey instead of a request.
+JOURNEY_SHARE = 0.2
 FAULTS = {"error_rate": 0.20, "timeout_rate": 0.05, "reset_rate": 0.02, "malformed_rate": 0.01,
           "timeout_s": 4.0, "drop_after_processing": True}  # fmt: skip
 
@@ -74,12 +85,24 @@ class Report:
     audit_missing: dict[str, str] = dataclasses.field(default_factory=dict)
     audit_entries: int = 0
     audit_intact: bool = False
+    journeys_sent: int = 0
+    journeys_accepted: int = 0
+    journey_statuses: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    #: Failed journeys by the problem type of the step that failed them.
+    journey_failures: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    journeys_lost: list[str] = dataclasses.field(default_factory=list)
+    journeys_unfinished: list[str] = dataclasses.field(default_factory=list)
+    #: ``journey id: step`` of each step that ran as more requests than it has runs.
+    steps_duplicated: list[str] = dataclasses.field(default_factory=list)
+    journey_steps: int = 0
 
     @property
     def ok(self) -> bool:
         return (
             not self.lost and not self.unfinished and not self.duplicated and not self.audit_missing
             and self.audit_intact and self.accepted > 0
+            and not self.journeys_lost and not self.journeys_unfinished and not self.steps_duplicated
+            and self.journeys_accepted > 0
         )  # fmt: skip
 
     def lines(self) -> list[str]:
@@ -103,6 +126,16 @@ class Report:
             f"requests missing an audit entry: {len(self.audit_missing)}",
         ]
         out += [f"  {request_id}: {missing}" for request_id, missing in sorted(self.audit_missing.items())[:20]]
+        out += [
+            f"journeys started: {self.journeys_sent}, accepted: {self.journeys_accepted}",
+            *(f"journeys {status}: {n}" for status, n in sorted(self.journey_statuses.items())),
+            *(f"  failed because {reason}: {n}" for reason, n in self.journey_failures.most_common()),
+            f"journey steps run as requests: {self.journey_steps}",
+            f"journeys lost: {len(self.journeys_lost)}",
+            f"journey steps duplicated: {len(self.steps_duplicated)}",
+            f"journeys not final after the drain: {len(self.journeys_unfinished)}",
+        ]
+        out += [f"  duplicated {step}" for step in self.steps_duplicated[:20]]
         out.append("RESULT: " + ("PASS" if self.ok else "FAIL"))
         return out
 
@@ -166,7 +199,7 @@ class Processes:
             "MPP_LEASE_SECONDS": "6",
             "MPP_SWEEP_INTERVAL_SECONDS": "0.5",
             "MPP_LOG_LEVEL": "warning",
-            "MPP_ADAPTERS": "dukcapil,bpjs-ketenagakerjaan",
+            "MPP_ADAPTERS": "dukcapil,bpjs-ketenagakerjaan,oss",  # oss: the journeys' NIB check
         }
         for agency in self.controls:
             prefix = f"MPP_AGENCY__{agency.upper().replace('-', '_')}__"
@@ -212,11 +245,13 @@ async def wait_ready(client: httpx.AsyncClient, within: float = 30) -> None:
     raise RuntimeError("the gateway did not become ready")
 
 
-async def post_until_answered(client: httpx.AsyncClient, body: dict[str, Any], key: str, stop_at: float) -> Any:
+async def post_until_answered(
+    client: httpx.AsyncClient, body: dict[str, Any], key: str, stop_at: float, path: str = "/v1/requests"
+) -> Any:
     """A counter app's behaviour: resend with the same Idempotency-Key until the gateway answers."""
     while time.monotonic() < stop_at:
         try:
-            resp = await client.post("/v1/requests", json=body, headers={"Idempotency-Key": key})
+            resp = await client.post(path, json=body, headers={"Idempotency-Key": key})
         except httpx.HTTPError:
             await asyncio.sleep(0.2)
             continue
@@ -225,6 +260,18 @@ async def post_until_answered(client: httpx.AsyncClient, body: dict[str, Any], k
             continue
         return resp
     return None
+
+
+def journey_body(index: int, citizen: dict[str, Any], nib: str) -> dict[str, Any]:
+    """A ``business.micro-start`` journey for ``citizen`` as the owner of the business ``nib``."""
+    return {
+        "journey": JOURNEY,
+        "applicant": {"nik": citizen["nik"]},
+        "counter": {"mpp_id": "mpp-chaos", "desk": f"loket-{index % 12:02d}", "operator": "op-1"},
+        "consent": {"method": "written", "reference": f"J-{index}", "given_at": consent_given_at()},
+        "payload": {"nib": nib, "owner": {"full_name": citizen["full_name"], "birth_date": citizen["birth_date"]},
+                    "registration": register_payload(citizen)},
+    }  # fmt: skip
 
 
 def register_payload(citizen: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +307,10 @@ async def run(options: Options, out: Any = sys.stdout) -> Report:
                     f"{procs.controls['dukcapil']}/_control/citizens", params={"status": "active", "limit": 400}
                 )
                 citizens = listing.json()["citizens"]
+                businesses = (await control.get(f"{procs.controls['oss']}/_control/businesses",
+                                                params={"limit": 200})).json()["businesses"]  # fmt: skip
+                nibs = [b["nib"] for b in businesses if b["status_nib"] == "01"]
+                journeys: set[str] = set()
                 for origin in procs.controls.values():
                     (await control.put(f"{origin}/_control/faults", json=FAULTS)).raise_for_status()
                 accepted: dict[str, str] = {}
@@ -272,9 +323,24 @@ async def run(options: Options, out: Any = sys.stdout) -> Report:
                 outage_done = False
                 outage_over = False
 
+                async def journey(index: int, key: str) -> None:
+                    body = journey_body(index, citizens[index % len(citizens)], nibs[index % len(nibs)])
+                    resp = await post_until_answered(client, body, key, stop_at + 60, path="/v1/journeys")
+                    report.journeys_sent += 1
+                    if resp is not None and resp.status_code in (200, 202):
+                        journeys.add(resp.json()["id"])
+                    elif resp is not None and resp.status_code == 503:
+                        slug = str(resp.json().get("type", "")).rsplit("/", 1)[-1]
+                        report.refused[slug] += 1
+                    elif resp is not None:
+                        print(f"unexpected answer {resp.status_code}: {resp.text[:300]}", file=out)
+
                 async def one(index: int) -> None:
                     citizen = citizens[index % len(citizens)]
                     key = str(uuid.UUID(int=rng.getrandbits(128)))
+                    if rng.random() < JOURNEY_SHARE:
+                        await journey(index, key)
+                        return
                     if rng.random() < 0.3:
                         service, payload = SUBMISSION, register_payload(citizen)
                     else:
@@ -328,7 +394,10 @@ async def run(options: Options, out: Any = sys.stdout) -> Report:
                     await control.put(f"{origin}/_control/faults", json=calm)
                 report.accepted = len(accepted)
                 report.submissions = len(submitted)
+                report.journeys_accepted = len(journeys)
+                drained_at = time.monotonic()
                 await drain(client, accepted, report, options.drain_timeout)
+                await drain_journeys(client, journeys, report, options.drain_timeout - (time.monotonic() - drained_at))
                 # The mock counts every registration request it read, per reference (the gateway's request id).
                 # A reference it registered and then received again is a duplicate: the gateway resent a
                 # submission the agency had applied. (A refused submission, e.g. an existing membership, may be
@@ -354,6 +423,7 @@ async def run(options: Options, out: Any = sys.stdout) -> Report:
             finally:
                 procs.stop()
             await audit_check(procs.workdir / "gateway.sqlite3", delivered, report)
+            journey_check(procs.workdir / "gateway.sqlite3", report)
     for line in report.lines():
         print(line, file=out, flush=True)
     return report
@@ -389,6 +459,67 @@ async def audit_check(path: Path, delivered: set[str], report: Report) -> None:
     finally:
         await store.aclose()
     report.audit_entries, report.audit_intact = verified.entries, verified.intact
+
+
+def journey_check(path: Path, report: Report) -> None:
+    """Steps that ran as more requests than they have runs, read from the stopped gateway's database.
+
+    Every request a journey's step makes carries the journey's trace id, so the requests of a journey are found
+    without trusting the step rows' own links: per service, they must be as many as its steps' runs.
+    """
+    conn = sqlite3.connect(path)
+    try:
+        made = conn.execute(
+            "SELECT j.id, r.service, COUNT(*) FROM journeys j JOIN requests r ON r.trace_id = j.trace_id "
+            "GROUP BY j.id, r.service"
+        ).fetchall()
+        runs = conn.execute("SELECT journey_id, name, run, request_id FROM journey_steps").fetchall()
+        journeys = dict(conn.execute("SELECT id, journey FROM journeys").fetchall())
+    finally:
+        conn.close()
+    services = {}  # (journey, step) -> the step's service, from the shipped definitions
+    for entry in (importlib.resources.files("gateway.journeys") / "definitions").iterdir():
+        if entry.name.endswith(".yaml"):
+            definition = parse_definition(entry.read_text(encoding="utf-8"), source=entry.name)
+            services.update({(definition.id, step.name): step.service for step in definition.steps})
+    expected: collections.Counter[tuple[str, str]] = collections.Counter()
+    names: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+    for journey_id, name, run, request_id in runs:
+        service = services.get((journeys.get(journey_id, ""), name), "?")
+        names[(journey_id, service)].append(name)
+        if request_id is not None:
+            expected[(journey_id, service)] += run
+    report.journey_steps = sum(n for _, _, n in made)
+    report.steps_duplicated = sorted(
+        f"{journey_id}: {'/'.join(names[(journey_id, service)]) or service} ({n} requests, "
+        f"{expected[(journey_id, service)]} runs)"
+        for journey_id, service, n in made if n > expected[(journey_id, service)]
+    )  # fmt: skip
+
+
+async def drain_journeys(client: httpx.AsyncClient, journeys: set[str], report: Report, within: float) -> None:
+    """Wait for every accepted journey to be final: an unknown one is lost, one still running is unfinished."""
+    pending = set(journeys)
+    deadline = time.monotonic() + max(within, 30.0)
+    while pending and time.monotonic() < deadline:
+        for journey_id in list(pending):
+            try:
+                resp = await client.get(f"/v1/journeys/{journey_id}")
+            except httpx.HTTPError:
+                await asyncio.sleep(0.5)
+                continue
+            if resp.status_code == 404:
+                report.journeys_lost.append(journey_id)
+                pending.discard(journey_id)
+            elif resp.status_code == 200 and resp.json()["status"] != "running":
+                record = resp.json()
+                report.journey_statuses[record["status"]] += 1
+                if record["status"] == "failed" and record["problem"]:
+                    report.journey_failures[record["problem"]["type"].rsplit("/", 1)[-1]] += 1
+                pending.discard(journey_id)
+        if pending:
+            await asyncio.sleep(0.5)
+    report.journeys_unfinished = sorted(pending)
 
 
 async def drain(client: httpx.AsyncClient, accepted: dict[str, str], report: Report, within: float) -> None:

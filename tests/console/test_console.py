@@ -110,7 +110,6 @@ async def test_key_is_asked_once_per_tab(console: Console, browser: Browser) -> 
 
 async def test_outage_turns_the_agency_red_with_its_cause(console: Console, browser: Browser) -> None:
     """Dukcapil failing every call turns its row red (circuit open) within seconds, with the failure's cause."""
-    require(console, "/v1/ops/overview")
     citizens = console.cluster.population.sample(status="active", duplicate=False, limit=8)
     await make(console, verify(citizens[0]))
     await open_console(browser, console)
@@ -156,7 +155,6 @@ async def test_request_page_shows_its_attempts_as_a_timeline(console: Console, b
 
 async def test_request_page_shows_its_trace_as_a_waterfall(console: Console, browser: Browser) -> None:
     """A request's page draws its trace's spans as bars placed by start and nested under their parents."""
-    require(console, "/v1/traces/{trace_id}")
     citizen = console.cluster.population.sample(status="active", duplicate=False, limit=1)[0]
     record = await make(console, verify(citizen))
     await require_ops_reads_all(console, record["id"])

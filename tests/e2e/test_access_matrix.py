@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 
 from adapters.conformance import SampleCall, installed_adapters
 from gateway import AgencyConfig, Client, ClientDirectory, Settings, build_app, hash_key
+from gateway.http import is_ops_only
 from mocks import AGENCY_PORTS, start_mocks
 from tests.fakes import consent_given_at
 
@@ -229,6 +230,7 @@ async def test_every_protected_route_refuses_bad_credentials_and_health_is_open(
     """Missing, unknown or malformed Authorization is a 401 problem on every protected route; health is open."""
     routes = protected_routes(world.app)
     assert ("POST", "/v1/requests") in routes and ("GET", "/v1/requests/placeholder-1") in routes
+    assert ("GET", "/v1/requests") in routes  # the search
     assert len(routes) >= 6
     for (method, path), (case, authorization) in itertools.product(routes, BAD_AUTHORIZATIONS.items()):
         headers = {"Authorization": authorization} if authorization else {}
@@ -239,3 +241,17 @@ async def test_every_protected_route_refuses_bad_credentials_and_health_is_open(
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     for path in ("/healthz", "/readyz"):
         assert (await world.http.get(path)).status_code == 200
+
+
+async def test_ops_routes_refuse_every_counter_client(world: World) -> None:
+    """Every route for operations clients only answers each counter client, regional ones too, 403 forbidden."""
+    ops_routes = [
+        (route.method, re.sub(r"\{[^}]+\}", "0af7651916cd43dd8448eb211c80319c", route.resource.canonical))
+        for route in world.app.router.routes()
+        if route.resource is not None and route.method != "HEAD" and is_ops_only(route.handler)
+    ]
+    assert {("GET", "/v1/ops/overview"), ("GET", "/v1/traces/0af7651916cd43dd8448eb211c80319c")} <= set(ops_routes)
+    for (method, path), caller in itertools.product(ops_routes, CALLERS.values()):
+        resp = await world.http.request(method, path, headers=auth(caller.key))
+        assert resp.status_code == 403, (method, path, caller.id)
+        assert resp.json()["type"] == "/problems/forbidden"

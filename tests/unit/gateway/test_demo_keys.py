@@ -63,10 +63,12 @@ def test_demo_clients_keep_their_keys_and_webhook_secret_across_restarts(
 
 
 def test_demo_client_secrets_from_the_environment_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """MPP_DEMO_KEY, MPP_DEMO_MPP_KEY and MPP_DEMO_WEBHOOK_SECRET are used as given; nothing is written for them."""
+    """MPP_DEMO_KEY, MPP_DEMO_MPP_KEY, MPP_DEMO_OPS_KEY and MPP_DEMO_WEBHOOK_SECRET are used as given; nothing is
+    written for them."""
     monkeypatch.setenv("MPP_DEMO_KEY", "mppk_demo-regional")
     monkeypatch.setenv("MPP_DEMO_MPP_KEY", "mppk_demo-desk")
     monkeypatch.setenv("MPP_DEMO_WEBHOOK_SECRET", "whsec-demo")
+    monkeypatch.setenv("MPP_DEMO_OPS_KEY", "mppk_demo-ops")
     demo = demo_clients(Settings(store_path=str(tmp_path / "gateway.sqlite3")))
     assert (demo.key, demo.mpp_key, demo.webhook_secret) == ("mppk_demo-regional", "mppk_demo-desk", "whsec-demo")
     assert list(tmp_path.iterdir()) == []

@@ -198,7 +198,7 @@ def test_the_api_document_describes_routes_from_their_declaration(adapter: Pushi
     assert push["parameters"] == [{"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}}]
     things = spec["paths"]["/v1/fake/things/{ref}"]["post"]
     assert things["summary"] == "Things" and "security" not in things
-    assert set(things["responses"]) == {"200", "401", "403", "413", "429", "500"}
+    assert set(things["responses"]) == {"200", "401", "403", "408", "413", "429", "500"}
     assert set(spec["paths"]["/v1/fake/problems/{slug}"]["get"]["responses"]) == {"200", "401", "404", "429", "500"}
 
 

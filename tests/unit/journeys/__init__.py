@@ -1,0 +1,1 @@
+"""Journeys: definitions, references, conditions, the catalog and the engine."""
