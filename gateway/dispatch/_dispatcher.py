@@ -426,6 +426,14 @@ class Dispatcher:
         admission: _Admission,
     ) -> StoredRequest | None:
         telemetry = self.telemetry
+        if request.id in self._unstored:
+            # A waited lookup run within its call: the dispatch is an event of the call's server span (the log
+            # context is the call's, with the request bound), and its first attempt one too (Execution).
+            span = get_current_span()
+            if span.is_recording():
+                span.add_event("dispatch", {"mpp.request_id": request.id, "mpp.service": request.service,
+                                            "mpp.agency": request.agency})  # fmt: skip
+            return await self._dispatch(request, payload, admission)
         # The request's own trace, stored at acceptance: work done later, even after a restart, joins it.
         parent = telemetry.extract({"traceparent": request.traceparent} if request.traceparent else {})
         with telemetry.tracer.start_as_current_span(
@@ -514,6 +522,7 @@ class Dispatcher:
             self._policies[adapter.agency][ServiceKind(request.kind)],
             sleep=self._sleep,
             telemetry=self.telemetry,
+            first_attempt_as_event=request.id in self._unstored,
         )
         verdict = await self._execute(execution, self._guards[adapter.agency], admission)
         return verdict, execution.recorded
@@ -606,7 +615,8 @@ class Dispatcher:
 
 def _log_finished(verdict: Verdict, slug: str | None, duration_ms: float) -> None:
     """``request.finished``: a failed request at ``warning`` with its problem type, a rejected one (the agency's
-    answer) at ``info`` with its problem type; the dispatch span of a failed request gets status ERROR."""
+    answer) at ``info`` with its problem type, any other at ``debug`` (the access line at ``info`` is the call's one
+    line); the dispatch span of a failed request gets status ERROR."""
     fields = {"status": verdict.status.value, "attempts": verdict.attempts, "duration_ms": duration_ms}
     if verdict.status is RequestStatus.FAILED:
         get_current_span().set_status(Status(StatusCode.ERROR, slug or "failed"))
@@ -614,4 +624,4 @@ def _log_finished(verdict: Verdict, slug: str | None, duration_ms: float) -> Non
     elif verdict.status is RequestStatus.REJECTED:
         log.info("request.finished", problem=slug, **fields)
     else:
-        log.info("request.finished", **fields)
+        log.debug("request.finished", **fields)

@@ -109,8 +109,12 @@ class Execution:
         *,
         sleep: Callable[[float], Awaitable[None]],
         telemetry: Telemetry,
+        first_attempt_as_event: bool = False,
     ) -> None:
+        """``first_attempt_as_event``: the first call is an ``attempt`` event of the current span instead of a span
+        of its own (a waited lookup run within its call); any retry is a span, as every attempt is otherwise."""
         self._telemetry = telemetry
+        self._first_as_event = first_attempt_as_event
         self._store = store
         self._request = request
         self._adapter = adapter
@@ -368,6 +372,23 @@ class Execution:
 
     async def _attempt(self) -> Outcome:
         agency, service = self._adapter.agency, self._request.service
+        if self._first_as_event and self._calls == 0:
+            span, began = trace.get_current_span(), time.time_ns()
+            try:
+                return await self._attempt_inner()
+            finally:
+                outcome_class, called = self._attempt_ended(agency, service)
+                if called and outcome_class not in _CALL_OK:  # it failed: a span of its own, as every retry has
+                    failed = self._telemetry.tracer.start_span(
+                        f"attempt {service}", start_time=began,
+                        attributes={"mpp.agency": agency, "mpp.service": service, "mpp.attempt": self._number,
+                                    "mpp.outcome": outcome_class},
+                    )  # fmt: skip
+                    failed.set_status(trace.Status(trace.StatusCode.ERROR, str(outcome_class)))
+                    failed.end()
+                elif span.is_recording():  # the call's span ends at a 202 while the run goes on
+                    span.add_event("attempt", {"mpp.agency": agency, "mpp.attempt": self._number,
+                                               "mpp.outcome": outcome_class})  # fmt: skip
         with self._telemetry.tracer.start_as_current_span(
             f"attempt {service}",
             attributes={"mpp.agency": agency, "mpp.service": service, "mpp.attempt": self._number + 1},
@@ -377,13 +398,22 @@ class Execution:
             try:
                 outcome = await self._attempt_inner()
             finally:
-                outcome_class = self._pending.outcome if self._pending is not None else "not_sent"
+                outcome_class, called = self._attempt_ended(agency, service)
                 span.set_attribute("mpp.outcome", outcome_class)
-                if self._pending is not None and self._pending.number == self._number:
-                    self._telemetry.metrics.agency_calls.labels(agency, service, outcome_class).inc()
-                    if outcome_class not in _CALL_OK:
-                        span.set_status(trace.Status(trace.StatusCode.ERROR, str(outcome_class)))
+                if called and outcome_class not in _CALL_OK:
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, str(outcome_class)))
             return outcome
+
+    def _attempt_ended(self, agency: str, service: str) -> tuple[str, bool]:
+        """The attempt's outcome class (``not_sent`` when there is no entry yet), and whether it made a call (then
+        it is counted)."""
+        if self._pending is None:
+            return "not_sent", False
+        outcome_class = self._pending.outcome
+        called = self._pending.number == self._number
+        if called:
+            self._telemetry.metrics.agency_calls.labels(agency, service, outcome_class).inc()
+        return outcome_class, called
 
     async def _attempt_inner(self) -> Outcome:
         await self._admit()

@@ -24,7 +24,7 @@ import structlog
 
 from contracts import RequestStatus
 
-from ..store import AuditEvent, NewRequest, NewWebhook, RequestStore, StoredAttempt, StoreError
+from ..store import AuditEvent, NewRequest, NewWebhook, RequestStore, StoredAttempt
 
 __all__ = ["Unstored"]
 

@@ -184,7 +184,7 @@ class Acceptance:
                 await self._auditor.read(client, row)  # a replay hands the result out again
             return Accepted(row, replayed=True)
         structlog.contextvars.bind_contextvars(request_id=new.id, service=service.id, agency=adapter.agency)
-        log.info("request.accepted", mpp=new.mpp_id, desk=new.desk)
+        log.debug("request.accepted", mpp=new.mpp_id, desk=new.desk)
         wait = submission.wait
         if lease is not None and not dispatcher.can_run_now():
             # Requests accepted alongside took every slot while this insert committed: queue it like the others.

@@ -117,6 +117,6 @@ def test_counter_verifies_a_citizen_and_bad_input_gets_problems(demo: Demo) -> N
     demo.proc.send_signal(signal.SIGINT)
     assert demo.proc.wait(timeout=20) == 0
     log = demo.log.read_text()
-    assert '"request.finished"' in log
+    assert '"http.request"' in log and record["id"] in log  # a call's one line at info names its request
     assert "Traceback" not in log
     assert citizen["nik"] not in log

@@ -241,7 +241,8 @@ def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 async def test_failed_request_is_logged_at_warning_with_its_problem_type(ops: Ops, log_stream: io.StringIO) -> None:
-    """A failed request's request.finished is a warning naming its problem type; a rejection is info, also named."""
+    """A failed request's request.finished is a warning naming its problem type; a rejection is info, also named; a
+    completed one is debug (its call's access line is the one line at info)."""
     ops.adapter.script = [TransientAgencyError("503")] * 3
     await ops.run(new("l1"))
     failed = events(log_stream, "request.finished")[-1]
@@ -252,7 +253,7 @@ async def test_failed_request_is_logged_at_warning_with_its_problem_type(ops: Op
     assert (rejected["level"], rejected["status"], rejected["problem"]) == ("info", "rejected", "thing-not-found")
     await ops.run(new("l3"))
     completed = events(log_stream, "request.finished")[-1]
-    assert completed["level"] == "info" and "problem" not in completed
+    assert completed["level"] == "debug" and "problem" not in completed
 
 
 # --- deferrals and reconcile calls in the record -------------------------------------------------------------------

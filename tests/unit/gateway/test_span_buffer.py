@@ -128,27 +128,47 @@ def traced_app(gateway_settings: Settings, fake_adapter: FakeAdapter) -> Callabl
     return make
 
 
+def lineage(spans: list[dict[str, Any]], span: dict[str, Any]) -> list[str]:
+    """The names from ``span`` up to its trace's root, following ``parent_span_id`` within the trace."""
+    by_id = {s["span_id"]: s for s in spans}
+    names = [span["name"]]
+    while span["parent_span_id"] is not None:
+        span = by_id[span["parent_span_id"]]  # a parent outside the trace fails here
+        names.append(span["name"])
+    return names
+
+
 async def test_trace_route_answers_a_requests_spans_with_parent_links(
     aiohttp_client: ClientFactory, traced_app: Callable[..., web.Application]
 ) -> None:
-    """With no exporter configured, a request's trace id (from its record) gives its server, dispatch and attempt
+    """With no exporter configured, a submission's trace id (from its record) gives its server, dispatch and attempt
     spans, each under its parent; ``jaeger_url`` is null without MPP_CONSOLE_JAEGER_URL."""
     gateway = await aiohttp_client(traced_app())
-    record = await (await gateway.post("/v1/requests", json=envelope(), headers=COUNTER)).json()
+    headers = {**COUNTER, "Idempotency-Key": "trace-route-1"}
+    record = await (await gateway.post("/v1/requests", json=envelope("fake.thing.submit"), headers=headers)).json()
     resp = await gateway.get(f"/v1/traces/{record['trace_id']}", headers=OPS)
     assert resp.status == 200
     body = await resp.json()
     assert set(body) == {"trace_id", "spans", "jaeger_url"}
     assert (body["trace_id"], body["jaeger_url"]) == (record["trace_id"], None)
-    by_name = {s["name"]: s for s in body["spans"]}
-    server, dispatch, attempt = (
-        by_name["POST /v1/requests"], by_name["dispatch fake.thing.lookup"], by_name["attempt fake.thing.lookup"]
-    )  # fmt: skip
+    attempt = next(s for s in body["spans"] if s["name"] == "attempt fake.thing.submit")
+    assert lineage(body["spans"], attempt) == ["attempt fake.thing.submit", "dispatch fake.thing.submit",
+                                               "POST /v1/requests"]  # fmt: skip
+    server = next(s for s in body["spans"] if s["name"] == "POST /v1/requests")
     assert server["kind"] == "SERVER" and server["attributes"]["http.route"] == "/v1/requests"
-    assert dispatch["parent_span_id"] == server["span_id"]
-    assert attempt["parent_span_id"] == dispatch["span_id"]
+    dispatch = next(s for s in body["spans"] if s["name"] == "dispatch fake.thing.submit")
     assert dispatch["attributes"]["mpp.request_id"] == record["id"]
     assert NIK not in await resp.text()
+
+
+async def test_a_lookups_trace_is_rooted_in_its_api_call(
+    aiohttp_client: ClientFactory, traced_app: Callable[..., web.Application]
+) -> None:
+    """Every span of a waited lookup's trace descends, within the trace, from the API call's server span."""
+    gateway = await aiohttp_client(traced_app())
+    record = await (await gateway.post("/v1/requests", json=envelope(), headers=COUNTER)).json()
+    spans = (await (await gateway.get(f"/v1/traces/{record['trace_id']}", headers=OPS)).json())["spans"]
+    assert {lineage(spans, s)[-1] for s in spans} == {"POST /v1/requests"}
 
 
 async def test_trace_route_links_to_jaeger_when_configured(

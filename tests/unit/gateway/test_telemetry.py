@@ -43,30 +43,44 @@ def metric(text: str, name: str, **labels: str) -> float:
 async def test_one_request_is_one_trace_from_server_span_to_attempt(
     traced: tuple[TestClient[Any, Any], InMemorySpanExporter, Telemetry],
 ) -> None:
-    """The API call, its dispatch and its attempt share one trace, rooted in the counter's traceparent."""
+    """The API call, its dispatch and its attempt share one trace, rooted in the counter's traceparent; a waited
+    lookup answered within its wait is one server span, its dispatch and attempt events of it."""
     client, exporter, telemetry = traced
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     headers = {**AUTH, "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
     record = await (await client.post("/v1/requests", json=envelope(), headers=headers)).json()
     telemetry.provider.force_flush()
     spans = exporter.get_finished_spans()
-    by_name = {s.name: s for s in spans}
-    assert {"POST /v1/requests", "dispatch fake.thing.lookup", "attempt fake.thing.lookup"} <= set(by_name)
+    assert [s.name for s in spans] == ["POST /v1/requests"]  # the fake adapter makes no HTTP call of its own
     assert {format(s.context.trace_id, "032x") for s in spans} == {trace_id}
     assert record["trace_id"] == trace_id
+    server = spans[0]
+    assert server.parent is not None and server.parent.span_id == 0x00F067AA0BA902B7
+    dispatch, attempt = server.events
+    assert (dispatch.name, attempt.name) == ("dispatch", "attempt")
+    assert dispatch.attributes is not None and dispatch.attributes["mpp.request_id"] == record["id"]
+    assert attempt.attributes is not None and attempt.attributes["mpp.outcome"] == "completed"
+
+
+async def test_a_request_stored_first_keeps_its_dispatch_and_attempt_spans(
+    traced: tuple[TestClient[Any, Any], InMemorySpanExporter, Telemetry],
+) -> None:
+    """A lookup under an Idempotency-Key (stored before its run) is traced as before: server, dispatch, attempt."""
+    client, exporter, telemetry = traced
+    await client.post("/v1/requests", json=envelope(), headers={**AUTH, "Idempotency-Key": "traced-1"})
+    telemetry.provider.force_flush()
+    by_name = {s.name: s for s in exporter.get_finished_spans()}
     server, dispatch, attempt = (by_name[n] for n in ("POST /v1/requests", "dispatch fake.thing.lookup",
                                                        "attempt fake.thing.lookup"))  # fmt: skip
-    assert server.parent is not None and server.parent.span_id == 0x00F067AA0BA902B7
     assert dispatch.parent is not None and dispatch.parent.span_id == server.context.span_id
     assert attempt.parent is not None and attempt.parent.span_id == dispatch.context.span_id
-    assert attempt.attributes is not None and attempt.attributes["mpp.outcome"] == "completed"
-    assert dispatch.attributes is not None and dispatch.attributes["mpp.request_id"] == record["id"]
 
 
 async def test_retries_are_span_events_and_attempts_are_spans(
     traced: tuple[TestClient[Any, Any], InMemorySpanExporter, Telemetry], fake_adapter: FakeAdapter
 ) -> None:
-    """A retried call shows one attempt span per try and a retry event on the dispatch span."""
+    """A retried call shows one attempt span per try and a retry event on the span that runs it (a waited
+    lookup's: the call's server span)."""
     client, exporter, telemetry = traced
     fake_adapter.script = [TransientAgencyError("503")]
     await client.post("/v1/requests", json=envelope(), headers=AUTH)
@@ -74,8 +88,8 @@ async def test_retries_are_span_events_and_attempts_are_spans(
     spans = exporter.get_finished_spans()
     attempts = [s for s in spans if s.name.startswith("attempt ")]
     assert [s.attributes["mpp.outcome"] for s in attempts if s.attributes] == ["transient", "completed"]
-    dispatch = next(s for s in spans if s.name.startswith("dispatch "))
-    assert [e.name for e in dispatch.events] == ["retry"]
+    server = next(s for s in spans if s.name == "POST /v1/requests")
+    assert [e.name for e in server.events] == ["dispatch", "retry"]
 
 
 async def test_no_personal_data_in_span_attributes(
