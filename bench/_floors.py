@@ -41,7 +41,8 @@ FLOORS = {
     "logging": "one info line (http.request)",
     "sealing": "AES-256-GCM sealing of envelope, result and reference",
     "audit": "two hash-chained audit entries and the subject's HMAC",
-    "store": "one write on SQLite: request, result, attempt, two audit rows (FULL, group commits over 16 at a time)",
+    "store": "on SQLite, the insert (with request.accepted) before the call and the finish (with the result, the "
+    "attempt and request.completed) after it (FULL, group commits over 16 at a time)",
 }
 
 #: The body scenario 1 sends, for one made-up citizen.
@@ -218,9 +219,11 @@ def store(lookups: int, folder: Path) -> float:
                 envelope=_BODY, trace_id="7c0cc4443d2230ac4d283799485c8660", traceparent=None, created_at=now,
                 deadline_at=time.time() + 30,
             )  # fmt: skip
+            accepted, finished = _events(n, "0" * 64)
+            await db.insert(new, lease=("floors", 60.0), audit=accepted)  # before the agency call
             attempt = StoredAttempt(1, now, dt.datetime.now(dt.UTC), AttemptOutcome.COMPLETED, None)
-            await db.insert_finished(new, status=RequestStatus.COMPLETED, attempt=attempt, result=_RESULT,
-                                     agency_reference="DKC-0001", audit=_events(n, "0" * 64))  # fmt: skip
+            await db.finish(request_id, "floors", status=RequestStatus.COMPLETED, attempt=attempt, result=_RESULT,
+                            agency_reference="DKC-0001", audit=finished)  # fmt: skip
 
         async def sixteen() -> None:
             await asyncio.gather(*(one() for _ in range(16)))

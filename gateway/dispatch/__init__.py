@@ -16,7 +16,6 @@ from ._guard import (
     RetryBudget,
 )
 from ._retry import policies_from_settings
-from ._unstored import Unstored
 from ._webhooks import WebhookSender
 from ._window import RecentCalls, RecentFigures
 
@@ -35,7 +34,6 @@ __all__ = [
     "RetryBudget",
     "RetryPolicy",
     "StreamLimitReached",
-    "Unstored",
     "WebhookSender",
     "policies_from_settings",
 ]

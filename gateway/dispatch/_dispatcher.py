@@ -47,7 +47,6 @@ from ._events import EventHub
 from ._execution import Execution, Verdict
 from ._guard import AgencyGuard, AgencyPolicy, BreakerState, Permits
 from ._retry import DEFAULT_POLICIES, RetryPolicy
-from ._unstored import Unstored
 
 __all__ = ["Dispatcher", "RetryPolicy"]
 
@@ -124,8 +123,8 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         #: Requests being run, each with a future resolved when its run ends.
         self._inflight: dict[str, asyncio.Future[None]] = {}
-        #: Runs of requests not yet in the store (:class:`Unstored`): their writes go through it.
-        self._unstored: dict[str, Unstored] = {}
+        #: Runs of waited lookups made within their API call (their dispatch and first attempt are span events).
+        self._in_call: set[str] = set()
         #: The process's run slots, taken only by runs that already hold their agency's permit.
         self._slots = Permits(concurrency)
         #: Every run, cancelled (its claim released) when a stop's grace runs out.
@@ -217,19 +216,19 @@ class Dispatcher:
         return not self._closing and bool(self._tasks) and self._slots.free > 0
 
     def run_claimed(
-        self, request: StoredRequest, payload: BaseModel, unstored: Unstored | None = None
+        self, request: StoredRequest, payload: BaseModel, *, in_call: bool = False
     ) -> asyncio.Task[StoredRequest | None]:
         """Run a fresh request the API stored claimed by this process, without a queue, claim or read-back.
 
         The task's result is the request as recorded at the end of the run, or ``None`` when the run did not end
-        with a recorded status. With ``unstored``, the API stored nothing yet: the run's writes go through it (the
-        run's end is then the request's one write, unless it was stored before).
+        with a recorded status. ``in_call``: the run is part of the API call waiting for it (a waited lookup), so
+        its dispatch and first attempt are events of the call's span rather than spans of their own.
 
         A lookup takes up the place kept for it (:meth:`reserve_lookup`), and joins its agency's line even past
         the bound. A submission finding no room goes back to the store for a while.
         """
-        if unstored is not None:
-            self._unstored[request.id] = unstored
+        if in_call:
+            self._in_call.add(request.id)
         return self._launch(request, payload, wait=ServiceKind(request.kind) is ServiceKind.LOOKUP)
 
     def _launch(
@@ -275,7 +274,7 @@ class Dispatcher:
         finally:
             admission.close()
             self._inflight.pop(request.id, None)
-            self._unstored.pop(request.id, None)
+            self._in_call.discard(request.id)
             done.set_result(None)
 
     def submit(self, request_id: str) -> None:
@@ -426,7 +425,7 @@ class Dispatcher:
         admission: _Admission,
     ) -> StoredRequest | None:
         telemetry = self.telemetry
-        if request.id in self._unstored:
+        if request.id in self._in_call:
             # A waited lookup run within its call: the dispatch is an event of the call's server span (the log
             # context is the call's, with the request bound), and its first attempt one too (Execution).
             span = get_current_span()
@@ -455,10 +454,6 @@ class Dispatcher:
             self._gauges()
             return finished
 
-    def _writes(self, request_id: str) -> RequestStore | Unstored:
-        """Where the run of ``request_id`` records what it does: the store, or its :class:`Unstored` write."""
-        return self._unstored.get(request_id) or self._store
-
     def _gauges(self) -> None:
         metrics = self.telemetry.metrics
         for agency, guard in self._guards.items():
@@ -476,7 +471,7 @@ class Dispatcher:
         started = time.monotonic()
         verdict, recorded = await self._verdict(request, payload, admission)
         if verdict.defer is not None:
-            await self._writes(request.id).release(
+            await self._store.release(
                 request.id, self._owner, not_before=time.time() + verdict.defer,
                 needs_reconcile=verdict.needs_reconcile, attempt=verdict.attempt,
             )  # fmt: skip
@@ -485,8 +480,6 @@ class Dispatcher:
                      reason=verdict.reason)  # fmt: skip
             return None
         finished = await self._finish(request, verdict, recorded)
-        if finished is None and (unstored := self._unstored.get(request.id)) and unstored.failure is not None:
-            return None  # not stored, so not finished: logged as request.not_stored
         metrics = self.telemetry.metrics
         metrics.requests.labels(request.service, request.agency, verdict.status).inc()
         metrics.request_seconds.labels(request.service, request.agency).observe(
@@ -514,7 +507,7 @@ class Dispatcher:
             except ValidationError:
                 return Verdict(problem=("validation-error", "the stored payload no longer fits the service", None)), []
         execution = Execution(
-            self._writes(request.id),
+            self._store,
             request,
             adapter,
             payload,
@@ -522,7 +515,7 @@ class Dispatcher:
             self._policies[adapter.agency][ServiceKind(request.kind)],
             sleep=self._sleep,
             telemetry=self.telemetry,
-            first_attempt_as_event=request.id in self._unstored,
+            first_attempt_as_event=request.id in self._in_call,
         )
         verdict = await self._execute(execution, self._guards[adapter.agency], admission)
         return verdict, execution.recorded
@@ -578,7 +571,7 @@ class Dispatcher:
                 },
             )
         at = dt.datetime.now(dt.UTC)
-        owned = await self._writes(request.id).finish(
+        owned = await self._store.finish(
             request.id,
             self._owner,
             status=verdict.status,
@@ -591,7 +584,7 @@ class Dispatcher:
             # Its audit entry is written in the same transaction as the status: both are kept, or neither.
             audit=self.auditor.finished(request, verdict.status, problem_json),
         )
-        if not owned and request.id not in self._unstored:  # an unstored request's failed write is logged by it
+        if not owned:
             log.warning("dispatch.lease_lost")
         self._notify(request.id, verdict.status)
         if not owned:

@@ -46,7 +46,6 @@ from ..store import RequestStore, StoredAttempt, StoredRequest
 from ..telemetry import Telemetry
 from ._guard import AgencyGuard
 from ._retry import Backoff, PastDeadline, RetryPolicy, WithinBudget
-from ._unstored import Unstored
 
 __all__ = ["Execution", "Verdict", "attempt_outcome", "failure_cause"]
 
@@ -100,7 +99,7 @@ class Execution:
 
     def __init__(
         self,
-        store: RequestStore | Unstored,
+        store: RequestStore,
         request: StoredRequest,
         adapter: Adapter,
         payload: BaseModel,

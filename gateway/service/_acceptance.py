@@ -31,11 +31,10 @@ from contracts import (
 
 from ..audit import Auditor
 from ..config import Settings
-from ..dispatch import Dispatcher, Unstored
+from ..dispatch import Dispatcher
 from ..problems import ApiProblem
 from ..security import CallbackPolicy, CallbackRefused, Client
 from ..store import (
-    AuditEvent,
     IdempotencyMismatch,
     NewRequest,
     RequestStore,
@@ -159,12 +158,6 @@ class Acceptance:
         if step is not None and audit is not None:  # the step's entry names its journey
             step = dataclasses.replace(step, audit=dataclasses.replace(audit, action="journey.step",
                                                                        outcome=step.journey_id))  # fmt: skip
-        # A waited lookup writes once, after its run; but while the store is known unable to take writes, every
-        # request is stored first (an insert that fails is refused before any agency call, one that succeeds shows
-        # the store writable again).
-        if lease is not None and submission.wait and idempotency is None and step is None \
-                and service.kind is ServiceKind.LOOKUP and self._store.takes_writes():  # fmt: skip
-            return await self._run_then_store(new, lease, audit, payload, submission.wait)
         try:
             existing = await self._store.insert(new, idempotency=idempotency, lease=lease, audit=audit, step=step)
         except StoreUnavailable as exc:
@@ -192,7 +185,9 @@ class Acceptance:
                 await self._store.release(new.id, lease[0])
             lease = None
         if lease is not None:
-            run = dispatcher.run_claimed(_claimed(new, lease), payload)
+            # A waited lookup runs within this call: its dispatch and first attempt are events of the call's span.
+            in_call = wait is not None and service.kind is ServiceKind.LOOKUP
+            run = dispatcher.run_claimed(_claimed(new, lease), payload, in_call=in_call)
             if wait is not None:
                 await asyncio.wait((run,), timeout=wait)
             finished = run.result() if run.done() and not run.cancelled() else None
@@ -209,33 +204,6 @@ class Acceptance:
             finally:
                 dispatcher.forget(new.id, waiter)
         return Accepted(await self._stored(new.id), waited=wait if waiter is not None else None)
-
-    async def _run_then_store(
-        self, new: NewRequest, lease: tuple[str, float], audit: AuditEvent | None, payload: BaseModel, wait: float
-    ) -> Accepted:
-        """A waited lookup (no Idempotency-Key, a run slot free): run first, store once.
-
-        Nothing is acknowledged before the answer, so the request needs to be durable only by then: when the run
-        ends within the wait, its end writes the request, its result and both audit entries in one transaction
-        (:class:`~gateway.dispatch.Unstored`), and only then is the answer given. When the wait expires first, the
-        request is stored (in progress, with its ``request.accepted`` entry) before the 202, and the run's end
-        updates it. It is taken only while the store takes writes (else the request is stored first, and never
-        sent when that fails); a request whose one write fails was not stored, so it is answered 503 and its
-        result is not handed out.
-        """
-        structlog.contextvars.bind_contextvars(request_id=new.id, service=new.service, agency=new.agency)
-        log.debug("request.accepted", mpp=new.mpp_id, desk=new.desk)
-        unstored = Unstored(self._store, new, lease, audit)
-        run = self._dispatcher.run_claimed(_claimed(new, lease), payload, unstored)
-        await asyncio.wait((run,), timeout=wait)
-        finished = run.result() if run.done() and not run.cancelled() else None
-        if finished is not None and finished.status.final:
-            return Accepted(finished, waited=wait)
-        try:
-            await unstored.stored()  # the wait expired (or the run ended unfinished): stored before the answer
-        except StoreUnavailable as exc:  # logged as request.not_stored where the write failed
-            raise _not_stored(exc, sent=True) from None
-        return Accepted(await self._stored(new.id), waited=wait)
 
     async def _check(self, client: Client, submission: Submission, *, step: bool = False) -> _Checked:
         """Every rule a request must pass before anything is stored, in the order a client fixes them (a journey's
@@ -397,12 +365,11 @@ class Acceptance:
         return row
 
 
-def _not_stored(exc: StoreUnavailable, *, sent: bool = False) -> ApiProblem:
-    """503 store-unavailable for a request that is not stored: not sent, or (``sent``) its result not given."""
-    what = "its result is not given" if sent else "it was not sent"
+def _not_stored(exc: StoreUnavailable) -> ApiProblem:
+    """503 store-unavailable for a request that could not be stored, and so was not sent."""
     return ApiProblem(
         "store-unavailable",
-        f"the request could not be stored and {what}; try again in {exc.retry_after} s",
+        f"the request could not be stored and was not sent; try again in {exc.retry_after} s",
         headers={"Retry-After": str(exc.retry_after)},
     )
 

@@ -271,30 +271,6 @@ class RequestStore(Protocol):
         in the same transaction too.
         """
 
-    async def insert_finished(
-        self,
-        request: NewRequest,
-        *,
-        status: RequestStatus,
-        attempt: StoredAttempt | None,
-        result: dict[str, Any] | None = None,
-        agency_reference: str | None = None,
-        problem: dict[str, Any] | None = None,
-        webhook: NewWebhook | None = None,
-        at: dt.datetime | None = None,
-        audit: Sequence[AuditEvent] = (),
-    ) -> None:
-        """Persist a new request that already ran, in its final ``status``, with its last attempt, its webhook and
-        its ``audit`` entries (``request.accepted``, then ``request.<status>``), in one transaction: all or none.
-
-        For a waited lookup that finished within its wait: nothing was acknowledged before, so the one write made
-        before the answer is its insert and its finish at once. No idempotency key, no journey step.
-        """
-
-    def takes_writes(self) -> bool:
-        """False while the store is known unable to take writes (a write failed lately for want of space or write
-        access, or the writer is down), as readiness reports it; a cheap check with no I/O."""
-
     async def release(
         self,
         request_id: str,

@@ -153,33 +153,3 @@ async def test_one_failing_write_in_a_sqlite_batch_keeps_the_others_and_chained(
     assert await actions(store) == [(f"req_{n}", "request.accepted") for n in range(3)]
     report = await verify_store(store, KEYS)
     assert (report.intact, report.last_seq) == (True, 3)
-
-
-async def test_insert_finished_writes_the_request_its_result_and_both_entries_at_once(store: Store) -> None:
-    """insert_finished stores a request that already ran: final, its result sealed and readable, its attempt, and
-    request.accepted then request.completed in the chain; the chain verifies."""
-    await store.insert(new("req_0"), audit=accepted("req_0"))
-    await store.insert_finished(
-        new("req_1"), status=RequestStatus.COMPLETED, attempt=attempt(1), result={"match": True},
-        agency_reference="ref-1", audit=(accepted("req_1"), final("req_1")),
-    )  # fmt: skip
-    row = await store.get("req_1")
-    assert row is not None
-    assert (row.status, row.result, row.agency_reference, row.attempt_count) == ("completed", {"match": True},
-                                                                                "ref-1", 1)  # fmt: skip
-    assert [a.number for a in row.attempts] == [1] and row.finished_at is not None and row.lease_owner is None
-    assert await actions(store) == [("req_0", "request.accepted"), ("req_1", "request.accepted"),
-                                    ("req_1", "request.completed")]  # fmt: skip
-    report = await verify_store(store, KEYS)
-    assert (report.intact, report.entries) == (True, 3)
-
-
-async def test_insert_finished_whose_entry_cannot_be_written_stores_nothing(store: Store, backend: Backend) -> None:
-    """When an audit entry of the one write fails, neither the request nor any entry of it is stored."""
-    await refuse_audit_inserts(backend)
-    with pytest.raises(Exception):  # noqa: B017, PT011 - each backend raises its own driver error
-        await store.insert_finished(
-            new("req_1"), status=RequestStatus.COMPLETED, attempt=attempt(1), result={"match": True},
-            audit=(accepted("req_1"), final("req_1")),
-        )  # fmt: skip
-    assert await store.get("req_1") is None

@@ -20,7 +20,7 @@ def count_store_calls(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPa
     """Wrap the app's store so every call is counted by method name."""
     store = client.app[STATE].store
     calls: Counter[str] = Counter()
-    for name in ("insert", "insert_finished", "claim", "get", "finish", "release", "record_attempt"):
+    for name in ("insert", "claim", "get", "finish", "release", "record_attempt"):
         original = getattr(store, name)
 
         def wrapper(*args: Any, __name: str = name, __original: Any = original, **kwargs: Any) -> Any:
@@ -35,7 +35,7 @@ def count_store_calls(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPa
     ("script", "status", "attempts"),
     [([], "completed", 1), ([AgencyRejected("no such thing", agency="fake", slug="thing-not-found")], "rejected", 1)],
 )
-async def test_waited_lookup_is_one_write_and_matches_the_stored_record(
+async def test_waited_lookup_is_one_insert_and_one_finish_and_matches_the_stored_record(
     gateway_client: TestClient[Any, Any],
     fake_adapter: FakeAdapter,
     monkeypatch: pytest.MonkeyPatch,
@@ -43,14 +43,13 @@ async def test_waited_lookup_is_one_write_and_matches_the_stored_record(
     status: str,
     attempts: int,
 ) -> None:
-    """A waited lookup that ends within its wait is one write (its insert and finish at once; no claim, no
-    read-back); its answer equals GET's record."""
+    """A waited lookup costs one insert and one finish (no claim, no read-back); its answer equals GET's record."""
     fake_adapter.script = list(script)
     calls = count_store_calls(gateway_client, monkeypatch)
     resp = await gateway_client.post("/v1/requests", json=envelope(), headers={**AUTH, "Prefer": "wait=5"})
     answered = await resp.json()
     assert (resp.status, answered["status"], len(answered["attempts"])) == (200, status, attempts)
-    assert calls == Counter({"insert_finished": 1})
+    assert calls == Counter({"insert": 1, "finish": 1})
     stored = await (await gateway_client.get(resp.headers["Location"], headers=AUTH)).json()
     assert answered == stored
 

@@ -1,10 +1,9 @@
-"""A waited lookup writes once: the request, its result and its audit entries in one transaction before the answer;
-stored before a 202 when its wait expires first; not answered when that one write fails."""
+"""The request path of a waited lookup: stored with its request.accepted entry before the agency is called, finished
+with its result and request.completed in one more write before the answer, and logged at info once."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import io
 import json
 from typing import Any
@@ -17,15 +16,15 @@ from adapters import TransientAgencyError
 from gateway import configure_logging
 from gateway.audit import verify_store
 from gateway.http import STATE
-from gateway.store import SqliteStore, StoreUnavailable
-from tests.fakes import KEY_A, NIK, FakeAdapter, envelope
+from gateway.store import RequestQuery, SqliteStore
+from tests.fakes import KEY_A, FakeAdapter, envelope
 
 AUTH = {"Authorization": f"Bearer {KEY_A}"}
 WAIT = {**AUTH, "Prefer": "wait=5"}
 
 
 #: The store methods that write a request (the app's background sweeps write other tables meanwhile).
-_REQUEST_WRITES = ("insert", "insert_finished", "claim", "finish", "release", "record_attempt", "renew")
+_REQUEST_WRITES = ("insert", "claim", "finish", "release", "record_attempt", "renew")
 
 
 def count_writes(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -49,42 +48,32 @@ async def actions(client: TestClient[Any, Any], request_id: str) -> list[str]:
     return [e.event.action for e in entries if e.event.request_id == request_id]
 
 
-async def test_a_waited_lookup_is_one_write_with_its_result_and_both_audit_entries(
-    gateway_client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A waited lookup that ends within its wait makes one store write before its 200: the request, its result and
-    request.accepted + request.completed; the chain verifies and GET shows what was answered."""
-    writes = count_writes(gateway_client, monkeypatch)
-    resp = await gateway_client.post("/v1/requests", json=envelope(), headers=WAIT)
-    answered = await resp.json()
-    assert (resp.status, answered["status"]) == (200, "completed")
-    assert writes[0] == 1
-    assert await actions(gateway_client, answered["id"]) == ["request.accepted", "request.completed"]
-    assert (await verify_store(gateway_client.app[STATE].store)).intact
-    stored = await gateway_client.get(resp.headers["Location"], headers=AUTH)
-    assert await stored.json() == answered
-
-
-async def test_a_lookup_whose_one_write_fails_is_503_with_no_result_and_not_stored(
+async def test_a_waited_lookup_is_stored_before_its_call_and_finished_in_one_more_write(
     gateway_client: TestClient[Any, Any], fake_adapter: FakeAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When the one write of a finished lookup fails for want of space, the answer is 503 store-unavailable with
-    Retry-After and no result, and nothing of the request is stored (no row, no audit entry)."""
+    """While the agency holds the call, the lookup is already stored (a request that cannot be stored is never
+    sent); its end is one more write with the result and request.completed; the chain verifies and GET shows what
+    was answered."""
+    writes = count_writes(gateway_client, monkeypatch)
     store = gateway_client.app[STATE].store
-
-    async def full(*args: Any, **kwargs: Any) -> None:
-        raise StoreUnavailable("database or disk is full")
-
-    monkeypatch.setattr(store, "insert_finished", full)
-    resp = await gateway_client.post("/v1/requests", json=envelope(), headers=WAIT)
-    problem = await resp.json()
-    assert (resp.status, problem["type"]) == (503, "/problems/store-unavailable")
-    assert int(resp.headers["Retry-After"]) > 0 and "Location" not in resp.headers
-    assert "result" not in problem and NIK not in await resp.text()
+    fake_adapter.release.clear()
+    posted = asyncio.ensure_future(gateway_client.post("/v1/requests", json=envelope(), headers=WAIT))
+    for _ in range(200):
+        if fake_adapter.calls:
+            break
+        await asyncio.sleep(0.01)
     assert len(fake_adapter.calls) == 1
-    counts = await store.requests_by_status(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
-    assert sum(counts.values()) == 0
-    assert await store.audit_entries(0, 10) == []
+    page = await store.search(RequestQuery())
+    assert [row.status for row in page.requests] == ["in_progress"] and writes[0] == 1
+    fake_adapter.release.set()
+    resp = await posted
+    answered = await resp.json()
+    assert (resp.status, answered["status"]) == (200, "completed")
+    assert writes[0] == 2
+    assert await actions(gateway_client, answered["id"]) == ["request.accepted", "request.completed"]
+    assert (await verify_store(store)).intact
+    stored = await gateway_client.get(resp.headers["Location"], headers=AUTH)
+    assert await stored.json() == answered
 
 
 async def test_a_lookup_still_running_when_its_wait_expires_is_stored_before_the_202(
@@ -114,8 +103,8 @@ async def test_a_lookup_still_running_when_its_wait_expires_is_stored_before_the
 async def test_a_retried_lookup_is_stored_before_its_retry_and_answered_whole(
     gateway_client: TestClient[Any, Any], fake_adapter: FakeAdapter
 ) -> None:
-    """A lookup whose first call fails is stored before the attempt is recorded; the answer holds both attempts,
-    as the stored record does, with one request.accepted and one request.completed entry."""
+    """A lookup whose first call fails and is retried answers with both attempts, as the stored record holds them,
+    with one request.accepted and one request.completed entry."""
     fake_adapter.script = [TransientAgencyError("503", agency="fake")]
     resp = await gateway_client.post("/v1/requests", json=envelope(), headers=WAIT)
     answered = await resp.json()
@@ -127,8 +116,8 @@ async def test_a_retried_lookup_is_stored_before_its_retry_and_answered_whole(
 async def test_a_waited_lookup_with_an_idempotency_key_is_stored_first_and_replays(
     gateway_client: TestClient[Any, Any], fake_adapter: FakeAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A keyed lookup is stored before its call (a replay, even while the first is in flight, must find it): two
-    writes, and the same key answers the same request without a second call."""
+    """A keyed lookup is two writes like any other, and the same key answers the same request without a second
+    call."""
     writes = count_writes(gateway_client, monkeypatch)
     headers = {**WAIT, "Idempotency-Key": "lookup-1"}
     first = await gateway_client.post("/v1/requests", json=envelope(), headers=headers)
