@@ -143,7 +143,7 @@ class Settings:
     log_level: str = "info"
     #: Finished spans each process keeps in memory for ``GET /v1/traces/{trace_id}`` and the console's waterfall,
     #: the oldest dropped first; 0 keeps none.
-    trace_buffer_spans: int = 20000
+    trace_buffer_spans: int = 10000
     #: Jaeger's address as operators reach it (``http://jaeger:16686``): traces answer with a link into it.
     console_jaeger_url: str | None = None
     #: A folder of the MPP's own journey definitions (``*.yaml``, ``*.yml``, ``*.json``), loaded beside the shipped

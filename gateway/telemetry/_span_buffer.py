@@ -89,7 +89,7 @@ def _masked(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
 class SpanBuffer(SpanProcessor):
     """The last ``max_spans`` finished spans, by trace (see the module's docstring)."""
 
-    def __init__(self, max_spans: int = 20000, *, max_per_trace: int = 1000) -> None:
+    def __init__(self, max_spans: int = 10000, *, max_per_trace: int = 1000) -> None:
         self.max_spans = max(1, max_spans)
         self.max_per_trace = max(1, max_per_trace)
         #: Spans not kept because their trace had ``max_per_trace`` already.

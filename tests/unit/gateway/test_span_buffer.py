@@ -207,7 +207,7 @@ async def test_no_buffer_when_turned_off(
 
 
 def test_buffer_size_is_read_from_the_environment() -> None:
-    """MPP_TRACE_BUFFER_SPANS and MPP_CONSOLE_JAEGER_URL are settings; by default 20000 spans and no Jaeger link."""
-    assert (Settings().trace_buffer_spans, Settings().console_jaeger_url) == (20000, None)
+    """MPP_TRACE_BUFFER_SPANS and MPP_CONSOLE_JAEGER_URL are settings; by default 10000 spans and no Jaeger link."""
+    assert (Settings().trace_buffer_spans, Settings().console_jaeger_url) == (10000, None)
     read = Settings.from_env({"MPP_TRACE_BUFFER_SPANS": "500", "MPP_CONSOLE_JAEGER_URL": "http://j:16686"})
     assert (read.trace_buffer_spans, read.console_jaeger_url) == (500, "http://j:16686")
