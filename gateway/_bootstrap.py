@@ -47,6 +47,7 @@ from .http import (
     enable_cors,
     inbound_routes,
     journey_routes,
+    journey_runs_routes,
     mount_inbound,
     ops_routes,
     public,
@@ -223,6 +224,7 @@ def build_app(
     app.add_routes(search_routes())
     app.add_routes(stream_token_routes(store))
     app.add_routes(journey_routes())
+    app.add_routes(journey_runs_routes())
     mount_inbound(app, inbound, max_body=settings.max_body_bytes)
 
     @public

@@ -18,6 +18,7 @@ from ._docs import render_docs, render_problem
 from ._edge import DIRECTORY, JWT, LIMITER, PROBLEMS, TELEMETRY, is_ops_only, ops_only, public
 from ._handlers import STATE, GatewayState, masked_record, routes
 from ._inbound import MountedRoute, inbound_routes, mount_inbound
+from ._journey_runs import journey_runs_routes
 from ._journeys import JOURNEYS, JourneyService, journey_routes
 from ._limits import MAX_JSON_DEPTH, duplicate_key, json_depth_exceeded, nul_field, server_options
 from ._middleware import edge_middlewares
@@ -65,6 +66,7 @@ __all__ = [
     "inbound_routes",
     "is_ops_only",
     "journey_routes",
+    "journey_runs_routes",
     "json_depth_exceeded",
     "masked_record",
     "mount_inbound",

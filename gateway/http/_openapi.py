@@ -15,6 +15,7 @@ from contracts import CONTRACT_VERSION, Problem, RequestRecord, ServiceDescripto
 
 from ..problems import DEFAULT_PROBLEMS, ProblemCatalog, type_uri
 from ._inbound import MountedRoute
+from ._journey_runs import journey_runs_paths
 from ._journeys import JOURNEY_MODELS, journey_paths
 from ._ops import ops_paths
 from ._reports import reports_paths
@@ -472,6 +473,7 @@ def build_openapi(
     paths["/v1/requests"]["get"] = search_operation(_errors)
     paths.update(ops_paths())
     paths.update(journey_paths(_errors, _problem_response))
+    paths.update(journey_runs_paths(_errors))
     paths.update(reports_paths())
     paths.update(_inbound_paths(inbound))
     doc: dict[str, Any] = {

@@ -259,7 +259,10 @@ _ROW = {
             "description": "Of the ended journeys started in the bucket whose steps reached the row's group, the "
             "share that ended within their visit budget; null without any.",
         },
-        "ratings": {"type": "integer", "description": "Ratings of the bucket's requests."},
+        "ratings": {"type": "integer", "description": (
+            "Ratings of the bucket's requests, and of the journeys started in the bucket whose steps reached the "
+            "row's group (a journey's rating counts once per row)."
+        )},
         "rating_mean": {**_NUMBER_OR_NULL, "description": "Mean of the element means (1-4)."},
         "rating_elements": {"type": "object", "additionalProperties": {"type": "number"},
                             "description": "Mean score (1-4) per SKM element scored."},

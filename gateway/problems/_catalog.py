@@ -136,6 +136,20 @@ BUILTIN_PROBLEMS: tuple[ProblemType, ...] = (
         "A request is rated once; the same scores sent again are answered as before, other scores are refused.",
     ),
     _p(
+        "journey-not-final",
+        409,
+        "The journey is not final yet",
+        "Perjalanan layanan belum selesai",
+        "A finished journey only can be rated: wait until it is completed, failed or cancelled.",
+    ),
+    _p(
+        "journey-already-rated",
+        409,
+        "The journey was rated already",
+        "Perjalanan layanan sudah dinilai",
+        "A journey is rated once; the same scores sent again are answered as before, other scores are refused.",
+    ),
+    _p(
         "unknown-journey",
         422,
         "Unknown journey",

@@ -7,6 +7,7 @@ from ._audit_chain import GENESIS, canonical_time, chain_events, entry_hash
 from ._documents import ScopedDocuments
 from ._health import WriteHealth
 from ._ids import new_request_id
+from ._journey_search import JourneyPage, JourneyQuery, JourneySummary
 from ._journeys import (
     JourneyStore,
     NewJourney,
@@ -49,6 +50,7 @@ from ._reports import (
     MAX_REPORT_DAYS,
     SKM_ELEMENTS,
     CircuitTransition,
+    JourneyRating,
     Rating,
     ReportQuery,
     ServiceLevelRow,
@@ -99,7 +101,11 @@ __all__ = [
     "DocumentStore",
     "IdempotencyMismatch",
     "InvalidTransition",
+    "JourneyPage",
+    "JourneyQuery",
+    "JourneyRating",
     "JourneyStore",
+    "JourneySummary",
     "KeyRing",
     "NewJourney",
     "NewRequest",

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from contracts import JourneyStatus, RequestStatus, StepStatus
 
 if TYPE_CHECKING:
+    from ._journey_search import JourneyPage, JourneyQuery
     from ._port import AuditEvent, NewWebhook
+    from ._reports import JourneyRating
 
 __all__ = [
     "JOURNEY_COLUMNS",
@@ -203,6 +205,15 @@ class JourneyStore(Protocol):
     ) -> list[VisitFigures]:
         """Journeys finished in ``[since, until)``, by ``group_by`` (``journey``, ``mpp_id``, ``status``): how
         many, and how many within their visit budget."""
+
+    async def search_journeys(self, query: JourneyQuery) -> JourneyPage:
+        """Journeys matching ``query``, newest first, as summaries (:mod:`gateway.store._journey_search`)."""
+
+    async def save_journey_rating(
+        self, rating: JourneyRating, *, audit: AuditEvent | None = None
+    ) -> JourneyRating | None:
+        """Keep ``rating`` with its ``audit`` entry in one transaction, unless the journey has a rating already:
+        then nothing is written and the earlier rating is returned (``None`` when this one was kept)."""
 
 
 #: Columns :meth:`JourneyStore.journeys_within_visit` may group by.

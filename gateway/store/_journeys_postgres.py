@@ -16,6 +16,7 @@ import orjson
 
 from contracts import JourneyStatus, RequestStatus, StepStatus
 
+from ._journey_search import JourneyPage, JourneyQuery, JourneySummary, journey_page_of, journey_search_sql
 from ._journeys import (
     JOURNEY_COLUMNS,
     STEP_COLUMNS,
@@ -29,10 +30,21 @@ from ._journeys import (
     group_columns,
 )
 from ._port import AuditEntry, AuditEvent, IdempotencyMismatch, NewWebhook, StoreError
+from ._reports import (
+    INSERT_JOURNEY_RATING_SQL,
+    SELECT_JOURNEY_RATING_SQL,
+    JourneyRating,
+    journey_rating_from_row,
+    journey_rating_params,
+    sql,
+)
 from ._schema import PgConnection
 from ._sealing import KeyRing, open_json, seal_json
 
 __all__ = ["PostgresJourneys", "step_finished", "step_started"]
+
+_INSERT_JOURNEY_RATING = sql(INSERT_JOURNEY_RATING_SQL, "$")
+_SELECT_JOURNEY_RATING = sql(SELECT_JOURNEY_RATING_SQL, "$")
 
 
 def _json(value: Any) -> str | None:
@@ -302,3 +314,23 @@ class PostgresJourneys:
         )  # fmt: skip
         n = len(group_by)
         return [VisitFigures(tuple(str(v) for v in row[:n]), int(row[n]), int(row[n + 1] or 0)) for row in rows]
+
+    async def search_journeys(self, query: JourneyQuery) -> JourneyPage:
+        """Journeys matching ``query``, newest first, as summaries."""
+        statement, params = journey_search_sql(query, "postgres")
+        rows = await self._db.fetch(statement, *params)
+        return journey_page_of([JourneySummary.from_row(tuple(row)) for row in rows], query.limit)
+
+    async def save_journey_rating(
+        self, rating: JourneyRating, *, audit: AuditEvent | None = None
+    ) -> JourneyRating | None:
+        """Keep ``rating`` and its ``audit`` entry in one transaction, or return the journey's earlier rating (of
+        two replicas rating one journey at once, one keeps its rating and the other gets it back)."""
+        async with self._db.acquire() as c, c.transaction(isolation="read_committed"):
+            tag = await c.execute(_INSERT_JOURNEY_RATING, *journey_rating_params(rating, rating.rated_at))
+            if _count(tag) == 1:
+                if audit is not None:
+                    await self._audit(c, (audit,))
+                return None
+            row = await c.fetchrow(_SELECT_JOURNEY_RATING, rating.journey_id)
+        return journey_rating_from_row(tuple(row)) if row is not None else None

@@ -12,6 +12,7 @@ import orjson
 
 from contracts import JourneyStatus, RequestStatus, StepStatus
 
+from ._journey_search import JourneyPage, JourneyQuery, JourneySummary, journey_page_of, journey_search_sql
 from ._journeys import (
     JOURNEY_COLUMNS,
     STEP_COLUMNS,
@@ -25,11 +26,21 @@ from ._journeys import (
     group_columns,
 )
 from ._port import AuditEntry, AuditEvent, IdempotencyMismatch, NewWebhook
+from ._reports import (
+    INSERT_JOURNEY_RATING_SQL,
+    SELECT_JOURNEY_RATING_SQL,
+    JourneyRating,
+    journey_rating_from_row,
+    journey_rating_params,
+    sql,
+)
 from ._sealing import KeyRing, open_json, seal_json
 
 __all__ = ["SqliteJourneys", "step_finished", "step_started"]
 
 T = TypeVar("T")
+_INSERT_JOURNEY_RATING = sql(INSERT_JOURNEY_RATING_SQL, "?")
+_SELECT_JOURNEY_RATING = sql(SELECT_JOURNEY_RATING_SQL, "?")
 
 
 def _ts(value: dt.datetime) -> str:
@@ -333,3 +344,24 @@ class SqliteJourneys:
         rows = await self._read(lambda c: c.execute(sql, (_ts(since), _ts(until))).fetchall())
         n = len(group_by)
         return [VisitFigures(tuple(str(v) for v in row[:n]), int(row[n]), int(row[n + 1] or 0)) for row in rows]
+
+    async def search_journeys(self, query: JourneyQuery) -> JourneyPage:
+        """Journeys matching ``query``, newest first, as summaries."""
+        statement, params = journey_search_sql(query, "sqlite")
+        rows = await self._read(lambda c: c.execute(statement, params).fetchall())
+        return journey_page_of([JourneySummary.from_row(row) for row in rows], query.limit)
+
+    async def save_journey_rating(
+        self, rating: JourneyRating, *, audit: AuditEvent | None = None
+    ) -> JourneyRating | None:
+        """Keep ``rating`` and its ``audit`` entry in one transaction, or return the journey's earlier rating."""
+        params = journey_rating_params(rating, _ts(rating.rated_at))
+
+        def op(c: sqlite3.Connection) -> JourneyRating | None:
+            if c.execute(_INSERT_JOURNEY_RATING, params).rowcount == 1:
+                if audit is not None:
+                    self._audit(c, (audit,))
+                return None
+            return journey_rating_from_row(c.execute(_SELECT_JOURNEY_RATING, (rating.journey_id,)).fetchone())
+
+        return await self._write(op)

@@ -63,6 +63,7 @@ from ._port import (
 from ._reports import (
     INSERT_RATING_SQL,
     INSERT_TRANSITION_SQL,
+    JOURNEY_RATINGS_SQL,
     JOURNEY_VISITS_SQL,
     RATINGS_SQL,
     REQUESTS_SQL,
@@ -131,6 +132,7 @@ def _writes(
 _REQUESTS = sql(REQUESTS_SQL, "$", problem_type="problem->>'type'")
 _RATINGS = sql(RATINGS_SQL, "$")
 _JOURNEY_VISITS = sql(JOURNEY_VISITS_SQL, "$")
+_JOURNEY_RATINGS = sql(JOURNEY_RATINGS_SQL, "$")
 _TRANSITIONS = sql(TRANSITIONS_SQL, "$")
 _INSERT_TRANSITION = sql(INSERT_TRANSITION_SQL, "$")
 _INSERT_RATING = sql(INSERT_RATING_SQL, "$")
@@ -224,6 +226,7 @@ class PostgresStore(PostgresJourneys):
     finish_journey = _writes(PostgresJourneys.finish_journey)
     resume_journey = _writes(PostgresJourneys.resume_journey)
     purge_journeys = _writes(PostgresJourneys.purge_journeys)
+    save_journey_rating = _writes(PostgresJourneys.save_journey_rating)
 
     def __init__(
         self,
@@ -466,52 +469,6 @@ class PostgresStore(PostgresJourneys):
         return True
 
     @_writes
-    async def insert_finished(
-        self,
-        request: NewRequest,
-        *,
-        status: RequestStatus,
-        attempt: StoredAttempt | None,
-        result: dict[str, Any] | None = None,
-        agency_reference: str | None = None,
-        problem: dict[str, Any] | None = None,
-        webhook: NewWebhook | None = None,
-        at: dt.datetime | None = None,
-        audit: Sequence[AuditEvent] = (),
-    ) -> None:
-        """Persist a request that already ran, final, with its attempt, webhook and ``audit`` entries: one
-        transaction (:meth:`RequestStore.insert_finished`)."""
-        r, now = request, at or _now()
-        check_transition(RequestStatus.IN_PROGRESS, status)
-        async with self._db.acquire() as c, c.transaction(isolation="read_committed"):
-            await c.execute(
-                "INSERT INTO requests (id, client_id, service, agency, kind, status, mpp_id, desk, operator, "
-                "nik_masked, envelope, result, agency_reference, problem, trace_id, traceparent, created_at, "
-                "updated_at, finished_at, deadline_at, attempts) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
-                r.id, r.client_id, r.service, r.agency, r.kind, status, r.mpp_id, r.desk, r.operator, r.nik_masked,
-                seal_json(self._keys, r.envelope, column="requests.envelope", row=r.id),
-                seal_json(self._keys, result, column="requests.result", row=r.id),
-                seal_text(self._keys, agency_reference, column="requests.agency_reference", row=r.id),
-                _json(problem), r.trace_id, r.traceparent, r.created_at, now, now if status.final else None,
-                r.deadline_at, 1 if attempt else 0,
-            )  # fmt: skip
-            if attempt is not None:
-                await _insert_attempt(c, r.id, attempt)
-            if webhook is not None:
-                await c.execute(
-                    "INSERT INTO webhooks (id, request_id, client_id, url, body, next_at) VALUES ($1,$2,$3,$4,$5,$6)",
-                    webhook.id, r.id, webhook.client_id, webhook.url,
-                    seal_json(self._keys, webhook.body, column="webhooks.body", row=webhook.id), time.time(),
-                )  # fmt: skip
-            if audit:
-                await _chain(c, audit)
-
-    def takes_writes(self) -> bool:
-        """False while a write failed lately for want of space or write access, or the pool is closed."""
-        return self._pool is not None and self._health.writable
-
-    @_writes
     async def release(
         self,
         request_id: str,
@@ -623,6 +580,8 @@ class PostgresStore(PostgresJourneys):
                 builder.add_rating(created_at, agency, service, mpp_id, scores)
             async for row in c.cursor(_JOURNEY_VISITS, start, end, prefetch=2000):
                 builder.add_journey_step(*row)
+            async for row in c.cursor(_JOURNEY_RATINGS, start, end, prefetch=2000):
+                builder.add_journey_rating(*row)
             transitions = await c.fetch(_TRANSITIONS, start, end, start)
             builder.add_transitions(transition_from_row(tuple(r)) for r in transitions)
             read = 0

@@ -16,6 +16,10 @@ with the requests whatever restarted, and every replica answers the same.
 - Ratings count in the bucket and group of the request rated. ``rating_elements`` is each element's mean over the
   ratings that scored it; ``rating_mean`` the mean of those element means (each element weighs the same, as the
   SKM index of PermenPAN-RB 14/2017 weighs them).
+- A journey's rating (``journey_ratings``, migration 0010) counts in the bucket of the journey's start, once in
+  each group its steps' requests reached (their agency and service, the journey's MPP), as
+  ``journeys_within_visit`` does: it adds to ``ratings`` and to the element means as a request's rating does. A
+  journey is rated as one visit, so a row grouped by MPP counts it once however many steps it had.
 - ``journeys_within_visit``: of the ended journeys started in the bucket whose steps reached the row's group (its
   agency, service or MPP), the share that ended within their visit budget; ``None`` when there were none.
 
@@ -36,21 +40,27 @@ __all__ = [
     "CIRCUIT_HEARTBEAT_SECONDS",
     "CIRCUIT_REPORT_TTL_SECONDS",
     "GROUPS",
+    "INSERT_JOURNEY_RATING_SQL",
     "INSERT_RATING_SQL",
     "INSERT_TRANSITION_SQL",
+    "JOURNEY_RATINGS_SQL",
     "MAX_REPORT_DAYS",
     "RATINGS_SQL",
     "REQUESTS_SQL",
+    "SELECT_JOURNEY_RATING_SQL",
     "SELECT_RATING_SQL",
     "SKM_ELEMENTS",
     "TRANSITIONS_SQL",
     "CircuitTransition",
+    "JourneyRating",
     "Rating",
     "ReportQuery",
     "ServiceLevelBuilder",
     "ServiceLevelRow",
     "availability",
     "bucket_start",
+    "journey_rating_from_row",
+    "journey_rating_params",
     "percentile",
     "rating_from_row",
     "rating_params",
@@ -102,6 +112,18 @@ class Rating:
     request_id: str
     service: str
     agency: str
+    mpp_id: str
+    rated_at: dt.datetime
+    scores: Mapping[str, int]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JourneyRating:
+    """A citizen's rating of a finished journey (one visit): SKM element -> score 1-4. Nothing about the person."""
+
+    journey_id: str
+    #: The definition's id (``business.micro-start``).
+    journey: str
     mpp_id: str
     rated_at: dt.datetime
     scores: Mapping[str, int]
@@ -243,6 +265,7 @@ class ServiceLevelBuilder:
         self._fields = [GROUPS[g] for g in query.group_by]
         self._scores: dict[tuple[dt.datetime, tuple[tuple[str, str], ...]], _Scores] = {}
         self._visits: dict[tuple[dt.datetime, tuple[tuple[str, str], ...]], _Visits] = {}
+        self._journeys_rated: dict[tuple[dt.datetime, tuple[tuple[str, str], ...]], set[str]] = {}
         self._transitions: list[CircuitTransition] = []
         self._bucket: dt.datetime | None = None
         self._cells: dict[tuple[tuple[str, str], ...], _Cell] = {}
@@ -258,6 +281,29 @@ class ServiceLevelBuilder:
         """One rating of a request accepted at ``created_at``: scores in :data:`SKM_ELEMENTS` order, ``None`` for
         an element not scored."""
         key = (bucket_start(_utc(created_at), self._query.bucket), self._group(agency, service, mpp_id))
+        cell = self._scores.setdefault(key, _Scores())
+        cell.ratings += 1
+        for element, score in zip(SKM_ELEMENTS, scores, strict=True):
+            if score is not None:
+                cell.sums[element] += int(score)
+                cell.counts[element] += 1
+
+    def add_journey_rating(
+        self,
+        journey_id: str,
+        created_at: dt.datetime | str,
+        agency: str,
+        service: str,
+        mpp_id: str,
+        *scores: int | None,
+    ) -> None:
+        """One rating of a journey started at ``created_at``, given once per agency and service its steps' requests
+        used: it counts once in each cell it reaches (scores in :data:`SKM_ELEMENTS` order)."""
+        key = (bucket_start(_utc(created_at), self._query.bucket), self._group(agency, service, mpp_id))
+        seen = self._journeys_rated.setdefault(key, set())
+        if journey_id in seen:
+            return
+        seen.add(journey_id)
         cell = self._scores.setdefault(key, _Scores())
         cell.ratings += 1
         for element, score in zip(SKM_ELEMENTS, scores, strict=True):
@@ -411,6 +457,13 @@ JOURNEY_VISITS_SQL = (
     "JOIN journey_steps s ON s.journey_id = j.id JOIN requests r ON r.id = s.request_id "
     "WHERE j.created_at >= {p1} AND j.created_at < {p2} AND j.within_visit IS NOT NULL"
 )
+#: The ratings of the journeys started in the window, once per agency and service of their steps' requests;
+#: parameters: start, end.
+JOURNEY_RATINGS_SQL = (
+    f"SELECT DISTINCT j.id, j.created_at, r.agency, r.service, j.mpp_id, {', '.join(f'g.{e}' for e in SKM_ELEMENTS)} "  # noqa: S608 - constant
+    "FROM journey_ratings g JOIN journeys j ON j.id = g.journey_id JOIN journey_steps s ON s.journey_id = j.id "
+    "JOIN requests r ON r.id = s.request_id WHERE j.created_at >= {p1} AND j.created_at < {p2}"
+)
 #: The circuit records of the window, with each replica's last record before it; parameters: start, end, start.
 TRANSITIONS_SQL = (
     "SELECT agency, replica, at, state FROM circuit_transitions WHERE at >= {p1} AND at < {p2} "
@@ -431,6 +484,19 @@ INSERT_RATING_SQL = (
 SELECT_RATING_SQL = (
     f"SELECT request_id, service, agency, mpp_id, rated_at, {_SCORES} FROM ratings "  # noqa: S608 - constant
     "WHERE request_id = {p1}"
+)
+
+#: A journey's rating, unless it has one; parameters: journey id, definition, MPP, rated at, the scores.
+INSERT_JOURNEY_RATING_SQL = (
+    f"INSERT INTO journey_ratings (journey_id, journey, mpp_id, rated_at, {_SCORES}) "  # noqa: S608 - constant
+    "VALUES ({p1}, {p2}, {p3}, {p4}, "
+    + ", ".join(f"{{p{i}}}" for i in range(5, 5 + len(SKM_ELEMENTS)))
+    + ") ON CONFLICT (journey_id) DO NOTHING"
+)
+#: The rating of a journey; parameter: journey id.
+SELECT_JOURNEY_RATING_SQL = (
+    f"SELECT journey_id, journey, mpp_id, rated_at, {_SCORES} FROM journey_ratings "  # noqa: S608 - constant
+    "WHERE journey_id = {p1}"
 )
 
 
@@ -455,6 +521,23 @@ def rating_from_row(row: Sequence[Any]) -> Rating:
         request_id=request_id,
         service=service,
         agency=agency,
+        mpp_id=mpp_id,
+        rated_at=_utc(rated_at),
+        scores={e: int(s) for e, s in zip(SKM_ELEMENTS, scores, strict=True) if s is not None},
+    )
+
+
+def journey_rating_params(rating: JourneyRating, at: Any) -> tuple[Any, ...]:
+    """The parameters of :data:`INSERT_JOURNEY_RATING_SQL` (``at``: the rating time as the driver takes it)."""
+    return (rating.journey_id, rating.journey, rating.mpp_id, at, *(rating.scores.get(e) for e in SKM_ELEMENTS))
+
+
+def journey_rating_from_row(row: Sequence[Any]) -> JourneyRating:
+    """A :class:`JourneyRating` from a row of :data:`SELECT_JOURNEY_RATING_SQL`."""
+    journey_id, journey, mpp_id, rated_at, *scores = row
+    return JourneyRating(
+        journey_id=journey_id,
+        journey=journey,
         mpp_id=mpp_id,
         rated_at=_utc(rated_at),
         scores={e: int(s) for e, s in zip(SKM_ELEMENTS, scores, strict=True) if s is not None},

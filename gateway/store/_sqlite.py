@@ -59,6 +59,7 @@ from ._port import (
 from ._reports import (
     INSERT_RATING_SQL,
     INSERT_TRANSITION_SQL,
+    JOURNEY_RATINGS_SQL,
     JOURNEY_VISITS_SQL,
     RATINGS_SQL,
     REQUESTS_SQL,
@@ -100,6 +101,7 @@ _COLUMNS = (
 _REQUESTS = sql(REQUESTS_SQL, "?", problem_type="json_extract(problem, '$.type')")
 _RATINGS = sql(RATINGS_SQL, "?")
 _JOURNEY_VISITS = sql(JOURNEY_VISITS_SQL, "?")
+_JOURNEY_RATINGS = sql(JOURNEY_RATINGS_SQL, "?")
 _TRANSITIONS = sql(TRANSITIONS_SQL, "?")
 _INSERT_TRANSITION = sql(INSERT_TRANSITION_SQL, "?")
 _INSERT_RATING = sql(INSERT_RATING_SQL, "?")
@@ -469,56 +471,6 @@ class SqliteStore(SqliteJourneys):
 
         return await self._write(op)
 
-    async def insert_finished(
-        self,
-        request: NewRequest,
-        *,
-        status: RequestStatus,
-        attempt: StoredAttempt | None,
-        result: dict[str, Any] | None = None,
-        agency_reference: str | None = None,
-        problem: dict[str, Any] | None = None,
-        webhook: NewWebhook | None = None,
-        at: dt.datetime | None = None,
-        audit: Sequence[AuditEvent] = (),
-    ) -> None:
-        """Persist a request that already ran, final, with its attempt, webhook and ``audit`` entries: one
-        transaction (:meth:`RequestStore.insert_finished`)."""
-        r, now = request, _ts(at or _now())
-        check_transition(RequestStatus.IN_PROGRESS, status)
-        params = (
-            r.id, r.client_id, r.service, r.agency, r.kind, status, r.mpp_id, r.desk, r.operator, r.nik_masked,
-            seal_json(self._keys, r.envelope, column="requests.envelope", row=r.id),
-            seal_json(self._keys, result, column="requests.result", row=r.id),
-            seal_text(self._keys, agency_reference, column="requests.agency_reference", row=r.id),
-            _json(problem), r.trace_id, r.traceparent, _ts(r.created_at), now, now if status.final else None,
-            r.deadline_at, 1 if attempt else 0,
-        )  # fmt: skip
-        body = None if webhook is None else seal_json(self._keys, webhook.body, column="webhooks.body", row=webhook.id)
-
-        def op(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO requests (id, client_id, service, agency, kind, status, mpp_id, desk, operator, "
-                "nik_masked, envelope, result, agency_reference, problem, trace_id, traceparent, created_at, "
-                "updated_at, finished_at, deadline_at, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                params,
-            )
-            if attempt is not None:
-                _insert_attempt(c, r.id, attempt)
-            if webhook is not None:
-                c.execute(
-                    "INSERT INTO webhooks (id, request_id, client_id, url, body, next_at) VALUES (?,?,?,?,?,?)",
-                    (webhook.id, r.id, webhook.client_id, webhook.url, body, time.time()),
-                )
-            if audit:
-                _chain(c, audit)
-
-        await self._write(op)
-
-    def takes_writes(self) -> bool:
-        """False while a write failed lately for want of space or write access, or the writer is down."""
-        return self._writer is not None and self._writer.is_alive() and self._health.writable
-
     async def release(
         self,
         request_id: str,
@@ -648,6 +600,8 @@ class SqliteStore(SqliteJourneys):
                     builder.add_rating(created_at, agency, service, mpp_id, scores)
                 for row in c.execute(_JOURNEY_VISITS, window):
                     builder.add_journey_step(*row)
+                for row in c.execute(_JOURNEY_RATINGS, window):
+                    builder.add_journey_rating(*row)
                 builder.add_transitions(transition_from_row(r) for r in c.execute(_TRANSITIONS, (*window, window[0])))
                 for row in c.execute(_REQUESTS, window):
                     builder.add_request(*row)

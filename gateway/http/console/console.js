@@ -539,6 +539,186 @@ function spanDetails(span) {
   return el("details", {}, el("summary", {}, `${attrs.length} attributes, ${events.length} events`), list, evs);
 }
 
+// -- journeys --------------------------------------------------------------------------------------------------
+
+const JOURNEY_STATUSES = ["running", "completed", "failed", "cancelled"];
+const JOURNEY_FIELDS = [
+  ["id", "Journey id", "jrn_…"],
+  ["journey", "Journey", "business.micro-start"],
+  ["mpp_id", "MPP", "mpp-…"],
+  ["since", "Since", "1h, 30m, 2d or ISO 8601"],
+  ["until", "Until", "ISO 8601"],
+];
+
+function journeyLink(id) {
+  return el("a", { href: `#/journeys/${encodeURIComponent(id)}` }, id);
+}
+
+function withinVisit(value) {
+  if (value === true) return badge("yes", "outcome outcome-completed");
+  if (value === false) return badge("no", "outcome outcome-failed");
+  return "—";
+}
+
+function journeysView(params) {
+  const form = el("form", { class: "search", role: "search", "aria-label": "Search journeys" });
+  for (const [name, label, placeholder] of JOURNEY_FIELDS) {
+    form.append(
+      el("div", { class: "field" }, el("label", { for: `j-${name}` }, label), el("input", { id: `j-${name}`, name, placeholder, value: params.get(name) || "" })),
+    );
+  }
+  const status = el("select", { id: "j-status", name: "status" }, el("option", { value: "" }, "any"));
+  for (const s of JOURNEY_STATUSES) status.append(el("option", { value: s, selected: params.get("status") === s }, s));
+  form.append(el("div", { class: "field" }, el("label", { for: "j-status" }, "Status"), status));
+  form.append(el("div", { class: "field actions" }, el("button", { type: "submit" }, "Search"), el("a", { href: "#/journeys" }, "Clear")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const query = new URLSearchParams();
+    for (const [name, value] of new FormData(form)) if (String(value).trim()) query.set(name, String(value).trim());
+    location.hash = `#/journeys${query.toString() ? `?${query}` : ""}`;
+  });
+  const results = el("div", { class: "panel", "data-panel": "journeys" }, notice("Loading…"));
+  const root = el("div", { class: "view journeys" }, section("journeys", "Journeys", form, results));
+
+  async function refresh() {
+    const query = new URLSearchParams(params);
+    if (!query.has("limit")) query.set("limit", "50");
+    try {
+      const data = await getJson(`/v1/journey-runs?${query}`);
+      results.replaceChildren(journeyTable(data.journeys || []), journeyPager(params, data.next_cursor));
+    } catch (error) {
+      if (error instanceof AuthError) throw error;
+      results.replaceChildren(errorNotice(error));
+      if (!(error instanceof Unavailable)) throw error;
+    }
+    return null;
+  }
+  return { title: "Journeys", root, refresh };
+}
+
+function journeyTable(rows) {
+  if (!rows.length) return notice("No journey matches.");
+  const body = rows.map((j) =>
+    el(
+      "tr",
+      { "data-journey": j.id, "data-status": j.status },
+      el("td", {}, fmtTime(j.created_at)),
+      el("th", { scope: "row" }, journeyLink(j.id)),
+      el("td", {}, j.journey),
+      el("td", {}, j.mpp_id),
+      el("td", {}, badge(j.status, `status status-${j.status}`)),
+      el("td", {}, withinVisit(j.within_visit)),
+      el("td", { class: "num", "data-steps": `${j.steps_done}/${j.steps_total}` }, `${j.steps_done} / ${j.steps_total}`),
+      el("td", { class: "mono" }, (j.applicant && j.applicant.nik_masked) || "—"),
+    ),
+  );
+  const headers = ["Created", "Journey id", "Journey", "MPP", "Status", "Within visit", "Steps done", "NIK (masked)"];
+  return table("Journeys found", headers, body, { class: "journeys" });
+}
+
+function journeyPager(params, nextCursor) {
+  if (!nextCursor) return el("p", { class: "muted" }, "End of results.");
+  const query = new URLSearchParams(params);
+  query.set("cursor", nextCursor);
+  return el("p", {}, el("a", { href: `#/journeys?${query}` }, "Older journeys →"));
+}
+
+// -- one journey -----------------------------------------------------------------------------------------------
+
+function journeyView(id) {
+  const summary = el("div", { class: "panel", "data-panel": "journey-summary" }, notice("Loading…"));
+  const steps = el("div", { class: "panel", "data-panel": "steps" });
+  const trace = el("div", { class: "panel", "data-panel": "trace" });
+  const root = el(
+    "div",
+    { class: "view journey" },
+    el("p", {}, el("a", { href: "#/journeys" }, "← Journeys")),
+    section("journey", `Journey ${id}`, summary),
+    section("steps", "Steps", steps),
+    section("journey-trace", "Trace", trace),
+  );
+  async function refresh() {
+    let record;
+    try {
+      record = await getJson(`/v1/journeys/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if (error instanceof AuthError) throw error;
+      summary.replaceChildren(error instanceof Unavailable ? notice(`No journey ${id} (${error.status}).`) : errorNotice(error));
+      steps.replaceChildren();
+      trace.replaceChildren();
+      if (!(error instanceof Unavailable)) throw error;
+      return null;
+    }
+    summary.replaceChildren(journeySummary(record));
+    steps.replaceChildren(stepTable(record));
+    if (!record.trace_id) {
+      trace.replaceChildren(notice("This journey has no trace id."));
+      return null;
+    }
+    try {
+      const data = await getJson(`/v1/traces/${encodeURIComponent(record.trace_id)}`);
+      trace.replaceChildren(...waterfall(data));
+    } catch (error) {
+      if (error instanceof AuthError) throw error;
+      trace.replaceChildren(
+        error instanceof Unavailable
+          ? notice(`Trace ${record.trace_id}: not available (the gateway keeps recent spans only, or does not serve traces).`)
+          : errorNotice(error),
+      );
+    }
+    return null;
+  }
+  return { title: `Journey ${id}`, root, refresh };
+}
+
+function journeySummary(j) {
+  const started = new Date(j.created_at).getTime();
+  const ended = j.finished_at ? new Date(j.finished_at).getTime() : NaN;
+  const items = [
+    ["Status", badge(j.status, `status status-${j.status}`)],
+    ["Journey", j.journey],
+    ["MPP / desk", `${(j.counter && j.counter.mpp_id) || "—"} / ${(j.counter && j.counter.desk) || "—"}`],
+    ["Client", j.client_id],
+    ["NIK (masked)", (j.subject && j.subject.nik_masked) || "—"],
+    ["Created", fmtTime(j.created_at)],
+    ["Finished", fmtTime(j.finished_at)],
+    ["Duration", Number.isNaN(ended) ? "—" : fmtMs(ended - started)],
+    ["Visit budget", `${fmtNum(j.visit_budget_seconds)} s`],
+    ["Within visit", withinVisit(j.within_visit)],
+    ["Trace id", el("span", { class: "mono" }, j.trace_id || "—")],
+  ];
+  if (j.problem) {
+    items.push(["Problem", [problemLink(slugOf(j.problem.type)), " ", j.problem.title || "", j.problem.detail ? ` — ${j.problem.detail}` : ""]]);
+  }
+  return el("dl", { class: "summary" }, items.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+function stepTable(j) {
+  const start = new Date(j.created_at).getTime();
+  const offset = (iso) => {
+    const t = iso ? new Date(iso).getTime() : NaN;
+    return Number.isNaN(t) || Number.isNaN(start) ? "—" : `+${fmtMs(t - start)}`;
+  };
+  const rows = (j.steps || []).map((s) => {
+    const took = s.started_at && s.finished_at ? new Date(s.finished_at).getTime() - new Date(s.started_at).getTime() : NaN;
+    const problem = s.problem ? [problemLink(slugOf(s.problem.type)), s.problem.detail ? ` — ${s.problem.detail}` : ""] : s.skipped_because || "—";
+    return el(
+      "tr",
+      { "data-step": s.name, "data-status": s.status },
+      el("th", { scope: "row" }, s.name, s.required ? null : el("small", {}, " (optional)")),
+      el("td", {}, s.service),
+      el("td", {}, badge(s.status, `status status-${s.status}`)),
+      el("td", {}, s.request_id ? requestLink(s.request_id) : "—"),
+      el("td", { class: "num" }, offset(s.started_at)),
+      el("td", { class: "num" }, Number.isNaN(took) ? "—" : fmtMs(took)),
+      el("td", { class: "num" }, `${s.attempts} / ${s.runs}`),
+      el("td", {}, problem),
+    );
+  });
+  const headers = ["Step", "Service", "Status", "Request", "Started", "Took", "Attempts / runs", "Problem"];
+  return table("Steps of the journey", headers, rows, { class: "steps" });
+}
+
 // -- service levels --------------------------------------------------------------------------------------------
 
 const GROUPINGS = [
@@ -773,6 +953,9 @@ function viewFor(path, params) {
   const match = path.match(/^\/requests\/(.+)$/);
   if (match) return requestView(decodeURIComponent(match[1]));
   if (path === "/requests") return requestsView(params);
+  const journey = path.match(/^\/journeys\/(.+)$/);
+  if (journey) return journeyView(decodeURIComponent(journey[1]));
+  if (path === "/journeys") return journeysView(params);
   if (path === "/service-levels") return serviceLevelsView(params);
   return overviewView();
 }
