@@ -106,7 +106,8 @@ async def test_a_registration_the_agency_does_not_hold_is_sent_again(
 async def test_a_registration_whose_reconciliation_is_unreadable_fails_without_a_resend(
     tmp_path: Path, router: respx.Router, adapter: BpjsKetenagakerjaanAdapter
 ) -> None:
-    """Unreadable registration, then an unreadable status: final protocol error, sent once, still to reconcile."""
+    """Unreadable registration, then an unreadable status: the outcome is unknown (the agency may hold it), sent
+    once, the protocol error counted."""
     unreadable = _registration(iuran_bulanan=-1)
     register = router.post(REGISTER_PATH).mock(return_value=_json(unreadable, 201))
     status = router.post(STATUS_PATH).mock(return_value=_json(unreadable))
@@ -114,9 +115,10 @@ async def test_a_registration_whose_reconciliation_is_unreadable_fails_without_a
         row = await run.run(REFERENCE, REGISTER, NIK, REGISTER_DATA)
         count = run.metric(METRIC, {"agency": AGENCY, "method": "api/v1/peserta/bpu/status"})
     assert row.status == "failed"
-    assert row.problem is not None and row.problem["type"] == "/problems/agency-protocol-error"
+    assert row.problem is not None and row.problem["type"] == "/problems/agency-outcome-unknown"
     assert row.problem["detail"] == (
-        "bpjs-ketenagakerjaan answered api/v1/peserta/bpu/status with a reply whose 'data.iuran_bulanan' the adapter "
+        "an earlier send may have reached the agency; bpjs-ketenagakerjaan answered api/v1/peserta/bpu/status with "
+        "a reply whose 'data.iuran_bulanan' the adapter "
         "cannot read, while reconciling a registration the agency may hold: ask the agency before registering again"
     )
     assert register.call_count == 1 and status.call_count == 1
