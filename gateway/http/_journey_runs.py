@@ -38,8 +38,8 @@ from ..store import (
 )
 from ._edge import client_of
 from ._handlers import STATE, _read_json
-from ._reports import parse_scores
-from ._search import _NAME, _cursor, _limit, _Reader, parse_when
+from ._reports import applicant_subject, keep_rating, parse_scores, rating_schemas
+from ._search import _Reader, search_parameters
 
 __all__ = ["JOURNEY_SEARCH_PARAMETERS", "journey_runs_paths", "journey_runs_routes", "journey_search_query"]
 
@@ -54,46 +54,27 @@ JOURNEY_SEARCH_PARAMETERS: Mapping[str, str] = {
     "limit": f"Journeys per page, 1 to {MAX_SEARCH_LIMIT} (default {DEFAULT_SEARCH_LIMIT}).",
     "cursor": "The previous page's next_cursor: the page after it.",
 }
-_STATUS_NAMES = ", ".join(str(s) for s in JourneyStatus)
-
-
-def _statuses(read: _Reader, values: list[str]) -> tuple[JourneyStatus, ...]:
-    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
-    try:
-        return tuple(JourneyStatus(name) for name in names)
-    except ValueError:
-        read.fail("status", f"must be one or more of {_STATUS_NAMES}")
-        return ()
 
 
 def journey_search_query(params: MultiMapping[str], client: Client, now: dt.datetime) -> JourneyQuery:
     """The store query the parameters ask for, scoped to what ``client`` may see; a 422 problem naming each bad
     parameter (``query.<name>``) otherwise."""
     read = _Reader(params)
-    for name in sorted(set(params) - set(JOURNEY_SEARCH_PARAMETERS)):
-        read.fail(name if _NAME.match(name) else "(unknown)", f"is not a parameter of this search (known: "
-                  f"{', '.join(JOURNEY_SEARCH_PARAMETERS)})")  # fmt: skip
-    statuses = _statuses(read, params.getall("status", []))
+    read.unknown(JOURNEY_SEARCH_PARAMETERS)
+    statuses = read.statuses(JourneyStatus)
     text = {name: read.one(name) for name in ("journey", "mpp_id", "id")}
-    since = read.parsed("since", lambda value: parse_when(value, now))
-    until = read.parsed("until", lambda value: parse_when(value, now))
-    limit = read.parsed("limit", _limit)
-    cursor = read.parsed("cursor", _cursor)
-    if since is not None and until is not None and until <= since:
-        read.fail("until", "must be later than since")
-    if read.errors:
-        named = ", ".join(dict.fromkeys(e.field for e in read.errors))
-        raise ApiProblem("validation-error", f"the search's parameters are not valid: {named}", errors=read.errors)
+    window = read.window(now)
+    read.check()
     return JourneyQuery(
         statuses=statuses,
         journey=text["journey"],
         mpp_id=text["mpp_id"],
         journey_id=text["id"],
-        since=since,
-        until=until,
+        since=window.since,
+        until=window.until,
         scope=None if client.is_ops else ReaderScope(client.id, client.mpp_id),
-        limit=limit or DEFAULT_SEARCH_LIMIT,
-        after=cursor,
+        limit=window.limit,
+        after=window.cursor,
     )
 
 
@@ -106,12 +87,6 @@ async def search_journeys(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
-def _rating_body(rating: JourneyRating) -> bytes:
-    return orjson.dumps(
-        {"journey_id": rating.journey_id, "rated_at": rating.rated_at.isoformat(), "scores": dict(rating.scores)}
-    )
-
-
 async def rate_journey(request: web.Request) -> web.Response:
     """``POST /v1/journeys/{id}/rating``: the citizen's rating of a finished journey, once."""
     state = request.app[STATE]
@@ -120,31 +95,19 @@ async def rate_journey(request: web.Request) -> web.Response:
     journey = await state.store.get_journey(request.match_info["journey_id"])
     if journey is None or not client.may_read(journey.client_id, journey.mpp_id):
         if journey is not None:  # an unknown id concerns nobody
-            applicant = journey.envelope.get("applicant")
             await state.auditor.record(
                 AuditEvent("access.denied", dt.datetime.now(dt.UTC), client.id, client.mpp_id, None, None,
-                           journey.journey, journey.id,
-                           state.auditor.subject(applicant.get("nik") if isinstance(applicant, dict) else None),
+                           journey.journey, journey.id, applicant_subject(state.auditor, journey.envelope),
                            "not-visible")
             )  # fmt: skip
         raise ApiProblem("not-found", "no journey with this id for this client")
     if not journey.status.final:
         raise ApiProblem("journey-not-final", f"the journey is {journey.status}: rate it once it is final")
-    now = dt.datetime.now(dt.UTC)
-    rating = JourneyRating(journey.id, journey.journey, journey.mpp_id, now, scores)
-    audit = None
-    if state.auditor.enabled:
-        applicant = journey.envelope.get("applicant")
-        subject = state.auditor.subject(applicant.get("nik") if isinstance(applicant, dict) else None)
-        audit = AuditEvent(
-            "journey.rated", now, client.id, journey.mpp_id, None, None, journey.journey, journey.id, subject, "ok"
-        )
-    earlier = await state.store.save_journey_rating(rating, audit=audit)
-    if earlier is None:
-        return web.Response(body=_rating_body(rating), status=201, content_type="application/json")
-    if dict(earlier.scores) == scores:  # the same rating again: a retry
-        return web.Response(body=_rating_body(earlier), status=200, content_type="application/json")
-    raise ApiProblem("journey-already-rated", "this journey was rated already; a rating is not changed")
+    rating = JourneyRating(journey.id, journey.journey, journey.mpp_id, dt.datetime.now(dt.UTC), scores)
+    return await keep_rating(
+        request, rating, kind="journey", name=journey.journey, ident=journey.id, envelope=journey.envelope,
+        save=state.store.save_journey_rating,
+    )  # fmt: skip
 
 
 def journey_runs_routes() -> list[web.AbstractRouteDef]:
@@ -155,12 +118,6 @@ def journey_runs_routes() -> list[web.AbstractRouteDef]:
     ]
 
 
-_SCORES = {
-    "type": "object",
-    "minProperties": 1,
-    "additionalProperties": False,
-    "properties": {e: {"type": "integer", "minimum": 1, "maximum": 4} for e in SKM_ELEMENTS},
-}
 _SUMMARY = {
     "type": "object",
     "required": ["id", "journey", "mpp_id", "applicant", "status", "problem", "trace_id", "visit_budget_seconds",
@@ -185,22 +142,6 @@ _SUMMARY = {
 }  # fmt: skip
 
 
-def _parameters() -> list[dict[str, Any]]:
-    parameters: list[dict[str, Any]] = []
-    for name, text in JOURNEY_SEARCH_PARAMETERS.items():
-        schema: dict[str, Any] = {"type": "string"}
-        if name == "limit":
-            schema = {"type": "integer", "minimum": 1, "maximum": MAX_SEARCH_LIMIT, "default": DEFAULT_SEARCH_LIMIT}
-        elif name == "status":
-            schema = {"type": "array", "items": {"type": "string", "enum": [str(s) for s in JourneyStatus]}}
-        parameter: dict[str, Any] = {"name": name, "in": "query", "required": False, "description": text,
-                                     "schema": schema}  # fmt: skip
-        if name == "status":
-            parameter.update(style="form", explode=False)
-        parameters.append(parameter)
-    return parameters
-
-
 def journey_runs_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     """The OpenAPI description of this module's routes; ``errors(*codes)`` describes their problem responses."""
     page = {
@@ -211,16 +152,7 @@ def journey_runs_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, Any]:
             "next_cursor": {"type": ["string", "null"], "description": "Pass as cursor for the next page."},
         },
     }
-    rating = {
-        "type": "object",
-        "required": ["journey_id", "rated_at", "scores"],
-        "properties": {
-            "journey_id": {"type": "string"},
-            "rated_at": {"type": "string", "format": "date-time"},
-            "scores": _SCORES,
-        },
-    }
-    body = {"type": "object", "required": ["scores"], "additionalProperties": False, "properties": {"scores": _SCORES}}
+    rating, body = rating_schemas("journey")
     return {
         "/v1/journey-runs": {
             "get": {
@@ -234,7 +166,7 @@ def journey_runs_paths(errors: Callable[..., dict[str, Any]]) -> dict[str, Any]:
                     "problem whose `errors` name it as `query.<name>`."
                 ),
                 "tags": ["journeys"],
-                "parameters": _parameters(),
+                "parameters": search_parameters(JOURNEY_SEARCH_PARAMETERS, JourneyStatus),
                 "responses": {
                     "200": {
                         "description": "One page, newest first.",

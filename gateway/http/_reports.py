@@ -19,19 +19,40 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, TypeVar
 
 import orjson
 from aiohttp import web
 
 from contracts import FieldError
 
+from ..audit import Auditor
 from ..problems import ApiProblem
-from ..store import GROUPS, MAX_REPORT_DAYS, SKM_ELEMENTS, AuditEvent, Rating, ReportQuery, ServiceLevelRow
+from ..store import (
+    GROUPS,
+    MAX_REPORT_DAYS,
+    SKM_ELEMENTS,
+    AuditEvent,
+    JourneyRating,
+    Rating,
+    ReportQuery,
+    ServiceLevelRow,
+)
 from ._edge import client_of, ops_only
 from ._handlers import STATE, _read_json
 
-__all__ = ["report_csv", "reports_paths", "reports_routes"]
+__all__ = [
+    "applicant_subject",
+    "keep_rating",
+    "parse_scores",
+    "rating_schemas",
+    "report_csv",
+    "reports_paths",
+    "reports_routes",
+]
+
+_Rated = TypeVar("_Rated", Rating, JourneyRating)
 
 #: The window a report covers when ``from`` is not given, ending at ``to``.
 DEFAULT_WINDOW = {"hour": dt.timedelta(hours=24), "day": dt.timedelta(days=7)}
@@ -184,10 +205,33 @@ def parse_scores(body: Any) -> dict[str, int]:
     return {element: scores[element] for element in SKM_ELEMENTS if element in scores}
 
 
-def _rating_body(rating: Rating) -> bytes:
-    return orjson.dumps(
-        {"request_id": rating.request_id, "rated_at": rating.rated_at.isoformat(), "scores": dict(rating.scores)}
-    )
+def applicant_subject(auditor: Auditor, envelope: Mapping[str, Any]) -> str | None:
+    """The audit subject of the applicant an envelope names (``None`` without an audit key or a NIK)."""
+    applicant = envelope.get("applicant")
+    return auditor.subject(applicant.get("nik") if isinstance(applicant, dict) else None)
+
+
+async def keep_rating(
+    request: web.Request, rating: _Rated, *, kind: Literal["request", "journey"], name: str, ident: str,
+    envelope: Mapping[str, Any], save: Callable[..., Awaitable[_Rated | None]],
+) -> web.Response:  # fmt: skip
+    """Keeps the rating of the ``kind`` ``ident`` (of the service or journey ``name``), audited as
+    ``<kind>.rated``: 201 with it; 200 with the rating kept before when it has the same scores (a retry); a 409
+    ``<kind>-already-rated`` problem when it has others. ``save`` stores it, answering the rating kept before."""
+    state = request.app[STATE]
+    client = client_of(request)
+    audit = None
+    if state.auditor.enabled:
+        audit = AuditEvent(
+            f"{kind}.rated", rating.rated_at, client.id, rating.mpp_id, None, None, name, ident,
+            applicant_subject(state.auditor, envelope), "ok",
+        )  # fmt: skip
+    earlier = await save(rating, audit=audit)
+    if earlier is not None and dict(earlier.scores) != dict(rating.scores):
+        raise ApiProblem(f"{kind}-already-rated", f"this {kind} was rated already; a rating is not changed")
+    kept, status = (rating, 201) if earlier is None else (earlier, 200)  # the same rating again: a retry
+    body = {f"{kind}_id": ident, "rated_at": kept.rated_at.isoformat(), "scores": dict(kept.scores)}
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 async def rate_request(request: web.Request) -> web.Response:
@@ -201,21 +245,11 @@ async def rate_request(request: web.Request) -> web.Response:
         raise ApiProblem("not-found", "no request with this id for this client")
     if not row.status.final:
         raise ApiProblem("request-not-final", f"the request is {row.status}: rate it once it is final")
-    now = dt.datetime.now(dt.UTC)
-    rating = Rating(row.id, row.service, row.agency, row.mpp_id, now, scores)
-    audit = None
-    if state.auditor.enabled:
-        applicant = row.envelope.get("applicant")
-        subject = state.auditor.subject(applicant.get("nik") if isinstance(applicant, dict) else None)
-        audit = AuditEvent(
-            "request.rated", now, client.id, row.mpp_id, None, None, row.service, row.id, subject, "ok"
-        )
-    earlier = await state.store.save_rating(rating, audit=audit)
-    if earlier is None:
-        return web.Response(body=_rating_body(rating), status=201, content_type="application/json")
-    if dict(earlier.scores) == scores:  # the same rating again: a retry
-        return web.Response(body=_rating_body(earlier), status=200, content_type="application/json")
-    raise ApiProblem("request-already-rated", "this request was rated already; a rating is not changed")
+    rating = Rating(row.id, row.service, row.agency, row.mpp_id, dt.datetime.now(dt.UTC), scores)
+    return await keep_rating(
+        request, rating, kind="request", name=row.service, ident=row.id, envelope=row.envelope,
+        save=state.store.save_rating,
+    )  # fmt: skip
 
 
 def reports_routes() -> list[web.AbstractRouteDef]:
@@ -276,6 +310,21 @@ _SCORES = {
 }
 
 
+def rating_schemas(kind: Literal["request", "journey"]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The OpenAPI schemas of a ``kind``'s rating as answered, and of the body that rates it."""
+    rating = {
+        "type": "object",
+        "required": [f"{kind}_id", "rated_at", "scores"],
+        "properties": {
+            f"{kind}_id": {"type": "string"},
+            "rated_at": {"type": "string", "format": "date-time"},
+            "scores": _SCORES,
+        },
+    }
+    body = {"type": "object", "required": ["scores"], "additionalProperties": False, "properties": {"scores": _SCORES}}
+    return rating, body
+
+
 def reports_paths() -> dict[str, Any]:
     """The OpenAPI description of this module's routes."""
     param = {"in": "query", "required": False}
@@ -290,16 +339,7 @@ def reports_paths() -> dict[str, Any]:
             "rows": {"type": "array", "items": _ROW},
         },
     }
-    rating = {
-        "type": "object",
-        "required": ["request_id", "rated_at", "scores"],
-        "properties": {
-            "request_id": {"type": "string"},
-            "rated_at": {"type": "string", "format": "date-time"},
-            "scores": _SCORES,
-        },
-    }
-    body = {"type": "object", "required": ["scores"], "additionalProperties": False, "properties": {"scores": _SCORES}}
+    rating, body = rating_schemas("request")
     return {
         "/v1/reports/service-levels": {
             "get": {

@@ -12,13 +12,13 @@ import asyncio
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from aiohttp import web
 from multidict import MultiMapping
 
-from contracts import FieldError, RequestStatus
+from contracts import FieldError, JourneyStatus, RequestStatus
 
 from ..problems import ApiProblem
 from ..security import Client
@@ -33,7 +33,15 @@ from ..store import (
 from ._edge import client_of
 from ._handlers import STATE, masked_record, to_record
 
-__all__ = ["SEARCH_PARAMETERS", "parse_statuses", "parse_when", "search_operation", "search_query", "search_routes"]
+__all__ = [
+    "SEARCH_PARAMETERS",
+    "parse_statuses",
+    "parse_when",
+    "search_operation",
+    "search_parameters",
+    "search_query",
+    "search_routes",
+]
 
 #: The query parameters of ``GET /v1/requests`` and what each takes (the OpenAPI document describes them from this).
 SEARCH_PARAMETERS: Mapping[str, str] = {
@@ -53,7 +61,7 @@ _RELATIVE = re.compile(r"^(\d{1,7})([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_TEXT = 128
 _NAME = re.compile(r"^[A-Za-z_]{1,32}$")
-_STATUS_NAMES = ", ".join(str(s) for s in RequestStatus)
+_Status = TypeVar("_Status", RequestStatus, JourneyStatus)
 
 
 def parse_when(text: str, now: dt.datetime) -> dt.datetime:
@@ -71,11 +79,15 @@ def parse_when(text: str, now: dt.datetime) -> dt.datetime:
 
 def parse_statuses(values: Sequence[str]) -> tuple[RequestStatus, ...]:
     """Statuses given comma-separated or repeated; :class:`ValueError` naming the valid ones otherwise."""
+    return _statuses(values, RequestStatus)
+
+
+def _statuses(values: Sequence[str], kind: type[_Status]) -> tuple[_Status, ...]:
     names = [name.strip() for value in values for name in value.split(",") if name.strip()]
     try:
-        return tuple(RequestStatus(name) for name in names)
+        return tuple(kind(name) for name in names)
     except ValueError:
-        raise ValueError(f"must be one or more of {_STATUS_NAMES}") from None
+        raise ValueError(f"must be one or more of {', '.join(str(s) for s in kind)}") from None
 
 
 class _Reader:
@@ -109,6 +121,44 @@ class _Reader:
             self.fail(name, str(exc))
             return None
 
+    def unknown(self, known: Mapping[str, str]) -> None:
+        """Fails each parameter not in ``known``."""
+        for name in sorted(set(self.params) - set(known)):
+            # The name is echoed only when it looks like one: never a value (a NIK, say) sent in its place.
+            self.fail(name if _NAME.match(name) else "(unknown)", f"is not a parameter of this search (known: "
+                      f"{', '.join(known)})")  # fmt: skip
+
+    def statuses(self, kind: type[_Status]) -> tuple[_Status, ...]:
+        """The ``status`` parameter's statuses of ``kind``: comma-separated or repeated."""
+        try:
+            return _statuses(self.params.getall("status", []), kind)
+        except ValueError as exc:
+            self.fail("status", str(exc))
+            return ()
+
+    def window(self, now: dt.datetime) -> _Window:
+        """``since``, ``until`` (later than since), ``limit`` (the default when not given) and ``cursor``."""
+        since = self.parsed("since", lambda value: parse_when(value, now))
+        until = self.parsed("until", lambda value: parse_when(value, now))
+        limit = self.parsed("limit", _limit)
+        cursor = self.parsed("cursor", _cursor)
+        if since is not None and until is not None and until <= since:
+            self.fail("until", "must be later than since")
+        return _Window(since, until, limit or DEFAULT_SEARCH_LIMIT, cursor)
+
+    def check(self) -> None:
+        """A 422 problem naming each bad parameter, if any."""
+        if self.errors:
+            named = ", ".join(dict.fromkeys(e.field for e in self.errors))
+            raise ApiProblem("validation-error", f"the search's parameters are not valid: {named}", errors=self.errors)
+
+
+class _Window(NamedTuple):
+    since: dt.datetime | None
+    until: dt.datetime | None
+    limit: int
+    cursor: SearchCursor | None
+
 
 def _limit(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= MAX_SEARCH_LIMIT:
@@ -133,26 +183,12 @@ def search_query(params: MultiMapping[str], client: Client, now: dt.datetime) ->
     """The store query the parameters ask for, scoped to what ``client`` may see; a 422 problem naming each bad
     parameter (``query.<name>``) otherwise."""
     read = _Reader(params)
-    for name in sorted(set(params) - set(SEARCH_PARAMETERS)):
-        # The name is echoed only when it looks like one: never a value (a NIK, say) sent in its place.
-        read.fail(name if _NAME.match(name) else "(unknown)", f"is not a parameter of this search (known: "
-                  f"{', '.join(SEARCH_PARAMETERS)})")  # fmt: skip
-    statuses: tuple[RequestStatus, ...] = ()
-    try:
-        statuses = parse_statuses(params.getall("status", []))
-    except ValueError as exc:
-        read.fail("status", str(exc))
+    read.unknown(SEARCH_PARAMETERS)
+    statuses = read.statuses(RequestStatus)
     text = {name: read.one(name) for name in ("service", "agency", "mpp_id", "id")}
     problem = read.parsed("problem", _slug)
-    since = read.parsed("since", lambda value: parse_when(value, now))
-    until = read.parsed("until", lambda value: parse_when(value, now))
-    limit = read.parsed("limit", _limit)
-    cursor = read.parsed("cursor", _cursor)
-    if since is not None and until is not None and until <= since:
-        read.fail("until", "must be later than since")
-    if read.errors:
-        named = ", ".join(dict.fromkeys(e.field for e in read.errors))
-        raise ApiProblem("validation-error", f"the search's parameters are not valid: {named}", errors=read.errors)
+    window = read.window(now)
+    read.check()
     return RequestQuery(
         statuses=statuses,
         service=text["service"],
@@ -160,11 +196,11 @@ def search_query(params: MultiMapping[str], client: Client, now: dt.datetime) ->
         mpp_id=text["mpp_id"],
         request_id=text["id"],
         problem=problem,
-        since=since,
-        until=until,
+        since=window.since,
+        until=window.until,
         scope=None if client.is_ops else ReaderScope(client.id, client.mpp_id),
-        limit=limit or DEFAULT_SEARCH_LIMIT,
-        after=cursor,
+        limit=window.limit,
+        after=window.cursor,
         with_personal_data=not client.is_ops,
     )
 
@@ -189,20 +225,27 @@ def search_routes() -> list[web.AbstractRouteDef]:
     return [web.get("/v1/requests", search_requests)]
 
 
-def search_operation(errors: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    """The OpenAPI operation of ``GET /v1/requests``; ``errors(*codes)`` describes its problem responses."""
+def search_parameters(
+    descriptions: Mapping[str, str], statuses: type[RequestStatus] | type[JourneyStatus]
+) -> list[dict[str, Any]]:
+    """The OpenAPI query parameters of a search: ``descriptions`` by name, ``status`` one of ``statuses``."""
     parameters: list[dict[str, Any]] = []
-    for name, text in SEARCH_PARAMETERS.items():
+    for name, text in descriptions.items():
         schema: dict[str, Any] = {"type": "string"}
         if name == "limit":
             schema = {"type": "integer", "minimum": 1, "maximum": MAX_SEARCH_LIMIT, "default": DEFAULT_SEARCH_LIMIT}
         elif name == "status":
-            schema = {"type": "array", "items": {"type": "string", "enum": [str(s) for s in RequestStatus]}}
+            schema = {"type": "array", "items": {"type": "string", "enum": [str(s) for s in statuses]}}
         parameter: dict[str, Any] = {"name": name, "in": "query", "required": False, "description": text,
                                      "schema": schema}  # fmt: skip
         if name == "status":
             parameter.update(style="form", explode=False)  # status=failed,rejected (repeating it works too)
         parameters.append(parameter)
+    return parameters
+
+
+def search_operation(errors: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """The OpenAPI operation of ``GET /v1/requests``; ``errors(*codes)`` describes its problem responses."""
     page = {
         "type": "object",
         "required": ["requests", "next_cursor"],
@@ -221,7 +264,7 @@ def search_operation(errors: Callable[..., dict[str, Any]]) -> dict[str, Any]:
             "problem whose `errors` name it as `query.<name>`."
         ),
         "tags": ["requests"],
-        "parameters": parameters,
+        "parameters": search_parameters(SEARCH_PARAMETERS, RequestStatus),
         "responses": {
             "200": {"description": "One page, newest first.", "content": {"application/json": {"schema": page}}},
             **errors(401, 422, 500),

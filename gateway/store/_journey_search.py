@@ -17,7 +17,18 @@ import orjson
 
 from contracts import JourneyStatus, StepStatus
 
-from ._search import DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, Dialect, ReaderScope, SearchCursor
+from ._search import (
+    DEFAULT_SEARCH_LIMIT,
+    Dialect,
+    Params,
+    ReaderScope,
+    SearchCursor,
+    check_window,
+    filters_where,
+    newest_first,
+    split_page,
+    window_where,
+)
 
 __all__ = ["JourneyPage", "JourneyQuery", "JourneySummary", "journey_page_of", "journey_search_sql"]
 
@@ -43,10 +54,7 @@ class JourneyQuery:
     after: SearchCursor | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_SEARCH_LIMIT:
-            raise ValueError(f"limit must be between 1 and {MAX_SEARCH_LIMIT}")
-        if any(t is not None and t.tzinfo is None for t in (self.since, self.until)):
-            raise ValueError("since and until must carry their time zone")
+        check_window(self.limit, self.since, self.until)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -119,30 +127,12 @@ class JourneyPage:
 
 def journey_search_sql(query: JourneyQuery, dialect: Dialect) -> tuple[str, list[Any]]:
     """The ``SELECT`` of one page (one row more than the limit: its presence says another page follows)."""
-    values: list[Any] = []
-
-    def p(value: Any) -> str:
-        if isinstance(value, dt.datetime) and dialect == "sqlite":
-            value = value.astimezone(dt.UTC).isoformat()  # the SQLite store writes times so: they sort as text
-        values.append(value)
-        return "?" if dialect == "sqlite" else f"${len(values)}"
-
-    where: list[str] = []
-    if query.scope is not None:
-        own = f"j.client_id = {p(query.scope.client_id)}"
-        where.append(own if query.scope.mpp_id is None else f"({own} OR j.mpp_id = {p(query.scope.mpp_id)})")
-    if query.statuses:
-        where.append(f"j.status IN ({', '.join(p(str(s)) for s in dict.fromkeys(query.statuses))})")
-    for column, value in (("j.id", query.journey_id), ("j.journey", query.journey), ("j.mpp_id", query.mpp_id)):
-        if value is not None:
-            where.append(f"{column} = {p(value)}")
-    if query.since is not None:
-        where.append(f"j.created_at >= {p(query.since)}")
-    if query.until is not None:
-        where.append(f"j.created_at < {p(query.until)}")
-    if query.after is not None:
-        at = query.after.created_at
-        where.append(f"(j.created_at < {p(at)} OR (j.created_at = {p(at)} AND j.id < {p(query.after.id)}))")
+    p = Params(dialect)
+    where = filters_where(
+        p, "j.", query.scope, query.statuses,
+        (("id", query.journey_id), ("journey", query.journey), ("mpp_id", query.mpp_id)),
+    )  # fmt: skip
+    where += window_where(p, "j.", query.since, query.until, query.after)
     done = ", ".join(f"'{s}'" for s in _DONE)
     sql = (
         "SELECT j.id, j.journey, j.client_id, j.mpp_id, j.nik_masked, j.status, j.problem, j.trace_id, "  # noqa: S608 - constants and parameters
@@ -151,15 +141,9 @@ def journey_search_sql(query: JourneyQuery, dialect: Dialect) -> tuple[str, list
         f"(SELECT count(*) FROM journey_steps s WHERE s.journey_id = j.id AND s.status IN ({done})) "
         "FROM journeys j"
     )
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY j.created_at DESC, j.id DESC LIMIT {p(query.limit + 1)}"
-    return sql, values
+    return sql + newest_first(p, "j.", where, query.limit), p.values
 
 
 def journey_page_of(found: list[JourneySummary], limit: int) -> JourneyPage:
     """The page of what :func:`journey_search_sql` found: one row more than ``limit`` means another page follows."""
-    if len(found) <= limit:
-        return JourneyPage(found, None)
-    kept = found[:limit]
-    return JourneyPage(kept, SearchCursor(kept[-1].created_at, kept[-1].id))
+    return JourneyPage(*split_page(found, limit))

@@ -473,30 +473,27 @@ TRANSITIONS_SQL = (
 )
 #: One circuit record; parameters: agency, replica, at, state.
 INSERT_TRANSITION_SQL = "INSERT INTO circuit_transitions (agency, replica, at, state) VALUES ({p1}, {p2}, {p3}, {p4})"
-#: A rating, unless the request has one; parameters: request id, service, agency, MPP, rated at, the scores.
-INSERT_RATING_SQL = (
-    f"INSERT INTO ratings (request_id, service, agency, mpp_id, rated_at, {_SCORES}) "  # noqa: S608 - constant
-    "VALUES ({p1}, {p2}, {p3}, {p4}, {p5}, "
-    + ", ".join(f"{{p{i}}}" for i in range(6, 6 + len(SKM_ELEMENTS)))
-    + ") ON CONFLICT (request_id) DO NOTHING"
-)
-#: The rating of a request; parameter: request id.
-SELECT_RATING_SQL = (
-    f"SELECT request_id, service, agency, mpp_id, rated_at, {_SCORES} FROM ratings "  # noqa: S608 - constant
-    "WHERE request_id = {p1}"
-)
 
-#: A journey's rating, unless it has one; parameters: journey id, definition, MPP, rated at, the scores.
-INSERT_JOURNEY_RATING_SQL = (
-    f"INSERT INTO journey_ratings (journey_id, journey, mpp_id, rated_at, {_SCORES}) "  # noqa: S608 - constant
-    "VALUES ({p1}, {p2}, {p3}, {p4}, "
-    + ", ".join(f"{{p{i}}}" for i in range(5, 5 + len(SKM_ELEMENTS)))
-    + ") ON CONFLICT (journey_id) DO NOTHING"
+
+def _rating_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str]:
+    """The insert (unless the row the first column names has a rating) and the select by that column of a ratings
+    table whose columns are ``columns`` and the scores."""
+    named = f"{', '.join(columns)}, {_SCORES}"
+    marks = ", ".join(f"{{p{i}}}" for i in range(1, 1 + len(columns) + len(SKM_ELEMENTS)))
+    insert = f"INSERT INTO {table} ({named}) VALUES ({marks}) ON CONFLICT ({columns[0]}) DO NOTHING"  # noqa: S608
+    select = f"SELECT {named} FROM {table} WHERE {columns[0]} = {{p1}}"  # noqa: S608 - constant names
+    return insert, select
+
+
+#: A rating, unless the request has one (parameters: request id, service, agency, MPP, rated at, the scores), and
+#: the rating of a request (parameter: request id).
+INSERT_RATING_SQL, SELECT_RATING_SQL = _rating_sql(
+    "ratings", ("request_id", "service", "agency", "mpp_id", "rated_at")
 )
-#: The rating of a journey; parameter: journey id.
-SELECT_JOURNEY_RATING_SQL = (
-    f"SELECT journey_id, journey, mpp_id, rated_at, {_SCORES} FROM journey_ratings "  # noqa: S608 - constant
-    "WHERE journey_id = {p1}"
+#: A journey's rating, unless it has one (parameters: journey id, definition, MPP, rated at, the scores), and the
+#: rating of a journey (parameter: journey id).
+INSERT_JOURNEY_RATING_SQL, SELECT_JOURNEY_RATING_SQL = _rating_sql(
+    "journey_ratings", ("journey_id", "journey", "mpp_id", "rated_at")
 )
 
 

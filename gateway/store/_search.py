@@ -15,7 +15,8 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from contracts import RequestStatus
 
@@ -27,16 +28,22 @@ __all__ = [
     "MAX_SEARCH_LIMIT",
     "PROBLEM_SLUG",
     "Dialect",
+    "Params",
     "ReaderScope",
     "RequestPage",
     "RequestQuery",
     "SearchCursor",
     "attempts_sql",
+    "check_window",
     "counts_by_status",
+    "filters_where",
+    "newest_first",
     "page_of",
     "search_columns",
     "search_sql",
+    "split_page",
     "status_counts_sql",
+    "window_where",
 ]
 
 Dialect = Literal["sqlite", "postgres"]
@@ -93,6 +100,14 @@ class ReaderScope:
     mpp_id: str | None = None
 
 
+def check_window(limit: int, since: dt.datetime | None, until: dt.datetime | None) -> None:
+    """:class:`ValueError` unless ``limit`` is from 1 to :data:`MAX_SEARCH_LIMIT` and the times carry their zone."""
+    if not 1 <= limit <= MAX_SEARCH_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_SEARCH_LIMIT}")
+    if any(t is not None and t.tzinfo is None for t in (since, until)):
+        raise ValueError("since and until must carry their time zone")
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RequestQuery:
     """What to look for. Every filter given must hold; ``scope`` ``None`` searches every request (operations)."""
@@ -116,10 +131,7 @@ class RequestQuery:
     with_personal_data: bool = False
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_SEARCH_LIMIT:
-            raise ValueError(f"limit must be between 1 and {MAX_SEARCH_LIMIT}")
-        if any(t is not None and t.tzinfo is None for t in (self.since, self.until)):
-            raise ValueError("since and until must carry their time zone")
+        check_window(self.limit, self.since, self.until)
         if self.problem is not None and not PROBLEM_SLUG.match(self.problem):
             raise ValueError("problem must be a problem type's slug, such as agency-unavailable")
 
@@ -132,7 +144,7 @@ class RequestPage:
     next_cursor: SearchCursor | None
 
 
-class _Params:
+class Params:
     """Placeholders in the dialect's style, and the values they stand for, in order."""
 
     def __init__(self, dialect: Dialect) -> None:
@@ -159,32 +171,57 @@ def search_columns(with_personal_data: bool) -> str:
 
 def search_sql(query: RequestQuery, dialect: Dialect) -> tuple[str, list[Any]]:
     """The ``SELECT`` of one page (one row more than the limit: its presence says another page follows)."""
-    p = _Params(dialect)
-    where: list[str] = []
-    if query.scope is not None:
-        own = f"client_id = {p(query.scope.client_id)}"
-        where.append(own if query.scope.mpp_id is None else f"({own} OR mpp_id = {p(query.scope.mpp_id)})")
-    if query.statuses:
-        where.append(f"status IN ({', '.join(p(str(s)) for s in dict.fromkeys(query.statuses))})")
-    for column, value in (
-        ("id", query.request_id), ("service", query.service), ("agency", query.agency), ("mpp_id", query.mpp_id),
-    ):  # fmt: skip
-        if value is not None:
-            where.append(f"{column} = {p(value)}")
+    p = Params(dialect)
+    where = filters_where(
+        p, "", query.scope, query.statuses,
+        (("id", query.request_id), ("service", query.service), ("agency", query.agency), ("mpp_id", query.mpp_id)),
+    )  # fmt: skip
     if query.problem is not None:
         where.append(f"{_problem_type(dialect)} = {p(_PROBLEM_TYPE.format(slug=query.problem))}")
-    if query.since is not None:
-        where.append(f"created_at >= {p(query.since)}")
-    if query.until is not None:
-        where.append(f"created_at < {p(query.until)}")
-    if query.after is not None:
-        at = query.after.created_at
-        where.append(f"(created_at < {p(at)} OR (created_at = {p(at)} AND id < {p(query.after.id)}))")
+    where += window_where(p, "", query.since, query.until, query.after)
     sql = f"SELECT {search_columns(query.with_personal_data)} FROM requests"  # noqa: S608 - values are parameters
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY created_at DESC, id DESC LIMIT {p(query.limit + 1)}"
-    return sql, p.values
+    return sql + newest_first(p, "", where, query.limit), p.values
+
+
+def filters_where(
+    p: Params, prefix: str, scope: ReaderScope | None, statuses: Sequence[StrEnum],
+    equal: Iterable[tuple[str, str | None]],
+) -> list[str]:  # fmt: skip
+    """The conditions of a reader's scope, the statuses and the columns that must equal a value (when given);
+    ``prefix`` qualifies the columns (``"j."``)."""
+    where: list[str] = []
+    if scope is not None:
+        own = f"{prefix}client_id = {p(scope.client_id)}"
+        where.append(own if scope.mpp_id is None else f"({own} OR {prefix}mpp_id = {p(scope.mpp_id)})")
+    if statuses:
+        where.append(f"{prefix}status IN ({', '.join(p(str(s)) for s in dict.fromkeys(statuses))})")
+    for column, value in equal:
+        if value is not None:
+            where.append(f"{prefix}{column} = {p(value)}")
+    return where
+
+
+def window_where(
+    p: Params, prefix: str, since: dt.datetime | None, until: dt.datetime | None, after: SearchCursor | None
+) -> list[str]:
+    """The conditions of created at or after ``since``, before ``until``, and below the cursor ``after``."""
+    where: list[str] = []
+    if since is not None:
+        where.append(f"{prefix}created_at >= {p(since)}")
+    if until is not None:
+        where.append(f"{prefix}created_at < {p(until)}")
+    if after is not None:
+        at = after.created_at
+        where.append(
+            f"({prefix}created_at < {p(at)} OR ({prefix}created_at = {p(at)} AND {prefix}id < {p(after.id)}))"
+        )
+    return where
+
+
+def newest_first(p: Params, prefix: str, where: Sequence[str], limit: int) -> str:
+    """The ``WHERE`` of ``where`` (if any) and the keyset order, one row more than ``limit``."""
+    sql = " WHERE " + " AND ".join(where) if where else ""
+    return sql + f" ORDER BY {prefix}created_at DESC, {prefix}id DESC LIMIT {p(limit + 1)}"
 
 
 def attempts_sql(request_ids: Sequence[str], dialect: Dialect) -> tuple[str, list[Any]]:
@@ -198,17 +235,33 @@ def attempts_sql(request_ids: Sequence[str], dialect: Dialect) -> tuple[str, lis
 
 def status_counts_sql(since: dt.datetime, dialect: Dialect) -> tuple[str, list[Any]]:
     """Requests created since ``since``, counted by status."""
-    p = _Params(dialect)
+    p = Params(dialect)
     sql = f"SELECT status, count(*) FROM requests WHERE created_at >= {p(since)} GROUP BY status"  # noqa: S608
     return sql, p.values
 
 
 def page_of(found: list[StoredRequest], limit: int) -> RequestPage:
     """The page of what :func:`search_sql` found: one row more than ``limit`` means another page follows."""
+    return RequestPage(*split_page(found, limit))
+
+
+class _Keyed(Protocol):
+    @property
+    def created_at(self) -> dt.datetime: ...
+    @property
+    def id(self) -> str: ...
+
+
+_Row = TypeVar("_Row", bound=_Keyed)
+
+
+def split_page(found: list[_Row], limit: int) -> tuple[list[_Row], SearchCursor | None]:
+    """The rows of a page and the next page's cursor (``None`` on the last): one row more than ``limit`` found
+    means another page follows."""
     if len(found) <= limit:
-        return RequestPage(found, None)
+        return found, None
     kept = found[:limit]
-    return RequestPage(kept, SearchCursor(kept[-1].created_at, kept[-1].id))
+    return kept, SearchCursor(kept[-1].created_at, kept[-1].id)
 
 
 def counts_by_status(rows: Iterable[Sequence[Any]]) -> dict[str, int]:

@@ -57,3 +57,12 @@ async def sealed(raw: Raw) -> AsyncIterator[Store]:
     await store.open()
     yield store
     await store.aclose()
+
+
+@pytest.fixture(autouse=True)
+def fresh_chain_start() -> None:
+    """Test audit chains begin a minute before each test, not before the suite was collected: a long run must not
+    age their unsigned tail past the verifier's grace."""
+    from tests.store import test_audit_store
+
+    test_audit_store.restart_chains()

@@ -24,8 +24,15 @@ COLUMNS = ("at", "client_id", "mpp_id", "desk", "operator", "action", "service",
            "prev_hash", "hash")  # fmt: skip
 
 
-#: When the test chains begin: a minute ago, so that their unsigned tail is within the verifier's grace.
+#: When the test chains begin: a minute before the test starts (reset for each test by ``fresh_chain_start`` in
+#: conftest.py), so that their unsigned tail is within the verifier's grace however long the suite has run.
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=1)
+
+
+def restart_chains() -> None:
+    """Begin the test chains a minute before now."""
+    global T0
+    T0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=1)
 
 
 def event(n: int, **fields: Any) -> AuditEvent:

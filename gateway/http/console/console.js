@@ -307,32 +307,36 @@ const SEARCH_FIELDS = [
   ["until", "Until", "ISO 8601"],
 ];
 
-function requestsView(params) {
-  const form = el("form", { class: "search", role: "search", "aria-label": "Search requests" });
-  for (const [name, label, placeholder] of SEARCH_FIELDS) {
+// A search view: its form (the text `fields` and a menu of `statuses`), a page of what `path` finds drawn by
+// `tableOf`, and the link to the next page. `name` is the collection (`requests`: the route `#/requests`, the
+// answer's list), `prefix` that of the form's ids.
+function searchView(params, { name, title, path, prefix, fields, statuses, tableOf }) {
+  const route = `#/${name}`;
+  const form = el("form", { class: "search", role: "search", "aria-label": `Search ${name}` });
+  for (const [field, label, placeholder] of fields) {
     form.append(
-      el("div", { class: "field" }, el("label", { for: `q-${name}` }, label), el("input", { id: `q-${name}`, name, placeholder, value: params.get(name) || "" })),
+      el("div", { class: "field" }, el("label", { for: `${prefix}-${field}` }, label), el("input", { id: `${prefix}-${field}`, name: field, placeholder, value: params.get(field) || "" })),
     );
   }
-  const status = el("select", { id: "q-status", name: "status" }, el("option", { value: "" }, "any"));
-  for (const s of STATUSES) status.append(el("option", { value: s, selected: params.get("status") === s }, s));
-  form.append(el("div", { class: "field" }, el("label", { for: "q-status" }, "Status"), status));
-  form.append(el("div", { class: "field actions" }, el("button", { type: "submit" }, "Search"), el("a", { href: "#/requests" }, "Clear")));
+  const status = el("select", { id: `${prefix}-status`, name: "status" }, el("option", { value: "" }, "any"));
+  for (const s of statuses) status.append(el("option", { value: s, selected: params.get("status") === s }, s));
+  form.append(el("div", { class: "field" }, el("label", { for: `${prefix}-status` }, "Status"), status));
+  form.append(el("div", { class: "field actions" }, el("button", { type: "submit" }, "Search"), el("a", { href: route }, "Clear")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const query = new URLSearchParams();
-    for (const [name, value] of new FormData(form)) if (String(value).trim()) query.set(name, String(value).trim());
-    location.hash = `#/requests${query.toString() ? `?${query}` : ""}`;
+    for (const [field, value] of new FormData(form)) if (String(value).trim()) query.set(field, String(value).trim());
+    location.hash = `${route}${query.toString() ? `?${query}` : ""}`;
   });
-  const results = el("div", { class: "panel", "data-panel": "requests" }, notice("Loading…"));
-  const root = el("div", { class: "view requests" }, section("requests", "Requests", form, results));
+  const results = el("div", { class: "panel", "data-panel": name }, notice("Loading…"));
+  const root = el("div", { class: `view ${name}` }, section(name, title, form, results));
 
   async function refresh() {
     const query = new URLSearchParams(params);
     if (!query.has("limit")) query.set("limit", "50");
     try {
-      const data = await getJson(`/v1/requests?${query}`);
-      results.replaceChildren(requestTable(data.requests || []), pager(params, data.next_cursor));
+      const data = await getJson(`${path}?${query}`);
+      results.replaceChildren(tableOf(data[name] || []), pager(params, data.next_cursor, name));
     } catch (error) {
       if (error instanceof AuthError) throw error;
       results.replaceChildren(errorNotice(error));
@@ -340,7 +344,14 @@ function requestsView(params) {
     }
     return null;
   }
-  return { title: "Requests", root, refresh };
+  return { title, root, refresh };
+}
+
+function requestsView(params) {
+  return searchView(params, {
+    name: "requests", title: "Requests", path: "/v1/requests", prefix: "q", fields: SEARCH_FIELDS, statuses: STATUSES,
+    tableOf: requestTable,
+  });
 }
 
 function requestTable(rows) {
@@ -364,11 +375,11 @@ function requestTable(rows) {
   return table("Requests found", headers, body, { class: "requests" });
 }
 
-function pager(params, nextCursor) {
+function pager(params, nextCursor, name) {
   if (!nextCursor) return el("p", { class: "muted" }, "End of results.");
   const query = new URLSearchParams(params);
   query.set("cursor", nextCursor);
-  return el("p", {}, el("a", { href: `#/requests?${query}` }, "Older requests →"));
+  return el("p", {}, el("a", { href: `#/${name}?${query}` }, `Older ${name} →`));
 }
 
 // -- one request -----------------------------------------------------------------------------------------------
@@ -392,37 +403,47 @@ function requestView(id) {
     section("trace", "Trace", trace),
   );
   async function refresh() {
-    let record;
-    try {
-      record = await getJson(`/v1/requests/${encodeURIComponent(id)}`);
-    } catch (error) {
-      if (error instanceof AuthError) throw error;
-      summary.replaceChildren(error instanceof Unavailable ? notice(`No request ${id} (${error.status}).`) : errorNotice(error));
-      timeline.replaceChildren();
-      trace.replaceChildren();
-      if (!(error instanceof Unavailable)) throw error;
-      return null;
-    }
+    const record = await recordOf(`/v1/requests/${encodeURIComponent(id)}`, `request ${id}`, summary, [timeline, trace]);
+    if (record === null) return null;
     summary.replaceChildren(recordSummary(record));
     timeline.replaceChildren(recordTimeline(record));
-    if (!record.trace_id) {
-      trace.replaceChildren(notice("This request has no trace id."));
-      return null;
-    }
-    try {
-      const data = await getJson(`/v1/traces/${encodeURIComponent(record.trace_id)}`);
-      trace.replaceChildren(...waterfall(data));
-    } catch (error) {
-      if (error instanceof AuthError) throw error;
-      trace.replaceChildren(
-        error instanceof Unavailable
-          ? notice(`Trace ${record.trace_id}: not available (the gateway keeps recent spans only, or does not serve traces).`)
-          : errorNotice(error),
-      );
-    }
+    await showTrace(trace, record.trace_id, "request");
     return null;
   }
   return { title: `Request ${id}`, root, refresh };
+}
+
+// The record at `path`; or null, once `summary` says why there is none (`what`: "request req_…") and the `others`
+// panels are emptied.
+async function recordOf(path, what, summary, others) {
+  try {
+    return await getJson(path);
+  } catch (error) {
+    if (error instanceof AuthError) throw error;
+    summary.replaceChildren(error instanceof Unavailable ? notice(`No ${what} (${error.status}).`) : errorNotice(error));
+    for (const panel of others) panel.replaceChildren();
+    if (!(error instanceof Unavailable)) throw error;
+    return null;
+  }
+}
+
+// The `trace` panel of a request's or journey's (`noun`) record: the trace's waterfall, or why there is none.
+async function showTrace(trace, traceId, noun) {
+  if (!traceId) {
+    trace.replaceChildren(notice(`This ${noun} has no trace id.`));
+    return;
+  }
+  try {
+    const data = await getJson(`/v1/traces/${encodeURIComponent(traceId)}`);
+    trace.replaceChildren(...waterfall(data));
+  } catch (error) {
+    if (error instanceof AuthError) throw error;
+    trace.replaceChildren(
+      error instanceof Unavailable
+        ? notice(`Trace ${traceId}: not available (the gateway keeps recent spans only, or does not serve traces).`)
+        : errorNotice(error),
+    );
+  }
 }
 
 function recordSummary(r) {
@@ -561,39 +582,10 @@ function withinVisit(value) {
 }
 
 function journeysView(params) {
-  const form = el("form", { class: "search", role: "search", "aria-label": "Search journeys" });
-  for (const [name, label, placeholder] of JOURNEY_FIELDS) {
-    form.append(
-      el("div", { class: "field" }, el("label", { for: `j-${name}` }, label), el("input", { id: `j-${name}`, name, placeholder, value: params.get(name) || "" })),
-    );
-  }
-  const status = el("select", { id: "j-status", name: "status" }, el("option", { value: "" }, "any"));
-  for (const s of JOURNEY_STATUSES) status.append(el("option", { value: s, selected: params.get("status") === s }, s));
-  form.append(el("div", { class: "field" }, el("label", { for: "j-status" }, "Status"), status));
-  form.append(el("div", { class: "field actions" }, el("button", { type: "submit" }, "Search"), el("a", { href: "#/journeys" }, "Clear")));
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const query = new URLSearchParams();
-    for (const [name, value] of new FormData(form)) if (String(value).trim()) query.set(name, String(value).trim());
-    location.hash = `#/journeys${query.toString() ? `?${query}` : ""}`;
+  return searchView(params, {
+    name: "journeys", title: "Journeys", path: "/v1/journey-runs", prefix: "j", fields: JOURNEY_FIELDS,
+    statuses: JOURNEY_STATUSES, tableOf: journeyTable,
   });
-  const results = el("div", { class: "panel", "data-panel": "journeys" }, notice("Loading…"));
-  const root = el("div", { class: "view journeys" }, section("journeys", "Journeys", form, results));
-
-  async function refresh() {
-    const query = new URLSearchParams(params);
-    if (!query.has("limit")) query.set("limit", "50");
-    try {
-      const data = await getJson(`/v1/journey-runs?${query}`);
-      results.replaceChildren(journeyTable(data.journeys || []), journeyPager(params, data.next_cursor));
-    } catch (error) {
-      if (error instanceof AuthError) throw error;
-      results.replaceChildren(errorNotice(error));
-      if (!(error instanceof Unavailable)) throw error;
-    }
-    return null;
-  }
-  return { title: "Journeys", root, refresh };
 }
 
 function journeyTable(rows) {
@@ -616,13 +608,6 @@ function journeyTable(rows) {
   return table("Journeys found", headers, body, { class: "journeys" });
 }
 
-function journeyPager(params, nextCursor) {
-  if (!nextCursor) return el("p", { class: "muted" }, "End of results.");
-  const query = new URLSearchParams(params);
-  query.set("cursor", nextCursor);
-  return el("p", {}, el("a", { href: `#/journeys?${query}` }, "Older journeys →"));
-}
-
 // -- one journey -----------------------------------------------------------------------------------------------
 
 function journeyView(id) {
@@ -638,34 +623,11 @@ function journeyView(id) {
     section("journey-trace", "Trace", trace),
   );
   async function refresh() {
-    let record;
-    try {
-      record = await getJson(`/v1/journeys/${encodeURIComponent(id)}`);
-    } catch (error) {
-      if (error instanceof AuthError) throw error;
-      summary.replaceChildren(error instanceof Unavailable ? notice(`No journey ${id} (${error.status}).`) : errorNotice(error));
-      steps.replaceChildren();
-      trace.replaceChildren();
-      if (!(error instanceof Unavailable)) throw error;
-      return null;
-    }
+    const record = await recordOf(`/v1/journeys/${encodeURIComponent(id)}`, `journey ${id}`, summary, [steps, trace]);
+    if (record === null) return null;
     summary.replaceChildren(journeySummary(record));
     steps.replaceChildren(stepTable(record));
-    if (!record.trace_id) {
-      trace.replaceChildren(notice("This journey has no trace id."));
-      return null;
-    }
-    try {
-      const data = await getJson(`/v1/traces/${encodeURIComponent(record.trace_id)}`);
-      trace.replaceChildren(...waterfall(data));
-    } catch (error) {
-      if (error instanceof AuthError) throw error;
-      trace.replaceChildren(
-        error instanceof Unavailable
-          ? notice(`Trace ${record.trace_id}: not available (the gateway keeps recent spans only, or does not serve traces).`)
-          : errorNotice(error),
-      );
-    }
+    await showTrace(trace, record.trace_id, "journey");
     return null;
   }
   return { title: `Journey ${id}`, root, refresh };
