@@ -369,6 +369,43 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_journeys(args: argparse.Namespace) -> int:
+    """``journeys check [FOLDER]``: load the shipped journeys and FOLDER's (default ``MPP_JOURNEYS_DIR``) against the
+    services of the adapters this gateway enables (``MPP_ADAPTERS``, else every installed one), as a start would."""
+    from adapters import discover_factories
+
+    from ..journeys import JourneyDefinitionError, load_journeys
+
+    try:
+        enabled = Settings.from_env(os.environ).adapters
+        folder = args.folder or Settings.from_env(os.environ).journeys_dir
+    except ValueError as exc:
+        print(f"mpp-gateway journeys: {exc}", file=sys.stderr)
+        return 2
+    factories = discover_factories(enabled)
+    settings = placeholder_settings(list(factories), factories)
+
+    async def services() -> dict[str, Any]:
+        transport = build_transport()
+        try:
+            registry = build_registry(settings, transport, factories)
+            return {sid: service.descriptor() for sid, (_, service) in registry.services.items()}
+        finally:
+            await transport.aclose()
+
+    try:
+        catalog = load_journeys(asyncio.run(services()), folder=Path(folder) if folder else None)
+    except JourneyDefinitionError as exc:
+        print(f"mpp-gateway journeys: {exc}", file=sys.stderr)
+        return 1
+    for journey in catalog:
+        steps = ", ".join(journey.order)
+        print(f"{journey.definition.id}  ({journey.source}): {steps}")
+    where = f"shipped and {folder}" if folder else "shipped (no MPP_JOURNEYS_DIR)"
+    print(f"{len(list(catalog))} journeys valid ({where})")
+    return 0
+
+
 def _cmd_keygen(args: argparse.Namespace) -> int:
     if args.data_key:
         print(generate_data_key())
@@ -425,6 +462,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     keygen.add_argument(
         "--data-key", action="store_true", help="make a data key instead: 'kid:base64key' for MPP_DATA_KEYS"
     )
+    journeys = sub.add_parser("journeys", help="check journey definitions as the gateway loads them at start")
+    journeys.add_argument("action", choices=("check",), help="load and check every journey, naming the first fault")
+    journeys.add_argument("folder", nargs="?", default=None, help="an MPP's journey folder (default: MPP_JOURNEYS_DIR)")
     db = sub.add_parser("db", help="the store's schema: MPP_STORE_DSN (PostgreSQL) or MPP_STORE_PATH (SQLite)")
     db.add_argument("action", choices=("status", "upgrade"), help="show the schema version, or apply migrations")
     add_audit_parser(sub)
@@ -435,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _cmd_demo,
         "mocks": _cmd_mocks,
         "openapi": _cmd_openapi,
+        "journeys": _cmd_journeys,
         "keygen": _cmd_keygen,
         "db": _cmd_db,
         "audit": audit_command,
