@@ -153,13 +153,18 @@ class Acceptance:
         # With a worker free, the request is stored already claimed and run at once: no queue, no second write.
         lease = (dispatcher.owner, dispatcher.lease_seconds) if dispatcher.can_run_now() else None
         # The request and its request.accepted audit entry are committed together before the agency is called: a
-        # request that cannot be stored is refused, and never reaches the agency.
+        # request that cannot be stored is refused, and never reaches the agency. A lookup run within its call
+        # does not wait for that commit to reach the disk: nobody is told of it before its finish, which does wait
+        # and takes the insert to disk with it (or make_durable, should the call answer without a final status).
+        eager = (lease is not None and submission.wait is not None and service.kind is ServiceKind.LOOKUP
+                 and idempotency is None and step is None)  # fmt: skip
         audit = self._auditor.accepted(new, envelope.applicant.nik)
         if step is not None and audit is not None:  # the step's entry names its journey
             step = dataclasses.replace(step, audit=dataclasses.replace(audit, action="journey.step",
                                                                        outcome=step.journey_id))  # fmt: skip
         try:
-            existing = await self._store.insert(new, idempotency=idempotency, lease=lease, audit=audit, step=step)
+            existing = await self._store.insert(new, idempotency=idempotency, lease=lease, audit=audit, step=step,
+                                                durable=not eager)  # fmt: skip
         except StoreUnavailable as exc:
             log.error("request.not_stored", reason="store-unavailable")
             raise _not_stored(exc) from None
@@ -193,6 +198,8 @@ class Acceptance:
             finished = run.result() if run.done() and not run.cancelled() else None
             if finished is not None and finished.status.final:
                 return Accepted(finished, waited=wait)
+            if eager:
+                await self._store.make_durable(new.id)
             return Accepted(await self._stored(new.id), waited=wait)
         waiter = dispatcher.waiter(new.id) if wait else None
         dispatcher.submit(new.id)
@@ -203,6 +210,8 @@ class Acceptance:
                 pass
             finally:
                 dispatcher.forget(new.id, waiter)
+        if eager:
+            await self._store.make_durable(new.id)
         return Accepted(await self._stored(new.id), waited=wait if waiter is not None else None)
 
     async def _check(self, client: Client, submission: Submission, *, step: bool = False) -> _Checked:

@@ -216,6 +216,7 @@ class RequestStore(Protocol):
         lease: tuple[str, float] | None = None,
         audit: AuditEvent | None = None,
         step: StepLink | None = None,
+        durable: bool = True,
     ) -> str | None:
         """Persist a new request in status ``accepted``; returns once it is durable.
 
@@ -232,7 +233,19 @@ class RequestStore(Protocol):
         ``step`` (a journey's step the request runs as) moves that step from ``pending`` to ``running`` under this
         request in the same transaction, followed by ``step.audit``; when the step is not pending at the expected
         run, nothing is stored (:class:`~gateway.store._journeys.StepTaken`).
+
+        ``durable=False`` returns once the transaction is committed, without waiting for it to reach the disk: the
+        commit itself shows the request can be stored (a full disk or a read-only store fails it), and the next
+        durable write of this store takes it to disk with it, the log being written in order. Only for a request
+        nobody is told about before such a write: a lookup answered within its call, whose ``finish`` is durable
+        before the answer (or :meth:`make_durable` before a 202). A crash of the machine before then may lose
+        the request and its ``request.accepted`` entry together, as a suffix of the log; the audit chain stays
+        whole.
         """
+
+    async def make_durable(self, request_id: str) -> None:
+        """Return once ``request_id``, stored with ``durable=False``, is on disk: a durable write of its row,
+        whose sync covers everything committed before it."""
 
     async def get(self, request_id: str, *, with_attempts: bool = True) -> StoredRequest | None:
         """The request, or ``None``."""

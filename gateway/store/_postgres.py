@@ -302,9 +302,11 @@ class PostgresStore(PostgresJourneys):
         lease: tuple[str, float] | None = None,
         audit: AuditEvent | None = None,
         step: StepLink | None = None,
+        durable: bool = True,
     ) -> str | None:
         """Persist a new request (``accepted``, or ``in_progress`` under ``lease``) with its ``audit`` entry, or
-        find the one an idempotency key already names; a journey ``step`` starts under it in the same transaction."""
+        find the one an idempotency key already names; a journey ``step`` starts under it in the same transaction.
+        ``durable=False`` commits without waiting for the WAL flush (see :meth:`RequestStore.insert`)."""
         r = request
         owner, expires = (lease[0], time.time() + lease[1]) if lease else (None, None)
         params = (
@@ -319,6 +321,8 @@ class PostgresStore(PostgresJourneys):
         for _ in range(3):
             try:
                 async with self._db.acquire() as c, c.transaction(isolation="read_committed"):
+                    if not durable:  # a later synchronous commit flushes the WAL past this one too
+                        await c.execute("SET LOCAL synchronous_commit TO OFF")
                     if idempotency is not None and (found := await self._key(c, r.client_id, idempotency)):
                         return found
                     await c.execute(
@@ -392,6 +396,12 @@ class PostgresStore(PostgresJourneys):
             request_id, owner, lease_seconds, _now(),
         )  # fmt: skip
         return _request(row, (), self._keys) if row is not None else None
+
+    @_writes
+    async def make_durable(self, request_id: str) -> None:
+        """Return once the request is on disk: a synchronous commit of a write to its row flushes the WAL past the
+        insert committed without waiting."""
+        await self._db.execute("UPDATE requests SET updated_at = updated_at WHERE id = $1", request_id)
 
     @_writes
     async def renew(self, request_id: str, owner: str, lease_seconds: float) -> bool:

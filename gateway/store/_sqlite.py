@@ -267,11 +267,11 @@ class SqliteStore(SqliteJourneys):
             conn.close()
         self._reader_conns.clear()
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         if self._writer is None:
             raise RuntimeError("store is not open")
         try:
-            result: T = await self._writer.submit(fn)
+            result: T = await self._writer.submit(fn, durable=durable)
         except sqlite3.Error as exc:
             if not unwritable(exc):
                 raise
@@ -311,9 +311,11 @@ class SqliteStore(SqliteJourneys):
         lease: tuple[str, float] | None = None,
         audit: AuditEvent | None = None,
         step: StepLink | None = None,
+        durable: bool = True,
     ) -> str | None:
         """Persist a new request (``accepted``, or ``in_progress`` under ``lease``) with its ``audit`` entry, or
-        find the one an idempotency key already names; a journey ``step`` starts under it in the same transaction."""
+        find the one an idempotency key already names; a journey ``step`` starts under it in the same transaction.
+        ``durable=False`` returns once committed, before the log is synced (see :meth:`RequestStore.insert`)."""
         r = request
         created = _ts(r.created_at)
         owner, expires = (lease[0], time.time() + lease[1]) if lease else (None, None)
@@ -355,7 +357,12 @@ class SqliteStore(SqliteJourneys):
                 _chain(c, events)
             return None
 
-        return await self._write(op)
+        return await self._write(op, durable=durable)
+
+    async def make_durable(self, request_id: str) -> None:
+        """Return once the request is on disk: a durable write of its row syncs the log, the insert with it."""
+        touch = "UPDATE requests SET updated_at = updated_at WHERE id = ?"
+        await self._write(lambda c: c.execute(touch, (request_id,)))
 
     async def get(self, request_id: str, *, with_attempts: bool = True) -> StoredRequest | None:
         """The request with its attempts, or ``None``."""

@@ -31,8 +31,9 @@ from ._migrations import migrations
 
 __all__ = ["Op", "Writer", "connect", "migrate", "unwritable"]
 
-#: One queued write: what to run on the write connection, and the future its result resolves.
-Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+#: One queued write: what to run on the write connection, the future its result resolves, and whether that waits
+#: until the commit is on disk (``False``: resolved once committed; a later durable commit makes it durable too).
+Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", bool]
 #: What became of one operation: its future, its value, or the exception it raised.
 Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
@@ -138,12 +139,14 @@ class Writer:
         """Whether writes can be made: open, and the sync thread running."""
         return self._conn is not None and self._sync_thread is not None and self._sync_thread.is_alive()
 
-    def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
-        """Queue ``fn`` for the transaction at the end of this loop turn; the future resolves once it is durable."""
+    def submit(self, fn: Callable[[sqlite3.Connection], Any], *, durable: bool = True) -> asyncio.Future[Any]:
+        """Queue ``fn`` for the transaction at the end of this loop turn; the future resolves once it is durable
+        (``durable=False``: once committed; the log's next sync, which a later durable write waits for, takes it
+        to disk with that write)."""
         if self._conn is None:
             raise RuntimeError("store is not open")
         fut: asyncio.Future[Any] = self._loop.create_future()
-        self._pending.append((fn, fut))
+        self._pending.append((fn, fut, durable))
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._flush)
@@ -158,7 +161,7 @@ class Writer:
             except sqlite3.OperationalError as exc:
                 if not _is_locked(exc):
                     batch, self._pending = self._pending, []
-                    _settle([(fut, None, exc) for _, fut in batch])
+                    _settle([(fut, None, exc) for _, fut, _ in batch])
                     return
                 self._locked(exc)
                 return
@@ -178,6 +181,12 @@ class Writer:
             if not self._durable or self._memory:
                 _settle(outcomes)
                 continue
+            eager = {fut for _, fut, durable in batch if not durable}
+            if eager:  # committed, so known to fit; what waits for the disk is left
+                _settle([outcome for outcome in outcomes if outcome[0] in eager])
+                outcomes = [outcome for outcome in outcomes if outcome[0] not in eager]
+                if not outcomes:
+                    continue
             self._unsynced.append((self._commits, outcomes))
             with self._wake:
                 self._sync_target = self._commits
@@ -191,7 +200,7 @@ class Writer:
         if now - self._locked_since >= _LOCKED_GIVE_UP_SECONDS:
             self._locked_since = None
             batch, self._pending = self._pending, []
-            _settle([(fut, None, exc) for _, fut in batch])
+            _settle([(fut, None, exc) for _, fut, _ in batch])
             return
         self._scheduled = True
         self._loop.call_later(_LOCKED_RETRY_SECONDS, self._flush)
@@ -275,20 +284,20 @@ def _run_batch(conn: sqlite3.Connection, batch: list[Op]) -> list[Outcome]:
         except sqlite3.OperationalError as exc:
             if _is_locked(exc):  # another process took the lock between the rollback and this
                 raise _Locked(exc) from exc
-            return [(fut, None, exc) for _, fut in batch]
+            return [(fut, None, exc) for _, fut, _ in batch]
         try:
             return _transaction(conn, batch, guarded=True)
         except Exception as exc:
-            return [(fut, None, exc) for _, fut in batch]
+            return [(fut, None, exc) for _, fut, _ in batch]
     except Exception as exc:
-        return [(fut, None, exc) for _, fut in batch]
+        return [(fut, None, exc) for _, fut, _ in batch]
 
 
 def _transaction(conn: sqlite3.Connection, batch: list[Op], *, guarded: bool) -> list[Outcome]:
     """Run ``batch`` in the open transaction and commit; unguarded, the first failing operation undoes it all."""
     outcomes: list[Outcome] = []
     try:
-        for fn, fut in batch:
+        for fn, fut, _ in batch:
             if not guarded:
                 try:
                     outcomes.append((fut, fn(conn), None))

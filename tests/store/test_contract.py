@@ -29,6 +29,23 @@ async def test_inserted_request_survives_reopen(backend: Backend) -> None:
     assert (row.attempt_count, row.needs_reconcile, row.not_before, row.lease_owner) == (0, False, None, None)
 
 
+async def test_a_request_committed_without_waiting_for_the_disk_is_made_durable_unchanged(backend: Backend) -> None:
+    """insert(durable=False) is committed and readable at once; make_durable leaves every field as it was, and the
+    request is there after a reopen."""
+    first = backend.make()
+    await first.open()
+    await first.insert(new("req_1"), lease=("me", 30.0), durable=False)
+    before = await first.get("req_1")
+    await first.make_durable("req_1")
+    assert await first.get("req_1") == before
+    await first.aclose()
+    second = backend.make()
+    await second.open()
+    row = await second.get("req_1")
+    await second.aclose()
+    assert row == before and row is not None and (row.status, row.lease_owner) == ("in_progress", "me")
+
+
 async def test_get_reads_back_every_field_as_written(store: Store) -> None:
     """Text with NUL escapes and non-ASCII, timestamps and numbers come back exactly as they went in."""
     created = dt.datetime(2026, 1, 6, 1, 2, 3, 456789, tzinfo=dt.UTC)

@@ -63,6 +63,44 @@ async def test_a_durable_write_resolves_only_after_the_log_is_synced(
         await writer.aclose()
 
 
+async def test_a_write_that_does_not_wait_for_the_disk_resolves_at_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """durable=False resolves once committed, while the fsync is held; a durable write after it still waits for
+    the fsync, which takes both to disk."""
+    writer = await _writer(tmp_path / "w.sqlite3")
+    release = threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    try:
+        assert await asyncio.wait_for(writer.submit(_insert(1_500_001), durable=False), 5) == 1_500_001
+        durable = writer.submit(_insert(1_500_002))
+        await asyncio.sleep(0.2)
+        assert not durable.done()
+        assert _rows(tmp_path / "w.sqlite3") == [1_500_001, 1_500_002]
+        release.set()
+        assert await asyncio.wait_for(durable, 5) == 1_500_002
+    finally:
+        release.set()
+        await writer.aclose()
+
+
+async def test_a_write_that_does_not_wait_for_the_disk_still_fails_when_it_cannot_commit(tmp_path: Path) -> None:
+    """durable=False is no way around a failing write: the commit's error reaches its caller."""
+    writer = await _writer(tmp_path / "w.sqlite3")
+    try:
+        await writer.submit(_insert(1_600_001))
+        with pytest.raises(sqlite3.IntegrityError):
+            await asyncio.wait_for(writer.submit(_insert(1_600_001), durable=False), 5)
+    finally:
+        await writer.aclose()
+
+
 async def test_writes_queued_in_one_loop_turn_share_one_commit_and_one_sync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,20 +24,22 @@ WAIT = {**AUTH, "Prefer": "wait=5"}
 
 
 #: The store methods that write a request (the app's background sweeps write other tables meanwhile).
-_REQUEST_WRITES = ("insert", "claim", "finish", "release", "record_attempt", "renew")
+_REQUEST_WRITES = ("insert", "claim", "finish", "release", "record_attempt", "renew", "make_durable")
 
 
-def count_writes(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the request writes queued on the SQLite store's write connection: each is one atomic operation."""
+def count_writes(client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """The request writes queued on the SQLite store's write connection (each one atomic operation), with whether
+    each waits for the disk."""
     store = client.app[STATE].store
     assert isinstance(store, SqliteStore) and store._writer is not None
-    writer, writes = store._writer, [0]
+    writer, writes = store._writer, []
     original = writer.submit
 
-    def submit(fn: Any) -> Any:
-        if fn.__qualname__.split(".")[1] in _REQUEST_WRITES:
-            writes[0] += 1
-        return original(fn)
+    def submit(fn: Any, *, durable: bool = True) -> Any:
+        name = fn.__qualname__.split(".")[1]
+        if name in _REQUEST_WRITES:
+            writes.append((name, durable))
+        return original(fn, durable=durable)
 
     monkeypatch.setattr(writer, "submit", submit)
     return writes
@@ -52,8 +54,8 @@ async def test_a_waited_lookup_is_stored_before_its_call_and_finished_in_one_mor
     gateway_client: TestClient[Any, Any], fake_adapter: FakeAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While the agency holds the call, the lookup is already stored (a request that cannot be stored is never
-    sent); its end is one more write with the result and request.completed; the chain verifies and GET shows what
-    was answered."""
+    sent), committed without waiting for the disk; its end is one more write, durable before the answer, with the
+    result and request.completed; the chain verifies and GET shows what was answered."""
     writes = count_writes(gateway_client, monkeypatch)
     store = gateway_client.app[STATE].store
     fake_adapter.release.clear()
@@ -64,12 +66,12 @@ async def test_a_waited_lookup_is_stored_before_its_call_and_finished_in_one_mor
         await asyncio.sleep(0.01)
     assert len(fake_adapter.calls) == 1
     page = await store.search(RequestQuery())
-    assert [row.status for row in page.requests] == ["in_progress"] and writes[0] == 1
+    assert [row.status for row in page.requests] == ["in_progress"] and writes == [("insert", False)]
     fake_adapter.release.set()
     resp = await posted
     answered = await resp.json()
     assert (resp.status, answered["status"]) == (200, "completed")
-    assert writes[0] == 2
+    assert writes == [("insert", False), ("finish", True)]
     assert await actions(gateway_client, answered["id"]) == ["request.accepted", "request.completed"]
     assert (await verify_store(store)).intact
     stored = await gateway_client.get(resp.headers["Location"], headers=AUTH)
@@ -77,14 +79,17 @@ async def test_a_waited_lookup_is_stored_before_its_call_and_finished_in_one_mor
 
 
 async def test_a_lookup_still_running_when_its_wait_expires_is_stored_before_the_202(
-    gateway_client: TestClient[Any, Any], fake_adapter: FakeAdapter
+    gateway_client: TestClient[Any, Any], fake_adapter: FakeAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The wait expires before the agency answers: by the 202 the request is stored in progress with its
-    request.accepted entry; its end then records it completed with request.completed."""
+    request.accepted entry, and on disk (a durable write of its row); its end then records it completed with
+    request.completed."""
+    writes = count_writes(gateway_client, monkeypatch)
     fake_adapter.release.clear()
     resp = await gateway_client.post("/v1/requests", json=envelope(), headers={**AUTH, "Prefer": "wait=0.05"})
     answered = await resp.json()
     assert (resp.status, answered["status"]) == (202, "in_progress")
+    assert writes == [("insert", False), ("make_durable", True)]
     store = gateway_client.app[STATE].store
     row = await store.get(answered["id"])
     assert row is not None and row.status == "in_progress"
@@ -116,12 +121,12 @@ async def test_a_retried_lookup_is_stored_before_its_retry_and_answered_whole(
 async def test_a_waited_lookup_with_an_idempotency_key_is_stored_first_and_replays(
     gateway_client: TestClient[Any, Any], fake_adapter: FakeAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A keyed lookup is two writes like any other, and the same key answers the same request without a second
-    call."""
+    """A keyed lookup is two durable writes (a replay may hand its id out before its end), and the same key
+    answers the same request without a second call."""
     writes = count_writes(gateway_client, monkeypatch)
     headers = {**WAIT, "Idempotency-Key": "lookup-1"}
     first = await gateway_client.post("/v1/requests", json=envelope(), headers=headers)
-    assert first.status == 200 and writes[0] == 2
+    assert first.status == 200 and writes == [("insert", True), ("finish", True)]
     again = await gateway_client.post("/v1/requests", json=envelope(), headers=headers)
     assert again.headers["Idempotent-Replayed"] == "true"
     assert (await again.json())["id"] == (await first.json())["id"] and len(fake_adapter.calls) == 1

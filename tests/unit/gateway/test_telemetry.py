@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters import TransientAgencyError
 from gateway import Settings, build_app
-from gateway.telemetry import Telemetry
+from gateway.telemetry import EXPORT_BATCH_SPANS, Telemetry
 from tests.fakes import KEY_A, NIK, FakeAdapter, directory, envelope
 
 AUTH = {"Authorization": f"Bearer {KEY_A}", "Prefer": "wait=5"}
@@ -129,3 +131,39 @@ async def test_metrics_parse_and_move_with_traffic(
     assert metric(text, "mpp_http_requests_total", route="/v1/requests", method="POST", status="200") == 3
     assert metric(text, "mpp_circuit_state", agency="fake") == 0
     assert NIK not in text
+
+
+class _Batches(InMemorySpanExporter):
+    """Records the size of every export call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.sizes.append(len(spans))
+        return super().export(spans)
+
+
+def _export_sizes(count: int) -> list[int]:
+    exporter = _Batches()
+    telemetry = Telemetry(exporter=exporter)
+    for n in range(count):
+        with telemetry.tracer.start_as_current_span(f"span {n}"):
+            pass
+    telemetry.shutdown()
+    assert sum(exporter.sizes) == count
+    return exporter.sizes
+
+
+def test_spans_are_exported_in_small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans leave in OTLP batches of at most 64 (not the SDK's 512), so no one export holds the GIL for long."""
+    monkeypatch.delenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", raising=False)
+    sizes = _export_sizes(600)
+    assert max(sizes) == EXPORT_BATCH_SPANS <= 64
+
+
+def test_the_standard_variable_sets_the_export_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_BSP_MAX_EXPORT_BATCH_SIZE, when set, decides the batch size instead of the gateway's default."""
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10")
+    assert max(_export_sizes(50)) == 10
