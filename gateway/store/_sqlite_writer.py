@@ -108,6 +108,9 @@ class Writer:
         self._unsynced: collections.deque[tuple[int, list[Outcome]]] = collections.deque()
         self._wake = threading.Condition()
         self._sync_target = 0
+        #: Set by the sync thread, under ``_wake``, before it looks for work and waits: only then does a commit
+        #: need to take the lock and wake it; a thread busy syncing finds the new target on its next turn.
+        self._sync_idle = False
         self._stopping = False
         self._sync_thread: threading.Thread | None = None
 
@@ -188,9 +191,10 @@ class Writer:
                 if not outcomes:
                     continue
             self._unsynced.append((self._commits, outcomes))
-            with self._wake:
-                self._sync_target = self._commits
-                self._wake.notify()
+            self._sync_target = self._commits
+            if self._sync_idle:
+                with self._wake:
+                    self._wake.notify()
 
     def _locked(self, exc: sqlite3.OperationalError) -> None:
         """Another process holds the write lock: try again shortly, or fail what waits once it is held too long."""
@@ -222,8 +226,11 @@ class Writer:
         try:
             while True:
                 with self._wake:
+                    # Idle first, then the check: a commit after the check sees the flag and wakes the thread.
+                    self._sync_idle = True
                     if self._sync_target <= synced and not self._stopping:
                         self._wake.wait(timeout=_CHECKPOINT_SECONDS)
+                    self._sync_idle = False
                     target, stopping = self._sync_target, self._stopping
                 if target > synced:
                     error: BaseException | None = None

@@ -118,6 +118,21 @@ async def test_writes_queued_in_one_loop_turn_share_one_commit_and_one_sync(
         await writer.aclose()
 
 
+async def test_each_of_many_sequential_writes_wakes_the_sync_thread(tmp_path: Path) -> None:
+    """One durable write after another: none waits for the sync thread's one-second idle turn (a missed wake-up
+    would make 30 writes take 30 s)."""
+    writer = await _writer(tmp_path / "w.sqlite3")
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        for n in range(30):
+            await asyncio.wait_for(writer.submit(_insert(4_000_000 + n)), 5)
+            await asyncio.sleep(0.005 * (n % 3))  # the thread is caught syncing, idle, and in between
+        assert loop.time() - started < 15
+    finally:
+        await writer.aclose()
+
+
 async def test_a_failed_sync_fails_the_writes_it_covered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An fsync error is reported to every write waiting on it instead of acknowledging them."""
     writer = await _writer(tmp_path / "w.sqlite3")
