@@ -27,7 +27,15 @@ from ._errors import (
     MppError,
     TransientAgencyError,
 )
-from ._http import AgencyHttp, AgencyResponse, ProxyRouter, ProxySettings, parse_retry_after
+from ._http import (
+    AgencyHttp,
+    AgencyRequest,
+    AgencyResponse,
+    AgencyTransport,
+    ProxyRouter,
+    ProxySettings,
+    parse_retry_after,
+)
 from ._inbound import (
     AgencyDocuments,
     InboundRequest,
@@ -49,7 +57,9 @@ __all__ = [
     "AgencyMisconfigured",
     "AgencyProtocolError",
     "AgencyRejected",
+    "AgencyRequest",
     "AgencyResponse",
+    "AgencyTransport",
     "AmbiguousOutcome",
     "Call",
     "CallHandler",

@@ -13,13 +13,13 @@ import httpx
 import orjson
 import structlog
 from aiohttp import web
-from httpx_aiohttp import AiohttpTransport
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from adapters import (
     AdapterContext,
     AdapterFactory,
     AgencyHttp,
+    AgencyTransport,
     ProxyRouter,
     ProxySettings,
     Registry,
@@ -77,15 +77,16 @@ __all__ = ["build_app", "build_registry", "build_store", "build_transport"]
 
 
 def build_transport(limit: int = 256, *, environ: Mapping[str, str] | None = None) -> httpx.AsyncBaseTransport:
-    """The shared outbound transport: httpx's types over aiohttp's connection pool, through the proxy that
+    """The shared outbound transport: aiohttp's connection pool, for agency requests directly and for httpx's types
+    (the webhooks), through the proxy that
     ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` name for hosts ``NO_PROXY`` does not list (``environ``, else
     the process's environment, read once here)."""
     limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
     proxies = ProxySettings.from_env(os.environ if environ is None else environ)
     if not proxies:
-        return AiohttpTransport(limits=limits)
+        return AgencyTransport(limits=limits)
     return ProxyRouter(
-        AiohttpTransport(limits=limits), proxies, lambda url: AiohttpTransport(limits=limits, proxy=httpx.Proxy(url))
+        AgencyTransport(limits=limits), proxies, lambda url: AgencyTransport(limits=limits, proxy=httpx.Proxy(url))
     )
 
 
@@ -244,6 +245,7 @@ def build_app(
 
     @public
     async def metrics(_: web.Request) -> web.Response:
+        telemetry.metrics.flush()  # this process's tallies first (other workers flush theirs every second)
         registry = _metrics_registry(telemetry)
         if registry is telemetry.metrics.registry:
             body = generate_latest(registry)
@@ -337,6 +339,7 @@ def _lifecycle(
     transport: httpx.AsyncBaseTransport | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(_: web.Application) -> AsyncIterator[None]:
+        telemetry.metrics.start()  # tallied metrics reach prometheus_client every second
         await state.store.open()
         state.auditor.start(state.settings.audit_checkpoint_seconds)
         await state.dispatcher.start()
@@ -354,6 +357,7 @@ def _lifecycle(
             if transport is not None:
                 await transport.aclose()
             await state.store.aclose()
+            telemetry.metrics.stop()  # the last observations reach prometheus_client (and the workers' files)
             await asyncio.to_thread(telemetry.shutdown)
 
     return ctx

@@ -14,12 +14,11 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from httpx_aiohttp import AiohttpTransport
 from pydantic import ValidationError
 
 from .._base import Adapter, Call, Service
 from .._errors import MppError, TransientAgencyError
-from .._http import AgencyHttp
+from .._http import AgencyHttp, AgencyTransport
 from ._build import base_path, build_adapter, make_call, offline_http, secret_values, validation_summary
 from ._capture import CapturedLogs
 from ._profile import ConformanceProfile
@@ -133,7 +132,7 @@ async def _stage_and_run(
     calls: list[Call],
     timeout: float,  # noqa: ASYNC109 - the agency timeout under test, handed to AgencyHttp
 ) -> None:
-    transport = AiohttpTransport()
+    transport = AgencyTransport()
     adapters: list[tuple[Scenario, Adapter]] = []
     try:
         async with HostileAgency(scenarios, timeout=timeout) as hostile:

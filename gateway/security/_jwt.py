@@ -37,7 +37,7 @@ import orjson
 import structlog
 from opentelemetry import trace
 
-from adapters import AgencyHttp, MppError
+from adapters import AgencyHttp, AgencyRequest, MppError
 
 from ..config import Settings
 from ._api_keys import Client
@@ -270,13 +270,7 @@ class JwtVerifier:
         http = self._http
         assert http is not None  # only called with a URL
         self.fetches += 1
-        timeout = self.config.timeout_seconds
-        request = httpx.Request(
-            "GET",
-            http.base_url,
-            headers={"Accept": "application/json"},
-            extensions={"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}},
-        )
+        request = AgencyRequest("GET", http.base_url, {"Accept": "application/json"}, None, self.config.timeout_seconds)
         try:
             response = await http.send(request)
             if response.status_code != 200:
