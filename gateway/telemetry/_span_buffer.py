@@ -3,10 +3,12 @@
 A span processor beside the exporter's: it keeps the spans the exporter is given (sampled ones only, nothing
 more), at most ``max_spans`` of them, the oldest dropped first, indexed by trace id; one trace keeps at most
 ``max_per_trace`` (later spans of a longer trace are counted in :attr:`SpanBuffer.dropped`, not kept), and there are
-never more traces than spans. Keeping a span copies its fields and attributes (a few microseconds on the request's
-path); what is shown of it passes the masking step of logs (:func:`gateway.security.redact_mapping`, by the last
-part of a dotted name: ``mpp.nik`` is masked like ``nik``), so the answer holds nothing personal even if a span
-carried it. Trace, span and request ids are identifiers the gateway makes and are shown whole.
+never more traces than spans. A kept span is one compact JSON byte string (ids and times as numbers, its attributes
+and events as the exporter is given them), written by :func:`orjson.dumps` on the request's path (a few
+microseconds) and read back only when a trace is asked for: about a third of the memory the same span takes as
+Python objects. What is shown of it passes the masking step of logs (:func:`gateway.security.redact_mapping`, by
+the last part of a dotted name: ``mpp.nik`` is masked like ``nik``), so the answer holds nothing personal even if a
+span carried it. Trace, span and request ids are identifiers the gateway makes and are shown whole.
 
 Each process keeps its own: with ``serve --workers N`` a trace is found on the worker that ran it.
 """
@@ -14,55 +16,82 @@ Each process keeps its own: with ``serve --workers N`` a trace is found on the w
 from __future__ import annotations
 
 import collections
-import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, TypeAlias
 
+import orjson
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.util.types import Attributes
 
 from ..security import IDENTIFIER_KEYS, PERSONAL_KEYS, redact, redact_mapping
 
 __all__ = ["SpanBuffer"]
 
+#: A kept span: ``(span_id, parent_span_id or 0, name, kind, start_ns, end_ns - start_ns, status, attributes,
+#: [(event name, at_ns - start_ns, attributes), ...])`` as JSON bytes, or that tuple itself when JSON would not
+#: read back the same values (bytes, integers past 64 bits, NaN or infinities, ``None``: rare in a span).
+_Kept: TypeAlias = bytes | tuple[Any, ...]
+_START = 4  # where the start time is among a kept span's fields
 
-@dataclasses.dataclass(slots=True)
-class _Event:
-    name: str
-    at_ns: int
-    attributes: dict[str, Any]
+
+def _kept(span: ReadableSpan, span_id: int) -> _Kept:
+    """``span`` as kept: JSON bytes when they read back as the same values, else the tuple they would hold."""
+    start = span.start_time or 0
+    end = span.end_time or start
+    record = (
+        span_id,
+        span.parent.span_id if span.parent is not None else 0,  # 0 is no valid span id
+        span.name,
+        span.kind.name,
+        start,
+        end - start,
+        span.status.status_code.name,
+        _plain(span.attributes),
+        [(e.name, e.timestamp - start, _plain(e.attributes)) for e in span.events],
+    )
+    try:
+        blob = orjson.dumps(record)
+    except orjson.JSONEncodeError:  # bytes, an integer past 64 bits, a lone surrogate: kept as they are
+        return record
+    if b"null" in blob:  # NaN, infinities and None would all read back as None
+        return record
+    return memoryview(blob).tobytes()  # orjson's bytes hold on to its whole 4 KiB buffer; a copy is their size
 
 
-@dataclasses.dataclass(slots=True)
-class _Kept:
-    """One finished span as kept: ids and times as numbers, attributes as the exporter is given them (masked when
-    shown)."""
+def _plain(attributes: Attributes) -> dict[str, Any]:
+    """A plain copy of a span's or an event's attributes: the SDK's own copy (of its dict, in one step) when it has
+    one, not a read of every key through its mapping."""
+    if isinstance(attributes, MappingProxyType | BoundedAttributes):
+        copied = attributes.copy()
+        if type(copied) is dict:
+            return copied
+    return dict(attributes or {})
 
-    span_id: int
-    parent_span_id: int | None
-    name: str
-    kind: str
-    start_ns: int
-    end_ns: int
-    status: str
-    attributes: dict[str, Any]
-    events: tuple[_Event, ...]
 
-    def as_dict(self) -> dict[str, Any]:
-        """The span as ``GET /v1/traces/{trace_id}`` shows it."""
-        return {
-            "span_id": format(self.span_id, "016x"),
-            "parent_span_id": None if self.parent_span_id is None else format(self.parent_span_id, "016x"),
-            "name": self.name,
-            "kind": self.kind,
-            "start": _iso(self.start_ns),
-            "end": _iso(self.end_ns),
-            "duration_ms": round((self.end_ns - self.start_ns) / 1e6, 3),
-            "status": self.status,
-            "attributes": _masked(self.attributes),
-            "events": [{"name": e.name, "at": _iso(e.at_ns), "attributes": _masked(e.attributes)} for e in self.events],
-        }
+def _read(kept: _Kept) -> Sequence[Any]:
+    """The fields of a kept span (as :func:`_kept` lists them)."""
+    return orjson.loads(kept) if isinstance(kept, bytes) else kept
+
+
+def _shown(fields: Sequence[Any]) -> dict[str, Any]:
+    """The span as ``GET /v1/traces/{trace_id}`` shows it."""
+    span_id, parent, name, kind, start, duration, status, attributes, events = fields
+    return {
+        "span_id": format(span_id, "016x"),
+        "parent_span_id": format(parent, "016x") if parent else None,
+        "name": name,
+        "kind": kind,
+        "start": _iso(start),
+        "end": _iso(start + duration),
+        "duration_ms": round(duration / 1e6, 3),
+        "status": status,
+        "attributes": _masked(attributes),
+        "events": [{"name": n, "at": _iso(start + at), "attributes": _masked(a)} for n, at, a in events],
+    }
 
 
 def _iso(ns: int) -> str:
@@ -70,7 +99,8 @@ def _iso(ns: int) -> str:
 
 
 def _masked(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Attributes as the logs would show them: personal keys masked (by their last dotted part), long numbers too."""
+    """Attributes as the logs would show them: personal keys masked (by their last dotted part), long numbers too;
+    a sequence (a tuple as the span holds it, a list once read back from JSON) is shown as a list."""
     out: dict[str, Any] = {}
     for key, value in (attributes or {}).items():
         short = key.rpartition(".")[2].lower()
@@ -79,7 +109,7 @@ def _masked(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
         elif isinstance(value, str):
             shape = IDENTIFIER_KEYS.get(short)  # an identifier the gateway made stays whole, as in the logs
             out[key] = value if shape is not None and shape.fullmatch(value) else redact(value)
-        elif isinstance(value, tuple):
+        elif isinstance(value, list | tuple):
             out[key] = [redact(v) if isinstance(v, str) else v for v in value]
         else:
             out[key] = value
@@ -94,7 +124,8 @@ class SpanBuffer(SpanProcessor):
         self.max_per_trace = max(1, max_per_trace)
         #: Spans not kept because their trace had ``max_per_trace`` already.
         self.dropped = 0
-        self._traces: dict[int, collections.deque[_Kept]] = {}
+        #: Each trace's kept spans, oldest first (a list: a deque's first block alone is larger than two spans).
+        self._traces: dict[int, list[_Kept]] = {}
         #: The trace of every kept span, oldest first: who goes when the buffer is full.
         self._order: collections.deque[int] = collections.deque()
         self._lock = threading.Lock()
@@ -115,22 +146,12 @@ class SpanBuffer(SpanProcessor):
         context = span.context
         if context is None or not context.trace_flags.sampled:
             return
-        kept = _Kept(
-            span_id=context.span_id,
-            parent_span_id=span.parent.span_id if span.parent is not None else None,
-            name=span.name,
-            kind=span.kind.name,
-            start_ns=span.start_time or 0,
-            end_ns=span.end_time or span.start_time or 0,
-            status=span.status.status_code.name,
-            attributes=dict(span.attributes or {}),
-            events=tuple(_Event(e.name, e.timestamp, dict(e.attributes or {})) for e in span.events),
-        )
+        kept = _kept(span, context.span_id)
         trace_id = context.trace_id
         with self._lock:
             spans = self._traces.get(trace_id)
             if spans is None:
-                spans = self._traces[trace_id] = collections.deque()
+                spans = self._traces[trace_id] = []
             elif len(spans) >= self.max_per_trace:
                 self.dropped += 1
                 return
@@ -139,7 +160,7 @@ class SpanBuffer(SpanProcessor):
             while len(self._order) > self.max_spans:
                 oldest = self._order.popleft()
                 left = self._traces[oldest]
-                left.popleft()
+                del left[0]
                 if not left:
                     del self._traces[oldest]
 
@@ -151,7 +172,8 @@ class SpanBuffer(SpanProcessor):
             return None
         with self._lock:
             spans = list(self._traces.get(key, ()))
-        return [s.as_dict() for s in sorted(spans, key=lambda s: s.start_ns)] or None
+        fields = [_read(kept) for kept in spans]
+        return [_shown(f) for f in sorted(fields, key=lambda f: f[_START])] or None
 
     def shutdown(self) -> None:
         """Nothing to flush: the buffer lives in memory only."""

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
+import math
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AnyValue
 
 from gateway import Settings, build_app
 from gateway.telemetry import SpanBuffer, Telemetry, TelemetrySettings
@@ -99,6 +104,93 @@ def test_buffer_masks_personal_attributes_and_keeps_ids() -> None:
     }
     assert kept["events"][0]["attributes"] == {"nama": "***", "mpp.delay": 0.5}
     assert NIK not in str(kept) and "Siti" not in str(kept)
+
+
+def test_a_nik_inside_a_sequence_attribute_is_masked() -> None:
+    """A sequence attribute (of the span or an event) is shown as a list with each string masked; under a personal
+    key the whole sequence is masked."""
+    telemetry = Telemetry()
+    buffer = telemetry.keep_spans(10)
+    assert buffer is not None
+    with telemetry.tracer.start_as_current_span("sequences") as span:
+        span.set_attribute("mpp.notes", ["ok", f"card {NIK} refused"])
+        span.set_attribute("mpp.nik", [NIK, NIK])
+        span.set_attribute("mpp.attempts", [1, 2])
+        span.add_event("retry", {"mpp.seen": (NIK, "again"), "mpp.flags": (True, False)})
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    [kept] = buffer.trace(trace_id) or []
+    assert kept["attributes"] == {
+        "mpp.notes": ["ok", "card 3201**********01 refused"],
+        "mpp.nik": "***",
+        "mpp.attempts": [1, 2],
+    }
+    assert kept["events"][0]["attributes"] == {"mpp.seen": ["3201**********01", "again"], "mpp.flags": [True, False]}
+    assert NIK not in str(kept)
+
+
+def test_attribute_values_read_back_as_they_were_set() -> None:
+    """Floats, the 64-bit integer range, booleans and unicode come back exactly, and so do values JSON cannot hold
+    as they are (bytes, integers past 64 bits, NaN and infinities)."""
+    telemetry = Telemetry()
+    buffer = telemetry.keep_spans(10)
+    assert buffer is not None
+    plain: dict[str, AnyValue] = {
+        "a.float": 0.1, "a.big": 1e300, "a.negative_zero": -0.0, "a.max": 2**64 - 1, "a.min": -(2**63),
+        "a.flag": False, "a.text": "Rp 1.000, lunas ✓ é", "a.empty": "", "a.floats": (0.5, 2.5),
+    }  # fmt: skip
+    unusual: dict[str, AnyValue] = {"b.bytes": b"\x00raw", "b.huge": 2**70, "b.inf": float("inf"), "b.null": "null"}
+    ids = []
+    for attributes in (plain, unusual):
+        with telemetry.tracer.start_as_current_span("values", attributes=attributes) as span:
+            span.add_event("event", attributes)
+            ids.append(format(span.get_span_context().trace_id, "032x"))
+    with telemetry.tracer.start_as_current_span("nan", attributes={"c.nan": float("nan")}) as span:
+        nan_trace = format(span.get_span_context().trace_id, "032x")
+    for trace_id, attributes in zip(ids, (plain, unusual), strict=True):
+        [kept] = buffer.trace(trace_id) or []
+        shown = {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
+        assert kept["attributes"] == shown and kept["events"][0]["attributes"] == shown
+        assert [type(v) for v in kept["attributes"].values()] == [type(v) for v in shown.values()]
+    assert math.copysign(1, (buffer.trace(ids[0]) or [])[0]["attributes"]["a.negative_zero"]) == -1
+    [kept] = buffer.trace(nan_trace) or []
+    assert math.isnan(kept["attributes"]["c.nan"])
+
+
+def test_a_kept_span_takes_a_few_hundred_bytes() -> None:
+    """Kept spans of a lookup's shape (a server span with two events, a client span) take under 800 bytes each,
+    buffer bookkeeping included, well below the same span as Python objects (about 1.3 KB)."""
+    telemetry = Telemetry()
+    buffer = SpanBuffer(2000)
+    telemetry.provider.add_span_processor(buffer)
+
+    def lookup(i: int) -> None:
+        request_id = f"req_01KAP{i:023d}"
+        with telemetry.tracer.start_as_current_span("POST /v1/requests", kind=SpanKind.SERVER,
+                                                    attributes={"http.request.method": "POST",
+                                                                "http.route": "/v1/requests"}) as server:  # fmt: skip
+            server.add_event("dispatch", {"mpp.request_id": request_id, "mpp.service": "dukcapil.nik.verify",
+                                          "mpp.agency": "dukcapil"})  # fmt: skip
+            with telemetry.tracer.start_as_current_span("POST dukcapil", kind=SpanKind.CLIENT, attributes={
+                "http.request.method": "POST", "url.full": f"http://dukcapil:8081/api/v1/nik/{i}",
+                "mpp.agency": "dukcapil"}) as client:  # fmt: skip
+                client.set_attribute("http.response.status_code", 200)
+            server.add_event("attempt", {"mpp.agency": "dukcapil", "mpp.attempt": 0, "mpp.outcome": "ok"})
+            server.set_attribute("http.response.status_code", 200)
+
+    for i in range(200):  # the tracer's own first allocations are not the buffer's
+        lookup(i)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            lookup(i)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(buffer) == 2000
+    assert grown / 1600 < 800, grown / 1600  # 400 spans kept before, 2000 after
 
 
 def test_a_kept_span_has_the_shape_of_the_trace_route() -> None:
