@@ -25,8 +25,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ._span_buffer import SpanBuffer
+from ._tally import Tally
 
-__all__ = ["EXPORT_BATCH_SPANS", "METRICS_DIR_ENV", "Metrics", "Telemetry", "TelemetrySettings", "ids"]
+__all__ = ["EXPORT_BATCH_SPANS", "FLUSH_SECONDS", "METRICS_DIR_ENV", "Metrics", "Telemetry", "TelemetrySettings", "ids"]
 
 #: prometheus_client reads this at import: each worker writes its metrics to files there, /metrics adds them up.
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -36,6 +37,10 @@ METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: 17 ms and the p99 of a lookup at one connection rose from 4 to 18 ms; at 64 it was 8 ms (README, "Benchmark").
 #: ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` overrides it.
 EXPORT_BATCH_SPANS = 64
+
+#: Seconds between two flushes of the tallied metrics into ``prometheus_client`` (:class:`Metrics`): with several
+#: workers, how long another worker's observations may take to reach ``/metrics``.
+FLUSH_SECONDS = 1.0
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: A journey is measured against a citizen's visit: seconds to an hour.
@@ -70,51 +75,87 @@ class TelemetrySettings:
 
 
 class Metrics:
-    """The gateway's Prometheus metrics, in a registry of its own (several apps can live in one process)."""
+    """The gateway's Prometheus metrics, in a registry of its own (several apps can live in one process).
+
+    Counters, histograms and the gauges set per dispatched request are tallied (:mod:`._tally`): an observation on
+    the event loop adds to plain numbers, without the lock (and, with several workers, the write into a
+    memory-mapped file) a ``prometheus_client`` observation takes. :meth:`flush` applies them to the Prometheus
+    metrics, which are what ``/metrics`` exports: reading :attr:`registry` flushes first, ``/metrics`` flushes
+    before it reads the workers' files, the loop flushes every :data:`FLUSH_SECONDS` once :meth:`start` ran, and
+    :meth:`stop` flushes the rest. A scrape therefore sees everything its own process observed before it; with
+    several workers, another worker's observations reach ``/metrics`` within about :data:`FLUSH_SECONDS`.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.http_requests = Counter("mpp_http_requests", "API calls by route, method and status.",
-                                     ["route", "method", "status"], registry=r)  # fmt: skip
-        self.http_seconds = Histogram("mpp_http_request_seconds", "API call latency by route.", ["route"],
-                                      buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
-        self.requests = Counter("mpp_requests", "Requests finished, by service, agency and outcome.",
-                                ["service", "agency", "outcome"], registry=r)  # fmt: skip
-        self.request_seconds = Histogram("mpp_request_seconds", "Accept-to-final time by service and agency.",
-                                         ["service", "agency"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
-        self.agency_calls = Counter("mpp_agency_calls", "Agency calls by agency, service and outcome class.",
-                                    ["agency", "service", "outcome"], registry=r)  # fmt: skip
-        self.agency_seconds = Histogram("mpp_agency_call_seconds", "Agency call latency by agency and service.",
-                                        ["agency", "service"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
-        self.retries = Counter("mpp_retries", "Retries by agency and service.", ["agency", "service"], registry=r)
-        self.retries_refused = Counter(
+        self._tally = Tally()
+        r.register(self._tally.collector())  # first: a read of the registry flushes before the metrics are read
+        counter, histogram, gauge = self._tally.counter, self._tally.histogram, self._tally.gauge
+        self.http_requests = counter(Counter(
+            "mpp_http_requests", "API calls by route, method and status.", ["route", "method", "status"],
+            registry=r))  # fmt: skip
+        self.http_seconds = histogram(Histogram(
+            "mpp_http_request_seconds", "API call latency by route.", ["route"], buckets=_LATENCY_BUCKETS,
+            registry=r))  # fmt: skip
+        self.requests = counter(Counter(
+            "mpp_requests", "Requests finished, by service, agency and outcome.", ["service", "agency", "outcome"],
+            registry=r))  # fmt: skip
+        self.request_seconds = histogram(Histogram(
+            "mpp_request_seconds", "Accept-to-final time by service and agency.", ["service", "agency"],
+            buckets=_LATENCY_BUCKETS, registry=r))  # fmt: skip
+        self.agency_calls = counter(Counter(
+            "mpp_agency_calls", "Agency calls by agency, service and outcome class.", ["agency", "service", "outcome"],
+            registry=r))  # fmt: skip
+        self.agency_seconds = histogram(Histogram(
+            "mpp_agency_call_seconds", "Agency call latency by agency and service.", ["agency", "service"],
+            buckets=_LATENCY_BUCKETS, registry=r))  # fmt: skip
+        self.retries = counter(Counter(
+            "mpp_retries", "Retries by agency and service.", ["agency", "service"], registry=r))  # fmt: skip
+        self.retries_refused = counter(Counter(
             "mpp_retries_refused", "Retries not made, by agency and reason: budget (the agency's retry budget was "
-            "spent) or deadline (no time left).", ["agency", "reason"], registry=r)  # fmt: skip
-        self.circuit_fast_failures = Counter(
+            "spent) or deadline (no time left).", ["agency", "reason"], registry=r))  # fmt: skip
+        self.circuit_fast_failures = counter(Counter(
             "mpp_circuit_fast_failures", "Requests answered or deferred without a call because the agency's "
-            "circuit was open, by agency.", ["agency"], registry=r)  # fmt: skip
-        self.agency_protocol_errors = Counter(
+            "circuit was open, by agency.", ["agency"], registry=r))  # fmt: skip
+        self.agency_protocol_errors = counter(Counter(
             "mpp_agency_protocol_errors", "Agency replies the adapter could not read, by agency and agency method.",
-            ["agency", "method"], registry=r)  # fmt: skip
-        self.inbound_refusals = Counter(
+            ["agency", "method"], registry=r))  # fmt: skip
+        self.inbound_refusals = counter(Counter(
             "mpp_inbound_refusals", "Calls an agency route refused, by agency, route and reason (no caller data).",
-            ["agency", "route", "reason"], registry=r)  # fmt: skip
+            ["agency", "route", "reason"], registry=r))  # fmt: skip
         # With several workers (``gateway/cli/_workers.py``) each gauge says how the workers' values combine: the
         # worst circuit of any worker, the calls in flight of the live ones, the store's queue as any reads it.
-        self.circuit_state = Gauge("mpp_circuit_state", "Circuit state by agency: 0 closed, 1 half-open, 2 open.",
-                                   ["agency"], registry=r, multiprocess_mode="livemax")  # fmt: skip
-        self.in_flight = Gauge("mpp_agency_in_flight", "Agency calls in flight by agency.", ["agency"], registry=r,
-                               multiprocess_mode="livesum")  # fmt: skip
+        # The circuit and in-flight gauges are set after every dispatched request: tallied, the last value wins.
+        self.circuit_state = gauge(Gauge(
+            "mpp_circuit_state", "Circuit state by agency: 0 closed, 1 half-open, 2 open.", ["agency"], registry=r,
+            multiprocess_mode="livemax"))  # fmt: skip
+        self.in_flight = gauge(Gauge(
+            "mpp_agency_in_flight", "Agency calls in flight by agency.", ["agency"], registry=r,
+            multiprocess_mode="livesum"))  # fmt: skip
         self.queue_depth = Gauge("mpp_queue_depth", "Requests waiting in the store's queue.", registry=r,
                                  multiprocess_mode="livemax")  # fmt: skip
         self.queue_oldest = Gauge("mpp_queue_oldest_age_seconds", "Age of the oldest waiting request.", registry=r,
                                   multiprocess_mode="livemax")  # fmt: skip
-        self.journeys = Counter(
+        self.journeys = counter(Counter(
             "mpp_journeys", "Journeys ended, by journey, outcome (completed, failed, cancelled) and whether they "
-            "ended within the journey's visit budget.", ["journey", "outcome", "within_visit"], registry=r)  # fmt: skip
-        self.journey_seconds = Histogram("mpp_journey_seconds", "Start-to-end time of journeys, by journey.",
-                                         ["journey"], buckets=_JOURNEY_BUCKETS, registry=r)  # fmt: skip
+            "ended within the journey's visit budget.", ["journey", "outcome", "within_visit"],
+            registry=r))  # fmt: skip
+        self.journey_seconds = histogram(Histogram(
+            "mpp_journey_seconds", "Start-to-end time of journeys, by journey.", ["journey"], buckets=_JOURNEY_BUCKETS,
+            registry=r))  # fmt: skip
+
+    def flush(self) -> None:
+        """Apply what was tallied to the Prometheus metrics (on the event loop's thread; elsewhere nothing)."""
+        self._tally.flush()
+
+    def start(self, interval: float = FLUSH_SECONDS) -> None:
+        """From the running event loop: tally its observations and flush them every ``interval`` seconds."""
+        self._tally.start(interval)
+
+    def stop(self) -> None:
+        """Stop the periodic flush and flush what is left."""
+        self._tally.stop()
 
 
 class Telemetry:

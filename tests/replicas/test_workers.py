@@ -31,6 +31,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from bench._bodies import lookup_body, register_body
 from gateway.audit import new_keys
 from gateway.store import generate_data_key
+from gateway.telemetry import FLUSH_SECONDS
 from tests.chaos.runner import free_port
 
 KEY = "mppk_workers_" + "w" * 32
@@ -206,7 +207,9 @@ async def test_two_workers_share_the_port_the_store_and_one_audit_chain(workers:
                     pending.discard(request_id)
             await asyncio.sleep(0.3)
         assert not pending, f"not final: {sorted(pending)}"
-        # Any worker answers /metrics with the sum over both: the counts agree whichever one is asked.
+        # Any worker answers /metrics with the sum over both: the counts agree whichever one is asked, once each
+        # worker's flush (every second) has written its last counts into its file (the POSTs' counts below too).
+        await asyncio.sleep(2 * FLUSH_SECONDS)
         totals = set()
         for _ in range(6):
             async with httpx.AsyncClient(base_url=workers.url, timeout=10) as fresh:  # a new connection each

@@ -413,11 +413,11 @@ async def test_refused_retries_and_circuit_fast_failures_are_counted(ops: Ops) -
     ops.adapter.script = [TransientAgencyError("503")]
     await ops.run(new("l1"))
     metrics = ops.telemetry.metrics
-    assert metrics.retries_refused.labels("fake", "budget")._value.get() == 1
+    assert metrics.registry.get_sample_value("mpp_retries_refused_total", {"agency": "fake", "reason": "budget"}) == 1
     ops.open_circuit()
     await ops.run(new("l2"))
     await ops.run(new("l3"))
-    assert metrics.circuit_fast_failures.labels("fake")._value.get() == 2
+    assert metrics.registry.get_sample_value("mpp_circuit_fast_failures_total", {"agency": "fake"}) == 2
 
 
 # --- the open circuit's 503 ----------------------------------------------------------------------------------------
