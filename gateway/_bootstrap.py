@@ -140,7 +140,8 @@ def build_store(settings: Settings) -> Store:
             handover_grace=settings.store_handover_seconds,
             keys=keys,
         )
-    return SqliteStore(settings.store_path, synchronous=settings.sqlite_synchronous, keys=keys)
+    return SqliteStore(settings.store_path, synchronous=settings.sqlite_synchronous,
+                       group_commit_ms=settings.sqlite_group_commit_ms, keys=keys)  # fmt: skip
 
 
 def build_app(

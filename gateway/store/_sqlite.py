@@ -223,6 +223,7 @@ class SqliteStore(SqliteJourneys):
         *,
         synchronous: str = "FULL",
         max_batch: int = 512,
+        group_commit_ms: float = 0.0,
         keys: KeyRing | None = None,
         webhook_lease: float = 60.0,
     ) -> None:
@@ -233,6 +234,7 @@ class SqliteStore(SqliteJourneys):
         self._keys = keys
         self._synchronous = synchronous.upper()
         self._max_batch = max_batch
+        self._group_window = group_commit_ms / 1000
         self._webhook_lease = webhook_lease
         self._writer: Writer | None = None
         self._health = WriteHealth()
@@ -247,7 +249,8 @@ class SqliteStore(SqliteJourneys):
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 _owner_only(self.path)
-            writer = Writer(self.path, asyncio.get_running_loop(), self._max_batch, self._synchronous)
+            writer = Writer(self.path, asyncio.get_running_loop(), self._max_batch, self._synchronous,
+                            self._group_window)  # fmt: skip
             await writer.open()
         except OSError as exc:
             raise StoreUnavailable(f"the SQLite database {self.path} cannot be written: {exc.strerror}") from exc

@@ -9,6 +9,12 @@ write-ahead log once for every commit made since its last fsync (group commit), 
 resolved, so nothing is acknowledged before it is on disk. The same thread checkpoints the log into the database
 file in the background, so that a checkpoint never stalls the event loop.
 
+An fsync of the log costs about 125 us of CPU here, whatever it covers. With a ``group_window`` (off by default),
+a store that synced within the last ten windows is busy, and its sync thread waits one window after a wake-up
+before it syncs, so that the commits of the requests in flight meanwhile share the fsync; an idle store syncs at
+once. At 1 ms, one worker saturated by 16 connections served 9% more lookups at 9% less CPU each; at a paced
+400/s over two workers it added 1.4 ms to the median and nothing to the CPU (README, "A leaner request path").
+
 Why not a writer thread for the statements: every statement releases and retakes the GIL, and under load each
 retake waits for the event loop's thread, so a batch of a few operations takes several milliseconds of wall clock
 for a fraction of one of CPU (README, "Benchmark").
@@ -39,6 +45,8 @@ Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 #: How often the log is checkpointed into the database file while there are writes.
 _CHECKPOINT_SECONDS = 1.0
+#: A store that synced within this many group windows is busy: its next sync waits a window for company.
+_BUSY = 10
 #: What a reset log is truncated back to.
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024
 #: How long queued writes wait for another process's write lock (another worker, a CLI command) before failing,
@@ -91,8 +99,12 @@ def _check_writable(conn: sqlite3.Connection) -> None:
 class Writer:
     """Owns the write connection: runs queued operations on the loop, settles them once their commit is durable."""
 
-    def __init__(self, path: str, loop: asyncio.AbstractEventLoop, max_batch: int, synchronous: str) -> None:
+    def __init__(
+        self, path: str, loop: asyncio.AbstractEventLoop, max_batch: int, synchronous: str, group_window: float = 0.0
+    ) -> None:
         self._path = path
+        #: The least seconds between two fsyncs of the log while commits keep coming.
+        self._group_window = group_window
         self._loop = loop
         self._max_batch = max_batch
         self._synchronous = synchronous.upper()
@@ -222,6 +234,7 @@ class Writer:
         wal_fd: int | None = None
         checkpointer: sqlite3.Connection | None = None
         synced = 0
+        synced_at = float("-inf")
         checkpointed, checkpoint_at = 0, time.monotonic()
         try:
             while True:
@@ -233,6 +246,11 @@ class Writer:
                     self._sync_idle = False
                     target, stopping = self._sync_target, self._stopping
                 if target > synced:
+                    window = self._group_window
+                    if window and time.monotonic() - synced_at < _BUSY * window:
+                        time.sleep(window)  # busy: the commits made while this wait lasts share the fsync
+                        target = self._sync_target
+                    synced_at = time.monotonic()
                     error: BaseException | None = None
                     try:
                         if wal_fd is None:

@@ -29,8 +29,8 @@ def _rows(path: Path) -> list[int]:
         return [row[0] for row in conn.execute("SELECT version FROM schema_migrations WHERE applied_at = 'test'")]
 
 
-async def _writer(path: Path, synchronous: str = "FULL") -> Writer:
-    writer = Writer(str(path), asyncio.get_running_loop(), 512, synchronous)
+async def _writer(path: Path, synchronous: str = "FULL", group_window: float = 0.0) -> Writer:
+    writer = Writer(str(path), asyncio.get_running_loop(), 512, synchronous, group_window)
     await writer.open()
     return writer
 
@@ -129,6 +129,36 @@ async def test_each_of_many_sequential_writes_wakes_the_sync_thread(tmp_path: Pa
             await asyncio.wait_for(writer.submit(_insert(4_000_000 + n)), 5)
             await asyncio.sleep(0.005 * (n % 3))  # the thread is caught syncing, idle, and in between
         assert loop.time() - started < 15
+    finally:
+        await writer.aclose()
+
+
+async def test_an_idle_store_syncs_at_once_whatever_its_group_window(tmp_path: Path) -> None:
+    """The first durable write after a quiet spell is synced at once, not after the group window (10 s here)."""
+    writer = await _writer(tmp_path / "w.sqlite3", group_window=10.0)
+    try:
+        assert await asyncio.wait_for(writer.submit(_insert(5_000_001)), 5) == 5_000_001
+    finally:
+        await writer.aclose()
+
+
+async def test_writes_made_while_the_store_is_busy_share_one_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes arriving within the group window after a sync, even in different loop turns, share the next fsync."""
+    writer = await _writer(tmp_path / "w.sqlite3", group_window=0.5)
+    calls: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd))[1])
+    try:
+        await asyncio.wait_for(writer.submit(_insert(6_000_000)), 5)
+        assert len(calls) == 1
+        later = []
+        for n in range(1, 4):
+            later.append(writer.submit(_insert(6_000_000 + n)))
+            await asyncio.sleep(0.03)  # each in its own commit
+        assert await asyncio.wait_for(asyncio.gather(*later), 5) == [6_000_001, 6_000_002, 6_000_003]
+        assert len(calls) == 2
     finally:
         await writer.aclose()
 
