@@ -68,8 +68,8 @@ class Settings:
     store_handover_seconds: float = 2.0
     sqlite_synchronous: str = "FULL"
     #: With ``FULL``: how long a busy store's sync thread waits for more commits to share an fsync of the log (an
-    #: idle store syncs at once); 0 syncs at once always. More lookups per core when saturated, later answers when not.
-    sqlite_group_commit_ms: float = 0.0
+    #: idle store syncs at once); 0 syncs at once always.
+    sqlite_group_commit_ms: float = 1.0
     max_body_bytes: int = 256 * 1024
     max_wait_seconds: float = 60.0
     lookup_deadline_seconds: float = 30.0

@@ -223,7 +223,7 @@ class SqliteStore(SqliteJourneys):
         *,
         synchronous: str = "FULL",
         max_batch: int = 512,
-        group_commit_ms: float = 0.0,
+        group_commit_ms: float = 1.0,
         keys: KeyRing | None = None,
         webhook_lease: float = 60.0,
     ) -> None:
