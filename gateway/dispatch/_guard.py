@@ -329,8 +329,15 @@ class RetryBudget:
                 events.popleft()
 
     def record_call(self) -> None:
-        """Count a first attempt."""
-        self._calls.append(self._clock())
+        """Count a first attempt (and forget those older than the window: the record stays as long as the window's
+        calls, whether or not any retry comes to trim it)."""
+        now = self._clock()
+        self._trim(now)
+        self._calls.append(now)
+
+    def __len__(self) -> int:
+        """Calls and retries held: those of the last window, at most."""
+        return len(self._calls) + len(self._retries)
 
     def try_retry(self) -> bool:
         """Spend budget on a retry; ``False`` when the budget is exhausted."""

@@ -94,6 +94,16 @@ def test_retry_budget_is_a_fraction_of_calls_with_a_floor() -> None:
     assert budget.try_retry()
 
 
+def test_the_retry_budget_forgets_calls_older_than_its_window_without_any_retry() -> None:
+    """Calls keep being recorded with no retry at all: the budget holds only the last window's, not every call."""
+    clock = Clock()
+    budget = RetryBudget(POLICY, clock)
+    for _ in range(1000):
+        budget.record_call()
+        clock.now += 0.1  # 10 calls a second over a 10 s window
+    assert len(budget) <= 101
+
+
 def test_policy_reads_overrides_from_agency_settings() -> None:
     """Agency settings override the defaults by field name, typed."""
     policy = AgencyPolicy.from_settings({"concurrency": "4", "breaker_failure_rate": "0.25", "user_id": "x"})
