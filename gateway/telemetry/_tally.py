@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -184,6 +184,9 @@ _M = TypeVar("_M", bound=_Flushable)
 class _TallyMetric(Generic[_C]):
     """A metric's tallies, one per label values, each holding the real metric's child it flushes into."""
 
+    #: The tally one label set's child gets (set by each subclass).
+    _new: Callable[[Any], _C]
+
     def __init__(self, metric: Any, tally: Tally) -> None:
         #: The exported metric.
         self.metric = metric
@@ -197,9 +200,6 @@ class _TallyMetric(Generic[_C]):
         if child is None:  # the real child now: its labels are checked where they are given
             child = self._children[values] = self._new(self.metric.labels(*values))
         return child
-
-    def _new(self, target: Any) -> _C:
-        raise NotImplementedError
 
     def flush(self) -> None:
         """Apply what was tallied to the real metric."""
@@ -215,8 +215,7 @@ class TallyCounter(_TallyMetric[_CounterTally]):
         child: CounterChild = self._child(values)
         return child
 
-    def _new(self, target: Any) -> _CounterTally:
-        return _CounterTally(target)
+    _new = _CounterTally
 
 
 class TallyHistogram(_TallyMetric[_HistogramTally]):
@@ -227,8 +226,7 @@ class TallyHistogram(_TallyMetric[_HistogramTally]):
         child: HistogramChild = self._child(values)
         return child
 
-    def _new(self, target: Any) -> _HistogramTally:
-        return _HistogramTally(target)
+    _new = _HistogramTally
 
 
 class TallyGauge(_TallyMetric[_GaugeTally]):
@@ -239,5 +237,4 @@ class TallyGauge(_TallyMetric[_GaugeTally]):
         child: GaugeChild = self._child(values)
         return child
 
-    def _new(self, target: Any) -> _GaugeTally:
-        return _GaugeTally(target)
+    _new = _GaugeTally
