@@ -13,7 +13,7 @@ An fsync of the log costs about 125 us of CPU here, whatever it covers. With a `
 1 ms), a store that synced within the last ten windows is busy, and its sync thread waits one window after a
 wake-up before it syncs, so that the commits of the requests in flight meanwhile share the fsync; an idle store
 syncs at once. In the benchmark, 1 ms gave 12% less CPU per lookup at 64 connections, 18% more lookups from one
-worker and 9-18% more durable submissions, for at most 1 ms more on a durable write (README, "A leaner request
+worker and 9% more durable submissions at 64 connections, for at most 1 ms more on a durable write (README, "A leaner request
 path").
 
 Why not a writer thread for the statements: every statement releases and retakes the GIL, and under load each
@@ -104,7 +104,7 @@ class Writer:
         self, path: str, loop: asyncio.AbstractEventLoop, max_batch: int, synchronous: str, group_window: float = 0.0
     ) -> None:
         self._path = path
-        #: The least seconds between two fsyncs of the log while commits keep coming.
+        #: Seconds a busy store's sync thread waits for more commits before it syncs (0: never waits).
         self._group_window = group_window
         self._loop = loop
         self._max_batch = max_batch
