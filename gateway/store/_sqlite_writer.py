@@ -13,8 +13,8 @@ An fsync of the log costs about 125 us of CPU here, whatever it covers. With a `
 1 ms), a store that synced within the last ten windows is busy, and its sync thread waits one window after a
 wake-up before it syncs, so that the commits of the requests in flight meanwhile share the fsync; an idle store
 syncs at once. In the benchmark, 1 ms gave 12% less CPU per lookup at 64 connections, 18% more lookups from one
-worker and 9% more durable submissions at 64 connections, for at most 1 ms more on a durable write (README, "A leaner request
-path").
+worker and 9% more durable submissions at 64 connections, for at most 1 ms more on a durable write (README, "A
+leaner request path").
 
 Why not a writer thread for the statements: every statement releases and retakes the GIL, and under load each
 retake waits for the event loop's thread, so a batch of a few operations takes several milliseconds of wall clock
