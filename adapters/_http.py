@@ -25,7 +25,7 @@ import email.utils
 import ipaddress
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -131,6 +131,10 @@ def _was_sent(exc: BaseException) -> bool:
 def _translate(agency: str) -> Iterator[None]:
     try:
         yield
+    except _TooLarge as exc:
+        raise TransientAgencyError(
+            f"{agency} sent a body over {exc.limit} bytes", agency=agency, sent=True, cause="body too large"
+        ) from None
     except TimeoutError as exc:
         raise TransientAgencyError(
             f"{agency} did not answer in time", agency=agency, sent=True, cause="timeout"
@@ -266,12 +270,6 @@ class AgencyHttp:
                     # they can tell a connect that never happened from an answer that never came.
                     async with asyncio.timeout(budget + 0.05):
                         status, headers, body = await _send(self._transport, request, self.max_body)
-            except _TooLarge:
-                error = TransientAgencyError(f"{self.agency} sent a body over {self.max_body} bytes",
-                                             agency=self.agency, sent=True, cause="body too large")  # fmt: skip
-                span.set_status(trace.Status(trace.StatusCode.ERROR, "body too large"))
-                span.set_attribute("error.type", "sent")
-                raise error from None
             except TransientAgencyError as exc:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, exc.cause or "transient"))
                 span.set_attribute("error.type", "sent" if exc.sent else "not_sent")
@@ -283,7 +281,23 @@ class AgencyHttp:
 
 
 class _TooLarge(Exception):
-    """The reply's body passed the agency's limit while it was read."""
+    """The reply's body passed the agency's limit (``limit`` bytes) while it was read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"over {limit} bytes")
+        self.limit = limit
+
+
+async def _read_capped(chunks: AsyncIterator[bytes], max_body: int) -> bytes:
+    """The whole body from ``chunks``, refused (:class:`_TooLarge`) as soon as it passes ``max_body`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_body:
+            raise _TooLarge(max_body)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 async def _send(
@@ -296,16 +310,9 @@ async def _send(
     try:
         if response.is_stream_consumed:  # a response built in memory (httpx.MockTransport, respx) arrives read
             if len(response.content) > max_body:
-                raise _TooLarge
+                raise _TooLarge(max_body)
             return response.status_code, response.headers, response.content
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_raw():
-            size += len(chunk)
-            if size > max_body:
-                raise _TooLarge
-            chunks.append(chunk)
-        return response.status_code, response.headers, b"".join(chunks)
+        return response.status_code, response.headers, await _read_capped(response.aiter_raw(), max_body)
     finally:
         await response.aclose()
 
@@ -338,14 +345,8 @@ class AgencyTransport(AiohttpTransport):
                 proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
                 proxy_headers=proxy.headers if proxy else None,
             ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    size += len(chunk)
-                    if size > max_body:
-                        raise _TooLarge
-                    chunks.append(chunk)
-        return response.status, response.headers, b"".join(chunks)
+                body = await _read_capped(response.content.iter_chunked(64 * 1024), max_body)
+        return response.status, response.headers, body
 
 
 _PROXY_SCHEMES = ("http", "https")

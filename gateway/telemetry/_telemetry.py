@@ -34,8 +34,8 @@ METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Spans per OTLP export. The exporter's thread encodes a batch in one stretch of Python that holds the GIL, and the
 #: event loop waits for the GIL after each of its socket calls meanwhile: at the SDK's 512 a stretch took about
-#: 17 ms and the p99 of a lookup at one connection rose from 4 to 18 ms; at 64 it was 8 ms (README, "Benchmark").
-#: ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` overrides it.
+#: 17 ms and the p99 of a lookup at one connection rose from 4 to 18 ms; at 64 it was 8 ms (README, "A leaner
+#: request path"). ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` overrides it.
 EXPORT_BATCH_SPANS = 64
 
 #: Seconds between two flushes of the tallied metrics into ``prometheus_client`` (:class:`Metrics`): with several
